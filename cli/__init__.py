@@ -1,0 +1,1 @@
+"""The `cmx` command line (Typer)."""

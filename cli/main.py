@@ -1,0 +1,196 @@
+"""`cmx`: one function per command; each parses, calls one library function and prints.
+
+TensorFlow is imported only inside the library functions that need it, so
+`cmx --help` and `cmx config ...` stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from crossmodal_tf import __version__
+from crossmodal_tf.errors import CmxError
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter hides our output
+
+app = typer.Typer(name="cmx", add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Train image + text Keras models from YAML experiment configs.\n\n"
+                       "Example: cmx train configs/shapes_match.yaml --set train.epochs=3")
+config_app = typer.Typer(no_args_is_help=True, help="Show, check and describe experiment configs.")
+app.add_typer(config_app, name="config")
+console = Console()
+err_console = Console(stderr=True)
+_state = {"debug": False}
+
+ConfigPath = Annotated[str, typer.Argument(help="YAML experiment config.", show_default=False)]
+Overrides = Annotated[Optional[list[str]], typer.Option(
+    "--set", help="Override a config key, e.g. --set train.epochs=5 (repeatable; values are YAML).")]
+RunDirArg = Annotated[str, typer.Argument(help="A run directory written by cmx train.", show_default=False)]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")]
+
+
+def _quiet(flag: bool) -> bool:
+    return flag or not sys.stdout.isatty()
+
+
+def _version(value: bool):
+    if value:
+        console.print(f"cmx {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of user errors too.")] = False,
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
+                                                    help="Print the version and exit.")] = None,
+):
+    """Train image + text Keras models from YAML experiment configs."""
+    _state["debug"] = debug
+
+
+def _metrics_table(title: str, metrics: dict) -> Table:
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in metrics.items():
+        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+    return table
+
+
+@app.command()
+def preprocess(config: ConfigPath, overrides: Overrides = None,
+               force: Annotated[bool, typer.Option("--force", help="Redo it even when up to date.")] = False,
+               quiet: Quiet = False):
+    """Read or generate the raw data and write TFRecord shards, the vocabulary and stats.json.
+
+    Example: cmx preprocess configs/shapes_match.yaml --set data.shapes.num_images=500
+    """
+    from crossmodal_tf.config import load_config
+    from crossmodal_tf.data.preprocess import preprocess as run_preprocess
+
+    cfg = load_config(config, overrides or [])
+    stats = run_preprocess(cfg, force=force, quiet=_quiet(quiet))
+    state = "up to date, reused" if stats["reused"] else f"written in {stats['seconds']} s"
+    console.print(f"{cfg.processed_dir}: {state}; examples {stats['counts']}, vocabulary {stats['vocab_size']}, "
+                  f"skipped {stats['skipped']['count']}")
+
+
+@app.command()
+def train(config: ConfigPath, overrides: Overrides = None,
+          run_dir: Annotated[Optional[str], typer.Option("--run-dir", help="Default: <output.dir>/<name>.")] = None,
+          resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run.")] = False,
+          overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing run.")] = False,
+          quiet: Quiet = False):
+    """Train a model (preprocessing first when needed) into a run directory.
+
+    Example: cmx train configs/shapes_match.yaml --set train.epochs=3 --run-dir runs/try
+    """
+    from crossmodal_tf.train import train_from_file
+
+    summary = train_from_file(config, overrides or [], run_dir=run_dir, resume=resume, overwrite=overwrite,
+                              quiet=_quiet(quiet), command=["cmx", *sys.argv[1:]])
+    best = f"{summary['best']:.4f}" if summary["best"] is not None else "n/a"
+    console.print(f"{summary['run_dir']}: {summary['epochs']} epochs, best {summary['monitor']} {best}")
+
+
+@app.command(name="eval")
+def evaluate(run_dir: RunDirArg,
+             split: Annotated[str, typer.Option(help="val, test or train.")] = "val",
+             checkpoint: Annotated[str, typer.Option(help="best (model.keras) or last (resumable state).")] = "best",
+             as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False):
+    """Evaluate a run on a split and write RUN_DIR/eval_<split>.json.
+
+    Example: cmx eval runs/shapes-match --split val --checkpoint last
+    """
+    from crossmodal_tf.evaluate import evaluate_run
+
+    _print_metrics(evaluate_run(run_dir, split, checkpoint), run_dir, as_json)
+
+
+@app.command()
+def test(run_dir: RunDirArg,
+         as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False):
+    """Evaluate the best model on the test split: the final generalisation figure.
+
+    Example: cmx test runs/shapes-match
+    """
+    from crossmodal_tf.evaluate import evaluate_run
+
+    _print_metrics(evaluate_run(run_dir, "test", "best"), run_dir, as_json)
+
+
+def _print_metrics(metrics: dict, run_dir: str, as_json: bool) -> None:
+    if as_json:
+        console.print_json(json.dumps(metrics))
+    else:
+        console.print(_metrics_table(f"{run_dir} — {metrics['split']} ({metrics['checkpoint']})", metrics))
+
+
+@config_app.command("show")
+def config_show(config: ConfigPath, overrides: Overrides = None):
+    """Print the resolved config: extends merged, overrides applied, defaults filled in.
+
+    Example: cmx config show configs/shapes_match.yaml --set train.epochs=3
+    """
+    from crossmodal_tf.config import dump_config, load_config
+
+    print(dump_config(load_config(config, overrides or [])), end="")
+
+
+@config_app.command("validate")
+def config_validate(config: ConfigPath, overrides: Overrides = None):
+    """Check a config; prints 'ok' or one line naming the problem (exit code 2).
+
+    Example: cmx config validate configs/shapes_match.yaml
+    """
+    from crossmodal_tf.config import load_config
+
+    cfg = load_config(config, overrides or [])
+    console.print(f"{config}: ok (task {cfg.task}, run directory {cfg.run_dir})")
+
+
+@config_app.command("schema")
+def config_schema():
+    """Print the JSON Schema of config files (for YAML editors).
+
+    Example: cmx config schema > cmx.schema.json
+    """
+    from crossmodal_tf.config import config_schema as schema
+
+    print(json.dumps(schema(), indent=2))
+
+
+def main() -> None:
+    """Console entry point: user errors become one line on stderr and exit code 2."""
+    from cli.native_logs import NativeLogFilter
+
+    log_filter = None if "--debug" in sys.argv else NativeLogFilter()
+    code = 0
+    try:
+        app()
+    except SystemExit as exc:
+        code = exc.code
+    except CmxError as exc:
+        if _state["debug"]:
+            raise
+        err_console.print(f"cmx: error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        code = 2
+    except KeyboardInterrupt:
+        err_console.print("cmx: interrupted")
+        code = 130
+    finally:
+        if log_filter:
+            log_filter.close()
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""Keras callbacks that Keras lacks: the per-epoch history files and a rich progress display."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import keras
+
+from crossmodal_tf.run_dir import RunDir
+
+
+class HistoryWriter(keras.callbacks.Callback):
+    """Writes history.csv and metrics.jsonl after every epoch, with the epoch's wall time.
+
+    Written here rather than with CSVLogger because the contract needs the epoch time
+    and a JSONL twin, and because on --resume rows from epochs that are replayed must
+    be replaced, not appended a second time.
+    """
+
+    def __init__(self, run: RunDir):
+        super().__init__()
+        self.run = run
+        self.rows = run.read_history()
+        self.started = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": epoch + 1, "epoch_time_s": round(time.perf_counter() - self.started, 3)}
+        row.update({k: float(v) for k, v in (logs or {}).items()})
+        self.rows = [r for r in self.rows if r["epoch"] < epoch + 1] + [row]
+        self.run.write_history(self.rows)
+
+
+class RichProgress(keras.callbacks.Callback):
+    """A progress bar per epoch with the running loss, and one summary line per finished epoch."""
+
+    def __init__(self, epochs: int, steps_per_epoch: int, console=None):
+        super().__init__()
+        from rich.console import Console
+
+        self.epochs, self.steps = epochs, steps_per_epoch
+        self.console = console or Console()
+        self.progress = None
+        self.task = None
+
+    def on_train_begin(self, logs=None):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
+                                 console=self.console, transient=True)
+        self.progress.start()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.task is not None:
+            self.progress.remove_task(self.task)
+        self.task = self.progress.add_task(f"epoch {epoch + 1}/{self.epochs}", total=self.steps, info="")
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        info = f"loss {float(loss):.4f}" if loss is not None and math.isfinite(float(loss)) else ""
+        self.progress.update(self.task, completed=min(batch + 1, self.steps), info=info)
+
+    def on_epoch_end(self, epoch, logs=None):
+        shown = "  ".join(f"{k} {float(v):.4f}" for k, v in (logs or {}).items() if k != "learning_rate")
+        self.console.print(f"epoch {epoch + 1}/{self.epochs}  {shown}")
+
+    def on_train_end(self, logs=None):
+        if self.progress is not None:
+            self.progress.stop()

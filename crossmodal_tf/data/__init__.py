@@ -1,0 +1,1 @@
+"""Data: sources of raw records, text and image encoding, preprocessing, tf.data pipelines."""

@@ -1,0 +1,55 @@
+"""Images: bounded decoding, conversion to RGB and resizing to uint8 arrays."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from crossmodal_tf.errors import CmxError
+
+
+class BadImage(CmxError):
+    """An image that cannot be used: missing, unreadable, too large or corrupt."""
+
+
+def open_image(path: Path, max_pixels: int):
+    """Open an image file, refusing it before decoding when it has more than max_pixels."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.is_file():
+        raise BadImage("image not found")
+    if path.stat().st_size == 0:
+        raise BadImage("image file is empty")
+    try:
+        image = Image.open(path)
+        width, height = image.size  # read from the header; pixels are not decoded yet
+        if width * height > max_pixels:
+            raise BadImage(f"image has {width}x{height} pixels, above data.image.max_pixels={max_pixels}")
+        image.load()
+    except BadImage:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise BadImage(f"unreadable image ({type(exc).__name__}: {exc})") from None
+    return image
+
+
+def to_rgb(image):
+    """Any Pillow mode as RGB; transparent pixels become white rather than black."""
+    from PIL import Image
+
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def image_to_array(image, size: int) -> np.ndarray:
+    """An RGB uint8 array of shape (size, size, 3); scaling to [0, 1] happens in the model."""
+    from PIL import Image
+
+    rgb = to_rgb(image)
+    if rgb.size != (size, size):
+        rgb = rgb.resize((size, size), Image.Resampling.BILINEAR)
+    return np.asarray(rgb, dtype=np.uint8)

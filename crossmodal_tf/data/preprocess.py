@@ -1,0 +1,187 @@
+"""The preprocess stage: source → split → vocabulary → encoded TFRecord shards + stats.json.
+
+Two streaming passes over the source: the first reads only text (split assignment,
+train-split token counts, a bounded pool of captions for negatives); the second
+decodes images and writes examples. Memory stays flat in the number of records.
+Output appears atomically: everything is written to a temporary folder that is
+renamed into place at the end, so an interrupted run leaves the old output intact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import shutil
+import time
+from collections import Counter
+from pathlib import Path
+
+from crossmodal_tf.config import Config
+from crossmodal_tf.data.images import BadImage, image_to_array
+from crossmodal_tf.data.pairs import EXAMPLE_KINDS, CaptionPool, match_pairs
+from crossmodal_tf.data.records import SkipLog
+from crossmodal_tf.data.sources import load_source
+from crossmodal_tf.data.text import Vocabulary, tokenize
+from crossmodal_tf.errors import CmxError
+
+SPLITS = ("train", "val", "test")
+FORMAT_VERSION = 1
+POOL_SIZE = 5000
+
+
+def split_of(key: str, seed: int, val: float, test: float) -> str:
+    """Deterministic split of an image from a hash of its key: no image lands in two splits."""
+    digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
+    position = int.from_bytes(digest[:8], "big") / 2**64
+    if position < test:
+        return "test"
+    if position < test + val:
+        return "val"
+    return "train"
+
+
+def fingerprint(config: Config) -> str:
+    """Hash of everything that decides the preprocessed output."""
+    source = load_source(config.data.source)
+    relevant = {
+        "format": FORMAT_VERSION,
+        "task": config.task,
+        "seed": config.seed,
+        "data": config.data.model_dump(mode="json", exclude={"processed", "on_error"}),
+        "source": source.fingerprint(config.data),
+    }
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
+
+
+def read_stats(processed: Path) -> dict | None:
+    """The stats.json of a preprocessed folder, or None when there is none."""
+    path = Path(processed) / "stats.json"
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def is_up_to_date(config: Config) -> bool:
+    """Whether the processed folder was made from this config and this source data."""
+    stats = read_stats(config.processed_dir)
+    return bool(stats) and stats.get("fingerprint") == fingerprint(config)
+
+
+def preprocess(config: Config, force: bool = False, quiet: bool = True) -> dict:
+    """Run the stage unless its output is up to date; returns the stats (with 'reused')."""
+    out = config.processed_dir
+    print_ = fingerprint(config)
+    stats = read_stats(out)
+    if stats and stats.get("fingerprint") == print_ and not force:
+        return {**stats, "reused": True}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        stats = _write_processed(config, tmp, print_, quiet)
+        _replace_dir(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {**stats, "reused": False}
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    old = target.parent / f".{target.name}.old-{os.getpid()}"
+    if target.exists():
+        target.rename(old)
+    new.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _scan_text(config: Config, source, skips: SkipLog) -> tuple[Counter, dict, dict]:
+    """Pass 1: split counts, train-split token counts and a caption pool per split."""
+    data, text = config.data, config.data.text
+    tokens: Counter = Counter()
+    images = Counter()
+    pools = {s: CaptionPool(POOL_SIZE, random.Random(f"{config.seed}:pool:{s}")) for s in SPLITS}
+    for record in source.read_records(data, config.seed, skips):
+        split = split_of(record.key, config.seed, data.split.val, data.split.test)
+        images[split] += 1
+        for caption in record.captions:
+            pools[split].add(record.canonical, caption)
+            if split == "train":
+                tokens.update(tokenize(caption, text.level, text.lowercase)[: text.max_length])
+    return tokens, dict(images), pools
+
+
+def _write_processed(config: Config, out: Path, print_: str, quiet: bool) -> dict:
+    from rich.progress import Progress
+
+    from crossmodal_tf.data.shards import ShardWriter, serialize_example
+
+    data, text = config.data, config.data.text
+    source = load_source(data.source)
+    started = time.time()
+    scan_skips = SkipLog(data.on_error)
+    tokens, images, pools = _scan_text(config, source, scan_skips)
+    if not images.get("train"):
+        raise CmxError(f"data: the dataset is empty after filtering: no training images "
+                       f"({sum(images.values())} images in all, {scan_skips.count} rows skipped"
+                       + (f"; first: {scan_skips.examples[0]['place']}: {scan_skips.examples[0]['reason']}"
+                          if scan_skips.examples else "") + ")")
+    vocab = Vocabulary.build(tokens, text.min_freq, text.max_size)
+    vocab.save(out / "vocab.txt")
+
+    hard_negative = getattr(source, "hard_negative", None)
+    writers = {s: ShardWriter(out, s, data.num_shards) for s in SPLITS}
+    skips = SkipLog(data.on_error)
+    kinds = {s: Counter() for s in SPLITS}
+    lengths: Counter = Counter()
+    written_images = Counter()
+    try:
+        with Progress(disable=quiet, transient=True) as progress:
+            task = progress.add_task("preprocess", total=sum(images.values()))
+            for record in source.read_records(data, config.seed, SkipLog("skip")):
+                progress.advance(task)
+                split = split_of(record.key, config.seed, data.split.val, data.split.test)
+                rng = random.Random(f"{config.seed}:examples:{record.key}")
+                try:
+                    pixels = image_to_array(record.load_image(), data.image.size)
+                except BadImage as exc:
+                    skips.add(record.place, str(exc))
+                    continue
+                written_images[split] += 1
+                for caption, label, kind in match_pairs(record, rng, pools[split], data.negatives, hard_negative):
+                    ids = tokenize(caption, text.level, text.lowercase)[: text.max_length]
+                    lengths[len(ids)] += 1
+                    writers[split].write(serialize_example(pixels, vocab.encode(ids), label, EXAMPLE_KINDS.index(kind), record.key))
+                    kinds[split][kind] += 1
+    finally:
+        for writer in writers.values():
+            writer.close()
+    if not written_images["train"]:
+        raise CmxError(f"data: the dataset is empty after filtering: every training image was skipped "
+                       f"(first: {skips.examples[0]['place']}: {skips.examples[0]['reason']})" if skips.examples
+                       else "data: the dataset is empty after filtering")
+
+    all_skips = SkipLog()
+    for log in (scan_skips, skips):
+        all_skips.count += log.count
+        all_skips.reasons.update(log.reasons)
+        all_skips.examples.extend(log.examples[: SkipLog.KEEP - len(all_skips.examples)])
+    stats = {
+        "counts": {s: writers[s].count for s in SPLITS},
+        "images": {s: written_images[s] for s in SPLITS},
+        "examples_by_kind": {s: dict(kinds[s]) for s in SPLITS},
+        "vocab_size": len(vocab),
+        "train_tokens": sum(tokens.values()),
+        "caption_length_histogram": {str(k): lengths[k] for k in sorted(lengths)},
+        "skipped": all_skips.to_dict(),
+        "task": config.task,
+        "source": data.source,
+        "image_size": data.image.size,
+        "num_shards": data.num_shards,
+        "fingerprint": print_,
+        "seconds": round(time.time() - started, 2),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    (out / "stats.json").write_text(json.dumps(stats, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return stats

@@ -1,0 +1,58 @@
+"""Record: one image and its texts, as every data source yields it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+@dataclass(frozen=True)
+class Record:
+    """One image with its captions, as a data source yields it.
+
+    key: unique id of the image (splits are made by key, so no image is in two splits).
+    captions: its English texts; labels, when given, are parallel 0/1 match labels.
+    load_image: returns a PIL image; called only when pixels are needed.
+    canonical: meaning of the captions; two records with the same canonical text
+        describe the same content, so one's caption is no negative for the other.
+    scene: structured content, when the source knows it (hard negatives need it).
+    place: where the record came from, for error messages (file:row).
+    """
+
+    key: str
+    captions: tuple[str, ...]
+    load_image: Callable[[], Any]
+    canonical: str = ""
+    translation: str | None = None
+    labels: tuple[int, ...] | None = None
+    scene: Any = None
+    place: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+class SkipLog:
+    """Records that were skipped, with where and why; fatal when data.on_error is 'fail'."""
+
+    KEEP = 100  # the first skips are listed in stats.json; all are counted
+
+    def __init__(self, on_error: str = "skip"):
+        from collections import Counter
+
+        self.on_error = on_error
+        self.count = 0
+        self.reasons: Counter = Counter()
+        self.examples: list[dict] = []
+
+    def add(self, place: str, reason: str) -> None:
+        """Count a skipped record, or raise CmxError when skipping is not allowed."""
+        from crossmodal_tf.errors import CmxError
+
+        if self.on_error == "fail":
+            raise CmxError(f"{place}: {reason} (data.on_error is 'fail')")
+        self.count += 1
+        self.reasons[reason.split(" (")[0]] += 1
+        if len(self.examples) < self.KEEP:
+            self.examples.append({"place": place, "reason": reason})
+
+    def to_dict(self) -> dict:
+        return {"count": self.count, "by_reason": dict(self.reasons), "first": self.examples}

@@ -1,0 +1,46 @@
+"""TFRecord shards: serialise examples and spread them over a fixed number of files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+
+def serialize_example(image: np.ndarray, text: list[int], label: int, kind: int, key: str) -> bytes:
+    """One tf.train.Example: raw uint8 pixels, token ids, 0/1 label, example kind and image key."""
+    import tensorflow as tf
+
+    feature = {
+        "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[image.tobytes()])),
+        "text": tf.train.Feature(int64_list=tf.train.Int64List(value=text)),
+        "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
+        "kind": tf.train.Feature(int64_list=tf.train.Int64List(value=[kind])),
+        "key": tf.train.Feature(bytes_list=tf.train.BytesList(value=[key.encode()])),
+    }
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+class ShardWriter:
+    """Writes one split's examples round-robin into `<split>-NNNNN-of-NNNNN.tfrecord` files."""
+
+    def __init__(self, folder: Path, split: str, num_shards: int):
+        import tensorflow as tf
+
+        self.paths = [folder / f"{split}-{i:05d}-of-{num_shards:05d}.tfrecord" for i in range(num_shards)]
+        self.writers = [tf.io.TFRecordWriter(str(p)) for p in self.paths]
+        self.count = 0
+
+    def write(self, serialized: bytes) -> None:
+        self.writers[self.count % len(self.writers)].write(serialized)
+        self.count += 1
+
+    def close(self) -> None:
+        for writer in self.writers:
+            writer.close()
+
+
+def shard_paths(folder: Path, split: str) -> list[Path]:
+    """The shard files of one split, in order."""
+    return sorted(Path(folder).glob(f"{split}-*-of-*.tfrecord"))

@@ -1,0 +1,220 @@
+"""The built-in `shapes` source: seeded synthetic images of shapes with captions.
+
+Each image holds one or two objects (shape x colour x size); two objects stand in a
+clear spatial relation. Every image gets several English paraphrases and one Chinese
+caption of the same content. Image i depends only on (seed, i), so generation is
+deterministic and needs no state between images.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, replace
+from typing import Iterator
+
+import numpy as np
+
+from crossmodal_tf.data.records import Record
+
+SHAPES = ("circle", "square", "triangle", "diamond")
+COLOURS = {
+    "red": (215, 40, 40),
+    "green": (40, 165, 60),
+    "blue": (40, 80, 215),
+    "yellow": (225, 205, 35),
+    "purple": (135, 55, 175),
+    "orange": (240, 135, 25),
+}
+SIZES = {"small": (0.08, 0.105), "large": (0.16, 0.2)}  # radius as a fraction of the side
+RELATIONS = ("left", "right", "above", "below")
+INVERSE = {"left": "right", "right": "left", "above": "below", "below": "above"}
+RELATION_EN = {
+    "left": "to the left of",
+    "right": "to the right of",
+    "above": "above",
+    "below": "below",
+}
+SHAPES_ZH = {"circle": "圆形", "square": "正方形", "triangle": "三角形", "diamond": "菱形"}
+COLOURS_ZH = {"red": "红色", "green": "绿色", "blue": "蓝色", "yellow": "黄色", "purple": "紫色", "orange": "橙色"}
+SIZES_ZH = {"small": "小", "large": "大"}
+RELATION_ZH = {"left": "左边", "right": "右边", "above": "上面", "below": "下面"}
+
+ONE_OBJECT_TEMPLATES = (
+    "a {a}",
+    "there is a {a}",
+    "a picture of a {a}",
+    "a {a} on a grey background",
+    "an image showing a {a}",
+)
+TWO_OBJECT_TEMPLATES = (
+    "a {a} {rel} a {b}",
+    "there is a {a} {rel} a {b}",
+    "a {b} {inv} a {a}",
+    "a picture of a {a} {rel} a {b}",
+    "a {b} with a {a} {rel} it",
+)
+
+
+@dataclass(frozen=True)
+class ShapeObject:
+    """One drawn object; x, y and radius are fractions of the image side."""
+
+    shape: str
+    colour: str
+    size: str
+    x: float = 0.5
+    y: float = 0.5
+    radius: float = 0.1
+
+    def phrase(self) -> str:
+        return f"{self.size} {self.colour} {self.shape}"
+
+    def phrase_zh(self) -> str:
+        return f"一个{COLOURS_ZH[self.colour]}的{SIZES_ZH[self.size]}{SHAPES_ZH[self.shape]}"
+
+
+@dataclass(frozen=True)
+class Scene:
+    """What an image shows: one object, or two with `relation` read as 'a REL b'."""
+
+    objects: tuple[ShapeObject, ...]
+    relation: str | None = None
+
+    def canonical(self) -> str:
+        """A description shared by all scenes that the same captions describe."""
+        if len(self.objects) == 1:
+            return self.objects[0].phrase()
+        a, b = self.objects
+        # 'a left of b' and 'b right of a' are the same content.
+        forms = sorted([f"{a.phrase()}|{self.relation}|{b.phrase()}",
+                        f"{b.phrase()}|{INVERSE[self.relation]}|{a.phrase()}"])
+        return forms[0]
+
+    def caption(self, template: str) -> str:
+        if len(self.objects) == 1:
+            return template.format(a=self.objects[0].phrase())
+        a, b = self.objects
+        return template.format(a=a.phrase(), b=b.phrase(), rel=RELATION_EN[self.relation],
+                               inv=RELATION_EN[INVERSE[self.relation]])
+
+    def captions(self, rng: random.Random, count: int) -> tuple[str, ...]:
+        templates = ONE_OBJECT_TEMPLATES if len(self.objects) == 1 else TWO_OBJECT_TEMPLATES
+        chosen = rng.sample(templates, min(count, len(templates)))
+        return tuple(self.caption(t) for t in chosen)
+
+    def caption_zh(self) -> str:
+        if len(self.objects) == 1:
+            return self.objects[0].phrase_zh()
+        a, b = self.objects
+        return f"{a.phrase_zh()}在{b.phrase_zh()}的{RELATION_ZH[self.relation]}"
+
+
+def _random_object(rng: random.Random) -> ShapeObject:
+    size = rng.choice(tuple(SIZES))
+    low, high = SIZES[size]
+    return ShapeObject(rng.choice(SHAPES), rng.choice(tuple(COLOURS)), size, radius=rng.uniform(low, high))
+
+
+def _place_pair(rng: random.Random, a: ShapeObject, b: ShapeObject, relation: str):
+    """Positions for a and b so that 'a REL b' holds clearly, or None."""
+    for _ in range(200):
+        ax, ay = rng.uniform(a.radius, 1 - a.radius), rng.uniform(a.radius, 1 - a.radius)
+        bx, by = rng.uniform(b.radius, 1 - b.radius), rng.uniform(b.radius, 1 - b.radius)
+        # main axis distance must separate the objects; the cross axis offset stays
+        # well below it so that no other relation could be read off the picture.
+        along = {"left": bx - ax, "right": ax - bx, "above": by - ay, "below": ay - by}[relation]
+        across = abs(ay - by) if relation in ("left", "right") else abs(ax - bx)
+        if along >= a.radius + b.radius + 0.04 and across <= 0.5 * along:
+            return replace(a, x=ax, y=ay), replace(b, x=bx, y=by)
+    return None
+
+
+def make_scene(rng: random.Random, two_object_fraction: float) -> Scene:
+    """A random scene: one object, or two distinct objects in a clear relation."""
+    if rng.random() >= two_object_fraction:
+        obj = _random_object(rng)
+        r = obj.radius
+        return Scene((replace(obj, x=rng.uniform(r, 1 - r), y=rng.uniform(r, 1 - r)),))
+    while True:
+        a, b = _random_object(rng), _random_object(rng)
+        if a.phrase() == b.phrase():
+            continue  # identical objects would make a swapped relation true too
+        relation = rng.choice(RELATIONS)
+        placed = _place_pair(rng, a, b, relation)
+        if placed:
+            return Scene(placed, relation)
+
+
+def perturb_scene(scene: Scene, rng: random.Random) -> Scene:
+    """The scene with exactly one attribute changed: colour, shape, size or relation."""
+    attributes = ["colour", "shape", "size"] + (["relation"] if scene.relation else [])
+    attribute = rng.choice(attributes)
+    if attribute == "relation":
+        return replace(scene, relation=rng.choice([r for r in RELATIONS if r != scene.relation]))
+    index = rng.randrange(len(scene.objects))
+    obj = scene.objects[index]
+    choices = {"colour": tuple(COLOURS), "shape": SHAPES, "size": tuple(SIZES)}[attribute]
+    value = rng.choice([c for c in choices if c != getattr(obj, attribute)])
+    objects = list(scene.objects)
+    objects[index] = replace(obj, **{attribute: value})
+    return replace(scene, objects=tuple(objects))
+
+
+def render_scene(scene: Scene, image_size: int, rng: np.random.Generator):
+    """Draw the scene on a lightly noisy grey background; returns a PIL RGB image."""
+    from PIL import Image, ImageDraw
+
+    scale = 2  # draw at twice the size, then downsample: smooth edges
+    side = image_size * scale
+    canvas = Image.new("RGB", (side, side), (232, 232, 232))
+    draw = ImageDraw.Draw(canvas)
+    for obj in scene.objects:
+        colour = tuple(int(np.clip(c + rng.integers(-20, 21), 0, 255)) for c in COLOURS[obj.colour])
+        cx, cy, r = obj.x * side, obj.y * side, obj.radius * side
+        if obj.shape == "circle":
+            draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=colour)
+        elif obj.shape == "square":
+            h = r * 0.85
+            draw.rectangle([cx - h, cy - h, cx + h, cy + h], fill=colour)
+        elif obj.shape == "triangle":
+            draw.polygon([(cx, cy - r), (cx - r * 0.95, cy + r * 0.8), (cx + r * 0.95, cy + r * 0.8)], fill=colour)
+        else:  # diamond
+            draw.polygon([(cx, cy - r), (cx + r * 0.8, cy), (cx, cy + r), (cx - r * 0.8, cy)], fill=colour)
+    small = canvas.resize((image_size, image_size), Image.Resampling.BOX)
+    pixels = np.asarray(small, dtype=np.int16) + rng.integers(-10, 11, size=(image_size, image_size, 3))
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+
+
+def make_record(index: int, seed: int, image_size: int = 64, two_object_fraction: float = 0.6,
+                captions_per_image: int = 5) -> Record:
+    """Image number `index` of the shapes dataset for `seed`: a Record with lazy pixels."""
+    rng = random.Random(f"shapes:{seed}:{index}")
+    scene = make_scene(rng, two_object_fraction)
+    pixel_seed = rng.getrandbits(63)
+    return Record(
+        key=f"shapes-{index:07d}",
+        captions=scene.captions(rng, captions_per_image),
+        load_image=lambda: render_scene(scene, image_size, np.random.default_rng(pixel_seed)),
+        canonical=scene.canonical(),
+        translation=scene.caption_zh(),
+        scene=scene,
+        place=f"shapes image {index}",
+    )
+
+
+def read_records(data_config, seed: int, skips=None) -> Iterator[Record]:
+    """Yield the configured number of shapes records, in index order."""
+    cfg = data_config.shapes
+    for index in range(cfg.num_images):
+        yield make_record(index, seed, cfg.image_size, cfg.two_object_fraction, cfg.captions_per_image)
+
+
+def hard_negative(record: Record, rng: random.Random) -> str:
+    """A hard negative: a caption of the record's scene with one attribute changed."""
+    changed = perturb_scene(record.scene, rng)
+    return changed.caption(rng.choice(TWO_OBJECT_TEMPLATES if changed.relation else ONE_OBJECT_TEMPLATES))
+
+
+def fingerprint(data_config) -> str:
+    """Changes whenever the generator would draw different data for the same config."""
+    return "shapes-v1"

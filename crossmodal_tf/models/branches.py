@@ -1,0 +1,52 @@
+"""The text and image branches every task builds on."""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from crossmodal_tf.models.layers import CoordinateChannels
+
+
+def build_text_branch(cfg, tokens, vocab_size: int, return_sequences: bool = False, name: str = "text"):
+    """Embedding (padding masked) → stacked, optionally bidirectional LSTMs; returns the features tensor.
+
+    cfg is the model.text section. The last LSTM returns its final state unless
+    return_sequences is set (decoders and attention need every step).
+    """
+    x = layers.Embedding(vocab_size, cfg.embedding_dim, mask_zero=True, name=f"{name}_embedding")(tokens)
+    if cfg.dropout:
+        x = layers.Dropout(cfg.dropout, name=f"{name}_embedding_dropout")(x)
+    for i in range(cfg.layers):
+        last = i == cfg.layers - 1
+        lstm = layers.LSTM(cfg.units, return_sequences=return_sequences or not last, name=f"{name}_lstm_{i}")
+        if cfg.bidirectional:
+            lstm = layers.Bidirectional(lstm, name=f"{name}_bilstm_{i}")
+        x = lstm(x)
+    if cfg.dropout:
+        x = layers.Dropout(cfg.dropout, name=f"{name}_dropout")(x)
+    return x
+
+
+def build_image_branch(cfg, images, name: str = "image"):
+    """uint8 pixels → scaled → [coordinates] → Conv2D blocks → global pooling; returns the features tensor.
+
+    cfg is the model.image section: one block (Conv2D, optional batch norm, ReLU,
+    2x2 pooling) per entry of filters.
+    """
+    pool = layers.MaxPooling2D if cfg.pool == "max" else layers.AveragePooling2D
+    global_pool = layers.GlobalMaxPooling2D if cfg.pool == "max" else layers.GlobalAveragePooling2D
+    x = layers.Rescaling(1.0 / 255, name=f"{name}_scale")(images)
+    if cfg.coord_channels:
+        x = CoordinateChannels(name=f"{name}_coordinates")(x)
+    for i, filters in enumerate(cfg.filters):
+        x = layers.Conv2D(filters, cfg.kernel_size, padding="same", use_bias=not cfg.batch_norm,
+                          name=f"{name}_conv_{i}")(x)
+        if cfg.batch_norm:
+            x = layers.BatchNormalization(name=f"{name}_bn_{i}")(x)
+        x = layers.ReLU(name=f"{name}_relu_{i}")(x)
+        x = pool(2, name=f"{name}_pool_{i}")(x)
+    x = global_pool(name=f"{name}_global_pool")(x)
+    if cfg.dropout:
+        x = layers.Dropout(cfg.dropout, name=f"{name}_dropout")(x)
+    return x

@@ -1,0 +1,27 @@
+"""Custom layers, registered so saved models load in Keras safe mode."""
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="crossmodal_tf")
+class CoordinateChannels(keras.layers.Layer):
+    """Appends x and y coordinate channels in [-1, 1] to an image tensor (CoordConv).
+
+    Global pooling discards where a feature was found; with coordinates as input the
+    convolutions can encode position in their features, so relations such as
+    'left of' survive the pooling.
+    """
+
+    def call(self, images):
+        shape = ops.shape(images)
+        batch, height, width = shape[0], shape[1], shape[2]
+        ys = ops.linspace(-1.0, 1.0, height)
+        xs = ops.linspace(-1.0, 1.0, width)
+        grid_y, grid_x = ops.meshgrid(ys, xs, indexing="ij")
+        grid = ops.cast(ops.stack([grid_x, grid_y], axis=-1), images.dtype)
+        grid = ops.broadcast_to(grid[None], (batch, height, width, 2))
+        return ops.concatenate([images, grid], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], input_shape[-1] + 2)

@@ -1,0 +1,119 @@
+"""The run directory contract: where each file of a run lives, and atomic writes."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from crossmodal_tf.errors import CmxError
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write text to path via a temporary file in the same folder and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write a JSON file atomically, indented, UTF-8."""
+    write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """Paths of one run directory (see docs/ARCHITECTURE.md for the contract)."""
+
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def env(self) -> Path:
+        return self.root / "env.json"
+
+    @property
+    def stats(self) -> Path:
+        return self.root / "stats.json"
+
+    @property
+    def vocab(self) -> Path:
+        return self.root / "vocab.txt"
+
+    @property
+    def history(self) -> Path:
+        return self.root / "history.csv"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.jsonl"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def backup(self) -> Path:
+        """BackupAndRestore's folder: the last state (weights, optimizer, epoch) for --resume."""
+        return self.checkpoints / "last"
+
+    @property
+    def last_weights(self) -> Path:
+        return self.backup / "latest.weights.h5"
+
+    @property
+    def best_weights(self) -> Path:
+        return self.checkpoints / "best.weights.h5"
+
+    @property
+    def model(self) -> Path:
+        return self.root / "model.keras"
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.root / "tensorboard"
+
+    def eval_json(self, split: str) -> Path:
+        return self.root / f"eval_{split}.json"
+
+    def require(self) -> "RunDir":
+        """This run directory, or a CmxError when it is not one."""
+        if not self.root.is_dir():
+            raise CmxError(f"{self.root}: run directory not found")
+        if not self.config.is_file():
+            raise CmxError(f"{self.root}: not a run directory (no config.yaml)")
+        return self
+
+    def read_history(self) -> list[dict]:
+        """The per-epoch rows written so far (from metrics.jsonl)."""
+        if not self.metrics.is_file():
+            return []
+        return [json.loads(line) for line in self.metrics.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+    def write_history(self, rows: list[dict]) -> None:
+        """Rewrite history.csv and metrics.jsonl from all rows (atomically)."""
+        columns = ["epoch", "epoch_time_s"] + sorted({k for row in rows for k in row} - {"epoch", "epoch_time_s"})
+        lines = [",".join(columns)]
+        for row in rows:
+            lines.append(",".join("" if row.get(c) is None else str(row[c]) for c in columns))
+        write_atomic(self.history, "\n".join(lines) + "\n")
+        write_atomic(self.metrics, "".join(json.dumps(row) + "\n" for row in rows))
+
+    def read_csv_history(self) -> list[dict]:
+        with open(self.history, newline="", encoding="utf-8") as handle:
+            return list(csv.DictReader(handle))

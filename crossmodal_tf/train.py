@@ -1,0 +1,156 @@
+"""The train stage: config → (preprocess) → strategy scope → model.fit with callbacks → run directory."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+from pathlib import Path
+
+from crossmodal_tf.config import Config, dump_config, load_config
+from crossmodal_tf.data.preprocess import preprocess
+from crossmodal_tf.errors import CmxError
+from crossmodal_tf.run_dir import RunDir, write_atomic, write_json
+
+_MAXIMISED = ("acc", "auc", "precision", "recall", "f1")
+
+
+def monitor_mode(monitor: str) -> str:
+    """'max' for metrics where higher is better, 'min' for losses."""
+    return "max" if any(part in monitor for part in _MAXIMISED) else "min"
+
+
+def _check_run_dir(run: RunDir, config: Config, resume: bool, overwrite: bool) -> None:
+    """Refuse to clobber an existing run silently; on --resume the config must be the run's."""
+    exists = run.root.exists() and any(run.root.iterdir())
+    if resume and overwrite:
+        raise CmxError("--resume and --overwrite exclude each other")
+    if resume:
+        if not run.config.is_file():
+            raise CmxError(f"{run.root}: nothing to resume (no config.yaml); start without --resume")
+        if run.config.read_text(encoding="utf-8") != dump_config(config):
+            raise CmxError(f"{run.root}: the config differs from the run's config.yaml; "
+                           "resume with the same config and --set values, or use --overwrite")
+    elif exists and not overwrite:
+        raise CmxError(f"{run.root}: run directory exists; use --resume to continue it or --overwrite to replace it")
+
+
+def _build_optimizer(cfg):
+    import keras
+
+    classes = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
+               "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}
+    kwargs = {"learning_rate": cfg.learning_rate}
+    if cfg.clipnorm:
+        kwargs["clipnorm"] = cfg.clipnorm
+    return classes[cfg.name](**kwargs)
+
+
+def _callbacks(config: Config, run: RunDir, steps: int, quiet: bool, has_val: bool) -> list:
+    import keras
+
+    from crossmodal_tf.callbacks import HistoryWriter, RichProgress
+
+    train = config.train
+    for key, monitor in (("train.checkpoint.monitor", train.checkpoint.monitor),
+                         ("train.early_stopping.monitor", train.early_stopping.monitor)):
+        if monitor.startswith("val_") and not has_val:
+            raise CmxError(f"{key}: '{monitor}' needs a validation split, but data.split.val leaves it empty")
+    mode = monitor_mode(train.checkpoint.monitor)
+    previous = [r[train.checkpoint.monitor] for r in run.read_history() if train.checkpoint.monitor in r]
+    best_so_far = (max if mode == "max" else min)(previous) if previous else None
+    callbacks = [
+        # BackupAndRestore first: on resume it restores weights and epoch before the rest start.
+        keras.callbacks.BackupAndRestore(str(run.backup), delete_checkpoint=False, double_checkpoint=True),
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.ModelCheckpoint(str(run.best_weights), monitor=train.checkpoint.monitor, mode=mode,
+                                        save_best_only=True, save_weights_only=True,
+                                        initial_value_threshold=best_so_far),
+        HistoryWriter(run),
+        keras.callbacks.TensorBoard(str(run.tensorboard), write_graph=False, profile_batch=0),
+    ]
+    if train.early_stopping.patience:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor=train.early_stopping.monitor,
+                                                       mode=monitor_mode(train.early_stopping.monitor),
+                                                       patience=train.early_stopping.patience))
+    if not quiet:
+        callbacks.append(RichProgress(train.epochs, steps))
+    return callbacks
+
+
+def save_model(model, path: Path) -> None:
+    """Save in the native Keras format via a temporary file, so a crash never leaves half a model."""
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.keras")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def train(config: Config, run_dir: str | Path | None = None, *, resume: bool = False, overwrite: bool = False,
+          quiet: bool = False, command: list[str] | None = None) -> dict:
+    """Train the config's task into a run directory; returns a summary of the run.
+
+    Preprocess runs first when its output is not up to date. On resume, training
+    continues from the last epoch saved in checkpoints/last.
+    """
+    run = RunDir(Path(run_dir) if run_dir else config.run_dir)
+    _check_run_dir(run, config, resume, overwrite)
+    stats = preprocess(config, quiet=quiet)
+    stats.pop("reused", None)
+
+    import keras
+
+    from crossmodal_tf.data.pipeline import make_dataset
+    from crossmodal_tf.environment import describe_environment, gpu_count, make_strategy, seed_everything
+    from crossmodal_tf.tasks import load_task
+
+    if overwrite and run.root.exists():
+        shutil.rmtree(run.root)
+    run.root.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        write_atomic(run.config, dump_config(config))
+    write_json(run.stats, stats)
+    shutil.copyfile(config.processed_dir / "vocab.txt", run.vocab)
+    write_json(run.env, describe_environment(config.seed, command))
+
+    seed_everything(config.seed)
+    keras.mixed_precision.set_global_policy(config.train.precision)
+    train_cfg = config.train
+    jit = gpu_count() > 0 if train_cfg.jit_compile == "auto" else train_cfg.jit_compile
+    task = load_task(config.task)
+    strategy = make_strategy(train_cfg.strategy)
+    with strategy.scope():
+        model = task.build_model(config, stats["vocab_size"])
+        model.compile(optimizer=_build_optimizer(train_cfg.optimizer), loss=task.loss(),
+                      metrics=task.train_metrics(), jit_compile=jit)
+
+    size = config.data.image.size
+    counts = stats["counts"]
+    train_ds = make_dataset(config.processed_dir, "train", counts["train"], train_cfg.batch_size, size, shuffle=True,
+                            seed=config.seed, shuffle_buffer=train_cfg.shuffle_buffer)
+    has_val = counts["val"] > 0
+    val_ds = make_dataset(config.processed_dir, "val", counts["val"], config.eval.batch_size, size) if has_val else None
+    steps = math.ceil(stats["counts"]["train"] / train_cfg.batch_size)
+    callbacks = _callbacks(config, run, steps, quiet, has_val)
+    model.fit(train_ds, validation_data=val_ds, epochs=train_cfg.epochs, callbacks=callbacks,
+              shuffle=False, verbose=0)  # the dataset shuffles itself
+
+    history = run.read_history()
+    if history and not all(math.isfinite(v) for v in history[-1].values() if isinstance(v, float)):
+        raise CmxError(f"{run.root}: training stopped: the loss became NaN or infinite in epoch "
+                       f"{history[-1]['epoch']}; lower train.optimizer.learning_rate or set train.optimizer.clipnorm")
+    if run.best_weights.is_file():
+        model.load_weights(run.best_weights)
+    save_model(model, run.model)
+    monitor = train_cfg.checkpoint.monitor
+    values = [r[monitor] for r in history if monitor in r]
+    best = (max if monitor_mode(monitor) == "max" else min)(values) if values else None
+    return {"run_dir": str(run.root), "epochs": len(history), "monitor": monitor, "best": best,
+            "examples": stats["counts"]}
+
+
+def train_from_file(path: str, overrides: list[str], **kwargs) -> dict:
+    """Load a config file with overrides and train it (the `cmx train` entry point)."""
+    return train(load_config(path, overrides), **kwargs)
