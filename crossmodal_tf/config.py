@@ -15,9 +15,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from crossmodal_tf.data.sources import SOURCES
 from crossmodal_tf.errors import CmxError
+from crossmodal_tf.tasks import TASKS
 
-TASK_NAMES = ("match",)  # must list the keys of crossmodal_tf.tasks.TASKS (a test checks)
+TASK_NAMES = tuple(TASKS)
+SOURCE_NAMES = tuple(SOURCES)
 
 
 class Section(BaseModel):
@@ -65,7 +68,7 @@ class NegativesConfig(Section):
 
 
 class DataConfig(Section):
-    source: Literal["shapes", "manifest"] = Field("shapes", description="where records come from")
+    source: Literal[SOURCE_NAMES] = Field("shapes", description="where records come from")  # type: ignore[valid-type]
     path: str = Field("data/raw/shapes", description="raw data folder")
     processed: str | None = Field(None, description="preprocessed output; default data/processed/<name>")
     on_error: Literal["skip", "fail"] = Field("skip", description="a bad record is skipped and counted, or fatal")
@@ -96,7 +99,10 @@ class ImageBranchConfig(Section):
 
 
 class FusionConfig(Section):
-    type: Literal["concat"] = "concat"
+    type: Literal["concat", "concat_product", "film"] = Field(
+        "concat", description="concat: [text, image]; concat_product: adds text*image; "
+                              "film: the text modulates the conv blocks, then concat")
+    project: int = Field(256, ge=1, description="concat_product: units of both projections")
     hidden: list[int] = Field([256, 128], description="Dense layers after fusion")
     dropout: float = Field(0.1, ge=0, lt=1)
 
@@ -158,7 +164,8 @@ class OutputConfig(Section):
 class Config(Section):
     """One experiment. Paths are relative to the working directory."""
 
-    name: str = Field("experiment", min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    # the first character is no dot: "." or ".." would put the run directory outside output.dir
+    name: str = Field("experiment", min_length=1, pattern=r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]*$")
     task: Literal[TASK_NAMES]  # type: ignore[valid-type]
     seed: int = 42
     data: DataConfig = DataConfig()
@@ -282,10 +289,10 @@ def _model_at(loc: tuple) -> type[BaseModel] | None:
     return model
 
 
-def _describe(error: dict, places: dict[str, str]) -> str:
+def _describe(error: dict, places: dict[str, str], source: str | None = None) -> str:
     loc = tuple(error["loc"])
     dotted = ".".join(str(p) for p in loc) or "(top level)"
-    where = places.get(dotted) or places.get(".".join(str(p) for p in loc[:-1]))
+    where = places.get(dotted) or places.get(".".join(str(p) for p in loc[:-1])) or source
     prefix = f"{where}: {dotted}" if where else dotted
     kind = error["type"]
     if kind == "extra_forbidden":
@@ -303,17 +310,20 @@ def _describe(error: dict, places: dict[str, str]) -> str:
     shown = json.dumps(found, ensure_ascii=False, default=str) if found is not None else "nothing"
     if len(shown) > 60:
         shown = shown[:57] + "..."
-    return f"{prefix}: {message}, found {shown}"
+    return f"{prefix}: {message}" if ", found " in message else f"{prefix}: {message}, found {shown}"
 
 
-def validate_config(data: dict, places: dict[str, str] | None = None) -> Config:
-    """Validate a merged config mapping; the first problem becomes a one-line CmxError."""
+def validate_config(data: dict, places: dict[str, str] | None = None, source: str | None = None) -> Config:
+    """Validate a merged config mapping; the first problem becomes a one-line CmxError.
+
+    source names the file for problems without a line of their own (a missing key).
+    """
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
         errors = exc.errors()
         more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
-        raise CmxError(_describe(errors[0], places or {}) + more) from None
+        raise CmxError(_describe(errors[0], places or {}, source) + more) from None
 
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
@@ -322,8 +332,10 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     for text in overrides:
         parts, value = parse_override(text)
         apply_override(data, parts, value)
+        for depth in range(1, len(parts) + 1):  # an unknown section is reported at its --set too
+            places.setdefault(".".join(parts[:depth]), f"--set {'.'.join(parts)}")
         places[".".join(parts)] = f"--set {'.'.join(parts)}"
-    return validate_config(data, places)
+    return validate_config(data, places, str(path))
 
 
 def config_from_run(run_dir: str | Path) -> Config:
@@ -332,7 +344,7 @@ def config_from_run(run_dir: str | Path) -> Config:
     if not path.is_file():
         raise CmxError(f"{run_dir}: not a run directory (no config.yaml)")
     data, places = _read_yaml(path)
-    return validate_config(data, places)
+    return validate_config(data, places, str(path))
 
 
 def dump_config(config: Config) -> str:

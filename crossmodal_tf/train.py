@@ -33,6 +33,8 @@ def _check_run_dir(run: RunDir, config: Config, resume: bool, overwrite: bool) -
                            "resume with the same config and --set values, or use --overwrite")
     elif exists and not overwrite:
         raise CmxError(f"{run.root}: run directory exists; use --resume to continue it or --overwrite to replace it")
+    elif exists and not run.config.is_file():
+        raise CmxError(f"{run.root}: not a run directory (no config.yaml); --overwrite only replaces runs")
 
 
 def _build_optimizer(cfg):

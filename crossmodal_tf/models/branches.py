@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from crossmodal_tf.models.layers import CoordinateChannels
+from crossmodal_tf.models.layers import CoordinateChannels, FeatureModulation
 
 
 def build_text_branch(cfg, tokens, vocab_size: int, return_sequences: bool = False, name: str = "text"):
@@ -28,11 +28,12 @@ def build_text_branch(cfg, tokens, vocab_size: int, return_sequences: bool = Fal
     return x
 
 
-def build_image_branch(cfg, images, name: str = "image"):
+def build_image_branch(cfg, images, condition=None, name: str = "image"):
     """uint8 pixels → scaled → [coordinates] → Conv2D blocks → global pooling; returns the features tensor.
 
     cfg is the model.image section: one block (Conv2D, optional batch norm, ReLU,
-    2x2 pooling) per entry of filters.
+    2x2 pooling) per entry of filters. With a `condition` tensor (text features),
+    each block's channels are modulated by it before the ReLU (FiLM).
     """
     pool = layers.MaxPooling2D if cfg.pool == "max" else layers.AveragePooling2D
     global_pool = layers.GlobalMaxPooling2D if cfg.pool == "max" else layers.GlobalAveragePooling2D
@@ -43,7 +44,11 @@ def build_image_branch(cfg, images, name: str = "image"):
         x = layers.Conv2D(filters, cfg.kernel_size, padding="same", use_bias=not cfg.batch_norm,
                           name=f"{name}_conv_{i}")(x)
         if cfg.batch_norm:
-            x = layers.BatchNormalization(name=f"{name}_bn_{i}")(x)
+            # under FiLM the text supplies each channel's scale and shift
+            x = layers.BatchNormalization(center=condition is None, scale=condition is None, name=f"{name}_bn_{i}")(x)
+        if condition is not None:
+            factors = layers.Dense(2 * filters, name=f"{name}_film_{i}")(condition)
+            x = FeatureModulation(name=f"{name}_modulation_{i}")([x, factors])
         x = layers.ReLU(name=f"{name}_relu_{i}")(x)
         x = pool(2, name=f"{name}_pool_{i}")(x)
     x = global_pool(name=f"{name}_global_pool")(x)

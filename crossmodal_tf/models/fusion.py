@@ -1,13 +1,16 @@
-"""Fusions: combine text and image features into one vector. FUSIONS maps model.fusion.type to a builder."""
+"""Fusions: combine the text features with the image branch. FUSIONS maps model.fusion.type to a builder.
+
+A builder takes (cfg, text_features, image_branch), where image_branch(condition=None)
+builds the image branch and returns its features; most fusions call it plainly, FiLM
+passes the text features in so that the text steers the convolutions.
+"""
 
 from __future__ import annotations
 
 from keras import layers
 
 
-def build_concat_fusion(cfg, text_features, image_features):
-    """Concatenate both feature vectors, then the Dense hidden layers of model.fusion.hidden."""
-    x = layers.Concatenate(name="fusion_concat")([text_features, image_features])
+def _hidden_layers(cfg, x):
     for i, units in enumerate(cfg.hidden):
         x = layers.Dense(units, activation="relu", name=f"fusion_dense_{i}")(x)
         if cfg.dropout:
@@ -15,4 +18,33 @@ def build_concat_fusion(cfg, text_features, image_features):
     return x
 
 
-FUSIONS = {"concat": build_concat_fusion}
+def build_concat_fusion(cfg, text_features, image_branch):
+    """Concatenate text and image feature vectors, then the Dense layers of model.fusion.hidden."""
+    return _hidden_layers(cfg, layers.Concatenate(name="fusion_concat")([text_features, image_branch()]))
+
+
+def build_concat_product_fusion(cfg, text_features, image_branch):
+    """Concatenate text, image and their elementwise product (both projected to model.fusion.project units)."""
+    image_features = image_branch()
+    text_projected = layers.Dense(cfg.project, name="fusion_text_projection")(text_features)
+    image_projected = layers.Dense(cfg.project, name="fusion_image_projection")(image_features)
+    product = layers.Multiply(name="fusion_product")([text_projected, image_projected])
+    return _hidden_layers(cfg, layers.Concatenate(name="fusion_concat")([text_features, image_features, product]))
+
+
+def build_film_fusion(cfg, text_features, image_branch):
+    """FiLM (Perez et al., 2018): the text modulates every conv block, then text and image are concatenated.
+
+    Checking a caption against a picture needs the image features to be about what
+    the caption names; with plain concatenation the pooled features must describe
+    every object and position in advance, and relations ("left of") get lost.
+    """
+    image_features = image_branch(condition=text_features)
+    return _hidden_layers(cfg, layers.Concatenate(name="fusion_concat")([text_features, image_features]))
+
+
+FUSIONS = {
+    "concat": build_concat_fusion,
+    "concat_product": build_concat_product_fusion,
+    "film": build_film_fusion,
+}

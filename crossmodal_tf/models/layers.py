@@ -25,3 +25,22 @@ class CoordinateChannels(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], input_shape[-1] + 2)
+
+
+@keras.saving.register_keras_serializable(package="crossmodal_tf")
+class FeatureModulation(keras.layers.Layer):
+    """FiLM: scales and shifts each channel of a feature map by text-derived factors.
+
+    Inputs [features (batch, h, w, c), factors (batch, 2c)]; returns
+    features * (1 + gamma) + beta, so zero factors leave the features unchanged.
+    """
+
+    def call(self, inputs):
+        features, factors = inputs
+        channels = features.shape[-1]
+        gamma = factors[:, None, None, :channels]
+        beta = factors[:, None, None, channels:]
+        return features * (1.0 + gamma) + beta
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]

@@ -19,8 +19,11 @@ def build_model(config, vocab_size: int) -> keras.Model:
     tokens = keras.Input(shape=(None,), dtype="int32", name="text")
     images = keras.Input(shape=(size, size, 3), dtype="uint8", name="image")
     text_features = build_text_branch(config.model.text, tokens, vocab_size)
-    image_features = build_image_branch(config.model.image, images)
-    fused = FUSIONS[config.model.fusion.type](config.model.fusion, text_features, image_features)
+
+    def image_branch(condition=None):
+        return build_image_branch(config.model.image, images, condition)
+
+    fused = FUSIONS[config.model.fusion.type](config.model.fusion, text_features, image_branch)
     # float32 output keeps the sigmoid and the loss stable under mixed precision
     score = layers.Dense(1, activation="sigmoid", dtype="float32", name="match")(fused)
     return keras.Model({"text": tokens, "image": images}, score, name="match_model")

@@ -1,0 +1,183 @@
+"""The built-in shapes source: seeded, deterministic, with true captions and hard negatives."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import numpy as np
+import pytest
+
+from crossmodal_tf.config import validate_config
+from crossmodal_tf.data.sources import shapes
+from crossmodal_tf.data.sources.shapes import (COLOURS, INVERSE, ONE_OBJECT_TEMPLATES, RELATIONS,
+                                               TWO_OBJECT_TEMPLATES, hard_negative, make_record, make_scene,
+                                               perturb_scene, read_records)
+from crossmodal_tf.data.text import normalize
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def pixels(record) -> np.ndarray:
+    return np.asarray(record.load_image())
+
+
+def all_captions(scene) -> set[str]:
+    """Every paraphrase the generator could write for a scene."""
+    templates = TWO_OBJECT_TEMPLATES if scene.relation else ONE_OBJECT_TEMPLATES
+    return {normalize(scene.caption(t)) for t in templates}
+
+
+def attributes(scene) -> list:
+    return [(o.shape, o.colour, o.size) for o in scene.objects] + [scene.relation]
+
+
+def test_same_seed_and_index_give_identical_records():
+    """Image i of seed s is always the same captions and the same pixels (no hidden state)."""
+    for index in (0, 3, 17):
+        first, second = make_record(index, 5, 32), make_record(index, 5, 32)
+        assert first.key == second.key
+        assert first.captions == second.captions
+        assert first.translation == second.translation
+        np.testing.assert_array_equal(pixels(first), pixels(second))
+    # order of generation does not matter either
+    later = make_record(3, 5, 32)
+    list(read_records(validate_config({"task": "match", "data": {"shapes": {"num_images": 5}}}).data, 5))
+    np.testing.assert_array_equal(pixels(later), pixels(make_record(3, 5, 32)))
+
+
+def test_different_seed_gives_different_data():
+    """Another seed draws other scenes and other pixels."""
+    a = [make_record(i, 1, 32) for i in range(10)]
+    b = [make_record(i, 2, 32) for i in range(10)]
+    assert [r.captions for r in a] != [r.captions for r in b]
+    assert any(not np.array_equal(pixels(x), pixels(y)) for x, y in zip(a, b))
+
+
+def test_read_records_yields_configured_number_with_unique_keys():
+    """data.shapes.num_images records, each with its own key."""
+    data = validate_config({"task": "match", "data": {"shapes": {"num_images": 12, "image_size": 32}}}).data
+    records = list(read_records(data, seed=3))
+    assert len(records) == 12
+    assert len({r.key for r in records}) == 12
+
+
+@pytest.mark.parametrize("count", [1, 3, 5])
+def test_several_distinct_captions_per_image(count):
+    """captions_per_image distinct English paraphrases, each a caption of the record's scene."""
+    for index in range(20):
+        record = make_record(index, 0, 32, captions_per_image=count)
+        assert len(record.captions) == count
+        assert len(set(record.captions)) == count
+        for caption in record.captions:
+            assert normalize(caption) in all_captions(record.scene)
+            for obj in record.scene.objects:
+                assert obj.phrase() in caption  # every object is named with its size, colour and shape
+
+
+def test_chinese_caption_present():
+    """Each record carries a Chinese caption of the same content."""
+    for index in range(10):
+        record = make_record(index, 0, 32)
+        assert record.translation and CJK.search(record.translation)
+        assert not CJK.search(" ".join(record.captions))
+
+
+@pytest.mark.parametrize("size", [16, 32, 64])
+def test_images_have_the_configured_size(size):
+    """Images are RGB uint8 of data.shapes.image_size."""
+    image = make_record(0, 0, size).load_image()
+    assert image.mode == "RGB" and image.size == (size, size)
+    assert pixels(make_record(1, 0, size)).shape == (size, size, 3)
+
+
+def test_two_object_fraction_extremes():
+    """two_object_fraction 0 gives only single objects, 1 only pairs in a relation."""
+    singles = [make_record(i, 0, 32, two_object_fraction=0.0).scene for i in range(20)]
+    pairs = [make_record(i, 0, 32, two_object_fraction=1.0).scene for i in range(20)]
+    assert all(len(s.objects) == 1 and s.relation is None for s in singles)
+    assert all(len(s.objects) == 2 and s.relation in RELATIONS for s in pairs)
+    assert all(s.objects[0].phrase() != s.objects[1].phrase() for s in pairs)  # no ambiguous twin objects
+
+
+def test_perturb_scene_changes_exactly_one_attribute():
+    """A hard negative's scene differs from the original in exactly one attribute."""
+    rng = random.Random(0)
+    changed_kinds = set()
+    for i in range(300):
+        scene = make_scene(random.Random(i), 0.6)
+        changed = perturb_scene(scene, rng)
+        before, after = attributes(scene), attributes(changed)
+        diffs = []
+        for b, a in zip(before[:-1], after[:-1]):
+            diffs += [name for name, x, y in zip(("shape", "colour", "size"), b, a) if x != y]
+        if before[-1] != after[-1]:
+            diffs.append("relation")
+        assert len(diffs) == 1, (scene, changed)
+        changed_kinds.update(diffs)
+        assert changed.canonical() != scene.canonical()
+    assert changed_kinds == {"shape", "colour", "size", "relation"}
+
+
+def test_hard_negative_differs_in_meaning_from_every_caption():
+    """A hard negative caption is never one of the paraphrases that describe the image."""
+    rng = random.Random(1)
+    for index in range(200):
+        record = make_record(index, 11, 32)
+        own = all_captions(record.scene)
+        for _ in range(3):
+            caption = hard_negative(record, rng)
+            assert normalize(caption) not in own
+            assert normalize(caption) not in {normalize(c) for c in record.captions}
+
+
+def test_relation_coordinates_hold():
+    """For 'a REL b' the object positions really stand in that relation (y grows downwards)."""
+    seen = set()
+    for i in range(200):
+        scene = make_scene(random.Random(i), 1.0)
+        a, b = scene.objects
+        seen.add(scene.relation)
+        assert {"left": a.x < b.x, "right": a.x > b.x, "above": a.y < b.y, "below": a.y > b.y}[scene.relation]
+        # the cross axis offset is small, so no other relation can be read off the picture
+        along = abs(a.x - b.x) if scene.relation in ("left", "right") else abs(a.y - b.y)
+        across = abs(a.y - b.y) if scene.relation in ("left", "right") else abs(a.x - b.x)
+        assert across < along
+        for obj in scene.objects:  # objects lie inside the image
+            assert obj.radius <= obj.x <= 1 - obj.radius and obj.radius <= obj.y <= 1 - obj.radius
+    assert seen == set(RELATIONS)
+
+
+def _centre_of(image: np.ndarray, colour: str) -> tuple[float, float]:
+    """Mean (x, y) of the pixels whose nearest palette colour (or background) is `colour`."""
+    palette = {**COLOURS, "background": (232, 232, 232)}
+    names = list(palette)
+    centres = np.array([palette[n] for n in names], dtype=float)
+    distance = ((image[:, :, None, :].astype(float) - centres[None, None]) ** 2).sum(-1)
+    ys, xs = np.nonzero(distance.argmin(-1) == names.index(colour))
+    return xs.mean(), ys.mean()
+
+
+def test_relation_holds_in_the_pixels():
+    """Drawn objects stand where the caption says: 'a left of b' has a's pixels left of b's."""
+    checked = 0
+    for index in range(60):
+        record = make_record(index, 4, 64, two_object_fraction=1.0)
+        a, b = record.scene.objects
+        if a.colour == b.colour:
+            continue
+        image = pixels(record)
+        (ax, ay), (bx, by) = _centre_of(image, a.colour), _centre_of(image, b.colour)
+        relation = record.scene.relation
+        assert {"left": ax < bx, "right": ax > bx, "above": ay < by, "below": ay > by}[relation], record.captions
+        # the inverse relation, as the paraphrase 'b INV a' uses it, holds as well
+        inverse = INVERSE[relation]
+        assert {"left": bx < ax, "right": bx > ax, "above": by < ay, "below": by > ay}[inverse]
+        checked += 1
+    assert checked >= 30
+
+
+def test_fingerprint_is_stable():
+    """The source fingerprint does not change between calls (preprocess relies on it for reuse)."""
+    data = validate_config({"task": "match"}).data
+    assert shapes.fingerprint(data) == shapes.fingerprint(data)

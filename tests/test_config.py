@@ -1,0 +1,358 @@
+"""The config layer: every user mistake is one CmxError line that names its place."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from crossmodal_tf.config import (TASK_NAMES, Config, config_schema, dump_config, load_config,
+                                  validate_config)
+from crossmodal_tf.errors import CmxError
+
+MINIMAL = "task: match\n"
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def error_of(path, overrides=()) -> str:
+    """The message of the CmxError that loading raises; it must be a single line."""
+    with pytest.raises(CmxError) as info:
+        load_config(path, list(overrides))
+    message = str(info.value)
+    assert "\n" not in message, f"error message spans several lines: {message!r}"
+    return message
+
+
+# --- unknown keys, types, ranges --------------------------------------------------------
+def test_unknown_key_names_dotted_path_line_and_suggestion(tmp_path):
+    """A typo in a nested key names file:line, the dotted key and the closest valid key."""
+    path = write(tmp_path, "c.yaml", "task: match\nmodel:\n  text:\n    unit: 3\n")
+    message = error_of(path)
+    assert f"{path}:4" in message
+    assert "model.text.unit" in message
+    assert "unknown key" in message
+    assert "did you mean 'units'" in message
+
+
+def test_unknown_top_level_section_suggests_the_section(tmp_path):
+    """A misspelt section name suggests the real one."""
+    message = error_of(write(tmp_path, "c.yaml", "task: match\nmodle: {}\n"))
+    assert "modle" in message and "did you mean 'model'" in message
+
+
+def test_unknown_key_without_close_match_lists_valid_keys(tmp_path):
+    """With no close match the valid keys of that section are listed."""
+    message = error_of(write(tmp_path, "c.yaml", "task: match\neval:\n  zzzzzz: 1\n"))
+    assert "eval.zzzzzz" in message
+    assert "batch_size" in message and "threshold" in message
+
+
+@pytest.mark.parametrize("yaml_text, key, found, line", [
+    ("task: match\ntrain:\n  epochs: ten\n", "train.epochs", '"ten"', 3),
+    ("task: match\nmodel:\n  text:\n    bidirectional: maybe\n", "model.text.bidirectional", '"maybe"', 4),
+    ("task: match\ndata:\n  source: foo\n", "data.source", '"foo"', 3),
+    ("task: match\ntrain: 5\n", "train", "5", 2),
+])
+def test_wrong_type_names_key_and_what_was_found(tmp_path, yaml_text, key, found, line):
+    """A value of the wrong type names the dotted key, its line and the value found."""
+    path = write(tmp_path, "c.yaml", yaml_text)
+    message = error_of(path)
+    assert f"{path}:{line}: {key}:" in message
+    assert f"found {found}" in message
+
+
+@pytest.mark.parametrize("yaml_text, key, found", [
+    ("task: match\ntrain:\n  epochs: 0\n", "train.epochs", "found 0"),
+    ("task: match\ndata:\n  image: {size: 4}\n", "data.image.size", "found 4"),
+    ("task: match\nmodel:\n  text: {dropout: 1.5}\n", "model.text.dropout", "found 1.5"),
+    ("task: match\nmodel:\n  image: {filters: []}\n", "model.image.filters", "found []"),
+    ("task: match\nname: 'has space'\n", "name", 'found "has space"'),
+])
+def test_out_of_range_names_key_and_value(tmp_path, yaml_text, key, found):
+    """An out-of-range value names the dotted key and the value found."""
+    message = error_of(write(tmp_path, "c.yaml", yaml_text))
+    assert f"{key}:" in message
+    assert found in message
+
+
+def test_split_fractions_must_leave_training_data(tmp_path):
+    """val + test >= 1 is refused, naming data.split."""
+    message = error_of(write(tmp_path, "c.yaml", "task: match\ndata:\n  split: {val: 0.6, test: 0.5}\n"))
+    assert "data.split" in message and "below 1" in message
+    assert message.count("found") == 1  # the sum is shown once, not followed by the whole mapping
+
+
+def test_several_problems_report_the_first_and_count_the_rest(tmp_path):
+    """With several problems the line names one and says how many more there are."""
+    message = error_of(write(tmp_path, "c.yaml", "task: match\ntrain:\n  epochs: 0\n  batch_size: 0\n"))
+    assert "train.epochs" in message and "(and 1 more problem)" in message
+
+
+# --- files and YAML -----------------------------------------------------------------------
+@pytest.mark.parametrize("yaml_text, line, column", [
+    ("task: match\ntrain:\n  epochs: [1, 2\n", 4, 1),
+    ("task: match\n  bad: indent\n", 2, 6),
+])
+def test_broken_yaml_gives_file_line_column(tmp_path, yaml_text, line, column):
+    """A YAML syntax error names file:line:column."""
+    path = write(tmp_path, "c.yaml", yaml_text)
+    message = error_of(path)
+    assert message.startswith(f"{path}:{line}:{column}: invalid YAML")
+
+
+def test_missing_file(tmp_path):
+    """A config path that does not exist is named as not found."""
+    message = error_of(tmp_path / "nope.yaml")
+    assert "nope.yaml" in message and "not found" in message
+
+
+def test_config_must_be_a_mapping(tmp_path):
+    """A YAML list instead of sections is refused with the file named."""
+    path = write(tmp_path, "c.yaml", "- a\n- b\n")
+    assert error_of(path).startswith(f"{path}:")
+
+
+def test_non_utf8_file(tmp_path):
+    """A config that is not UTF-8 text is a user error, not a crash."""
+    path = tmp_path / "c.yaml"
+    path.write_bytes(b"task: match\nname: \xff\xfe\n")
+    assert "UTF-8" in error_of(path)
+
+
+def test_missing_task(tmp_path):
+    """A config without `task` says that the task key is missing."""
+    message = error_of(write(tmp_path, "c.yaml", "seed: 3\n"))
+    assert message.startswith("task:") or ": task:" in message
+    assert "missing" in message
+
+
+def test_unknown_task(tmp_path):
+    """An unknown task lists the known ones."""
+    message = error_of(write(tmp_path, "c.yaml", "task: nope\n"))
+    assert "task" in message and "'match'" in message and '"nope"' in message
+
+
+def test_empty_file_is_missing_task(tmp_path):
+    """An empty config file is read as an empty mapping (then task is missing)."""
+    assert "task" in error_of(write(tmp_path, "c.yaml", ""))
+
+
+def test_yaml_object_tags_are_refused_and_not_executed(tmp_path):
+    """Safe loading: a python/object tag is an error and its code never runs."""
+    marker = tmp_path / "pwned"
+    path = write(tmp_path, "c.yaml", f"task: !!python/object/apply:os.mkdir ['{marker}']\n")
+    message = error_of(path)
+    assert message.startswith(f"{path}:1:")
+    assert "invalid YAML" in message
+    assert not marker.exists()
+
+
+# --- extends ------------------------------------------------------------------------------
+def test_extends_merges_base_relative_to_the_file(tmp_path, monkeypatch):
+    """`extends` is read relative to the extending file (not the cwd) and merged key by key."""
+    write(tmp_path, "configs/base.yaml",
+          "task: match\nseed: 1\ntrain:\n  epochs: 7\n  batch_size: 16\nmodel:\n  text: {units: 5, layers: 2}\n")
+    child = write(tmp_path, "configs/exp/child.yaml",
+                  "extends: ../base.yaml\nseed: 2\ntrain:\n  epochs: 3\nmodel:\n  text: {units: 9}\n")
+    monkeypatch.chdir(tmp_path / "configs" / "exp" / "..")  # any other cwd works too
+    cfg = load_config(child)
+    assert cfg.seed == 2                          # the child wins
+    assert cfg.train.epochs == 3
+    assert cfg.train.batch_size == 16             # siblings from the base survive the merge
+    assert cfg.model.text.units == 9
+    assert cfg.model.text.layers == 2
+
+
+def test_extends_chain_of_three(tmp_path):
+    """A base can itself extend another base."""
+    write(tmp_path, "a.yaml", "task: match\ntrain: {epochs: 1, batch_size: 8}\n")
+    write(tmp_path, "b.yaml", "extends: a.yaml\ntrain: {epochs: 2}\n")
+    cfg = load_config(write(tmp_path, "c.yaml", "extends: b.yaml\nseed: 5\n"))
+    assert (cfg.train.epochs, cfg.train.batch_size, cfg.seed) == (2, 8, 5)
+
+
+def test_extends_error_in_base_names_the_base_file(tmp_path):
+    """An unknown key inherited from a base names the base file and line."""
+    base = write(tmp_path, "base.yaml", "task: match\ntrain:\n  epoch: 3\n")
+    message = error_of(write(tmp_path, "child.yaml", "extends: base.yaml\nseed: 1\n"))
+    assert f"{base}:3" in message and "train.epoch" in message and "did you mean 'epochs'" in message
+
+
+def test_extends_missing_base(tmp_path):
+    """A missing base names the extends line and the base path."""
+    child = write(tmp_path, "child.yaml", "task: match\nextends: gone.yaml\n")
+    message = error_of(child)
+    assert f"{child}:2" in message and "gone.yaml" in message and "not found" in message
+
+
+def test_extends_circular(tmp_path):
+    """a extends b extends a is reported as circular, not a recursion crash."""
+    write(tmp_path, "a.yaml", "extends: b.yaml\ntask: match\n")
+    write(tmp_path, "b.yaml", "extends: a.yaml\n")
+    assert "circular extends" in error_of(tmp_path / "a.yaml")
+
+
+def test_extends_itself(tmp_path):
+    """A file extending itself is circular too."""
+    assert "circular extends" in error_of(write(tmp_path, "a.yaml", "extends: a.yaml\ntask: match\n"))
+
+
+def test_extends_must_be_a_file_name(tmp_path):
+    """`extends: 3` is refused with its line."""
+    path = write(tmp_path, "a.yaml", "task: match\nextends: 3\n")
+    assert f"{path}:2" in error_of(path)
+
+
+# --- --set overrides ----------------------------------------------------------------------
+@pytest.mark.parametrize("override, get, expected", [
+    ("train.epochs=5", lambda c: c.train.epochs, 5),
+    ("train.optimizer.learning_rate=1e-3", lambda c: c.train.optimizer.learning_rate, 0.001),
+    ("train.optimizer.learning_rate=0.5", lambda c: c.train.optimizer.learning_rate, 0.5),
+    ("model.text.bidirectional=true", lambda c: c.model.text.bidirectional, True),
+    ("model.image.batch_norm=false", lambda c: c.model.image.batch_norm, False),
+    ("model.image.filters=[4, 8, 16]", lambda c: c.model.image.filters, [4, 8, 16]),
+    ("data.shapes.num_images=12", lambda c: c.data.shapes.num_images, 12),
+    ("name=my-run", lambda c: c.name, "my-run"),
+    ("train.optimizer.clipnorm=null", lambda c: c.train.optimizer.clipnorm, None),
+    ("data.split={val: 0.3, test: 0.2}", lambda c: (c.data.split.val, c.data.split.test), (0.3, 0.2)),
+])
+def test_set_values_are_yaml(tmp_path, override, get, expected):
+    """--set a.b=v parses v as YAML: ints, floats, bools, lists, null, mappings."""
+    cfg = load_config(write(tmp_path, "c.yaml", MINIMAL), [override])
+    assert get(cfg) == expected
+    assert type(get(cfg)) is type(expected)
+
+
+def test_set_overrides_file_and_base_and_keeps_siblings(tmp_path):
+    """--set wins over the file and its base; untouched keys of the section keep their values."""
+    write(tmp_path, "base.yaml", "task: match\ntrain: {epochs: 4, batch_size: 16}\n")
+    cfg = load_config(write(tmp_path, "c.yaml", "extends: base.yaml\ntrain: {epochs: 6}\n"),
+                      ["train.epochs=9", "train.epochs=11"])
+    assert cfg.train.epochs == 11  # later --set wins
+    assert cfg.train.batch_size == 16
+
+
+def test_set_can_supply_the_task(tmp_path):
+    """--set task=match completes a config that lacks the task."""
+    assert load_config(write(tmp_path, "c.yaml", "seed: 1\n"), ["task=match"]).task == "match"
+
+
+@pytest.mark.parametrize("override", ["train.epochs", "=3", "a..b=1", ".x=1", "train epochs=3", "a.b$=1"])
+def test_set_bad_forms(tmp_path, override):
+    """--set without '=' or with a malformed dotted key is refused, quoting the argument."""
+    message = error_of(write(tmp_path, "c.yaml", MINIMAL), [override])
+    assert message.startswith("--set ") and "KEY=VALUE" in message
+
+
+def test_set_unparsable_value(tmp_path):
+    """A --set value that is not valid YAML is refused."""
+    message = error_of(write(tmp_path, "c.yaml", MINIMAL), ["train.epochs=[1"])
+    assert message.startswith("--set ") and "YAML" in message
+
+
+def test_set_below_a_scalar_from_the_file(tmp_path):
+    """--set train.epochs.x=3 when the file sets train.epochs names the scalar in the way."""
+    message = error_of(write(tmp_path, "c.yaml", "task: match\ntrain: {epochs: 3}\n"), ["train.epochs.x=3"])
+    assert message.startswith("--set train.epochs.x:") and "train.epochs" in message and "not a section" in message
+
+
+def test_set_below_a_scalar_default(tmp_path):
+    """--set below a key that only has a default is still a one-line error naming that key."""
+    message = error_of(write(tmp_path, "c.yaml", MINIMAL), ["train.epochs.x=3"])
+    assert "train.epochs" in message
+
+
+def test_set_bad_value_names_the_override(tmp_path):
+    """A --set value of the wrong type names the --set and the key, not a file line."""
+    message = error_of(write(tmp_path, "c.yaml", MINIMAL), ["train.epochs=-1"])
+    assert message.startswith("--set train.epochs: train.epochs:") and "found -1" in message
+
+
+def test_set_unknown_key_suggests(tmp_path):
+    """--set with a typo suggests the valid key."""
+    message = error_of(write(tmp_path, "c.yaml", MINIMAL), ["model.text.unit=3"])
+    assert "model.text.unit" in message and "did you mean 'units'" in message
+
+
+# --- schema, dump, registries -------------------------------------------------------------
+def test_config_schema_is_json_schema_with_sections():
+    """config_schema() is a JSON-serialisable JSON Schema that describes every section."""
+    schema = config_schema()
+    json.dumps(schema)
+    assert schema["type"] == "object"
+    for section in ("name", "task", "seed", "data", "model", "train", "eval", "sample", "output"):
+        assert section in schema["properties"]
+    assert "task" in schema["required"]
+    assert schema["additionalProperties"] is False
+    text = json.dumps(schema)
+    for key in ("num_images", "batch_size", "epochs", "learning_rate", "embedding_dim"):
+        assert f'"{key}"' in text
+
+
+def test_dump_config_round_trips(tmp_path):
+    """The YAML that dump_config writes (run dir config.yaml) loads back into the same config."""
+    cfg = load_config(write(tmp_path, "c.yaml", "task: match\nseed: 3\ntrain: {epochs: 2}\n"),
+                      ["model.image.filters=[4, 8]", "train.optimizer.clipnorm=1.5"])
+    text = dump_config(cfg)
+    assert load_config(write(tmp_path, "dumped.yaml", text)) == cfg
+    assert "num_images" in text  # defaults are filled in
+
+
+def test_contract_keys_have_their_documented_defaults():
+    """The keys scripts rely on (DESIGN.md) exist where the contract says."""
+    cfg = validate_config({"task": "match"})
+    assert cfg.seed == 42
+    assert cfg.data.source == "shapes"
+    assert cfg.data.path and cfg.data.shapes.num_images >= 1
+    assert cfg.train.epochs >= 1 and cfg.train.batch_size >= 1
+    assert cfg.run_dir == Path("runs") / cfg.name
+    assert cfg.processed_dir == Path("data/processed") / cfg.name
+
+
+def test_shipped_configs_validate():
+    """Every config under configs/ and tests/configs/ loads."""
+    root = Path(__file__).resolve().parents[1]
+    paths = sorted((root / "configs").glob("*.yaml")) + sorted((root / "tests" / "configs").glob("*.yaml"))
+    assert paths
+    for path in paths:
+        assert isinstance(load_config(path), Config)
+
+
+def test_task_names_match_the_task_registry():
+    """The config accepts exactly the tasks that are registered."""
+    from crossmodal_tf.tasks import TASKS
+
+    assert tuple(TASK_NAMES) == tuple(TASKS)
+    for name in TASKS:
+        assert validate_config({"task": name}).task == name
+
+
+def test_every_registered_source_is_accepted():
+    """Every key of SOURCES is a valid data.source, and data.source accepts nothing else."""
+    from crossmodal_tf.data.sources import SOURCES
+
+    for name in SOURCES:
+        assert validate_config({"task": "match", "data": {"source": name}}).data.source == name
+    with pytest.raises(CmxError):
+        validate_config({"task": "match", "data": {"source": "no-such-source"}})
+
+
+@pytest.mark.parametrize("name", [".", "..", "a/b", "../up", "with space", ""])
+def test_run_name_cannot_leave_the_output_folder(name):
+    """`name` becomes <output.dir>/<name>, which --overwrite deletes: '.', '..' and paths are refused."""
+    with pytest.raises(CmxError, match="name"):
+        validate_config({"task": "match", "name": name})
+
+
+@pytest.mark.parametrize("name", ["shapes-match", "run_1", "v1.2", "a..b", "X"])
+def test_ordinary_run_names_are_accepted(name):
+    """Names with letters, digits, '-', '_' and inner dots are fine and stay inside output.dir."""
+    cfg = validate_config({"task": "match", "name": name})
+    assert cfg.run_dir.parent == Path("runs") and cfg.run_dir.name == name
