@@ -40,6 +40,11 @@ def _quiet(flag: bool) -> bool:
     return flag or not sys.stdout.isatty()
 
 
+def _progress(quiet: bool) -> str:
+    """A live bar on a terminal, one line per epoch in logs and pipes, nothing with --quiet."""
+    return "none" if quiet else ("bar" if sys.stdout.isatty() else "lines")
+
+
 def _version(value: bool):
     if value:
         console.print(f"cmx {__version__}")
@@ -96,7 +101,7 @@ def train(config: ConfigPath, overrides: Overrides = None,
     from crossmodal_tf.train import train_from_file
 
     summary = train_from_file(config, overrides or [], run_dir=run_dir, resume=resume, overwrite=overwrite,
-                              quiet=_quiet(quiet), command=["cmx", *sys.argv[1:]])
+                              progress=_progress(quiet), command=["cmx", *sys.argv[1:]])
     best = f"{summary['best']:.4f}" if summary["best"] is not None else "n/a"
     console.print(f"{summary['run_dir']}: {summary['epochs']} epochs, best {summary['monitor']} {best}")
 

@@ -35,18 +35,20 @@ class HistoryWriter(keras.callbacks.Callback):
 
 
 class RichProgress(keras.callbacks.Callback):
-    """A progress bar per epoch with the running loss, and one summary line per finished epoch."""
+    """A progress bar per epoch with the running loss (when bar is set), and one line per finished epoch."""
 
-    def __init__(self, epochs: int, steps_per_epoch: int, console=None):
+    def __init__(self, epochs: int, steps_per_epoch: int, bar: bool = True, console=None):
         super().__init__()
         from rich.console import Console
 
-        self.epochs, self.steps = epochs, steps_per_epoch
+        self.epochs, self.steps, self.bar = epochs, steps_per_epoch, bar
         self.console = console or Console()
         self.progress = None
         self.task = None
 
     def on_train_begin(self, logs=None):
+        if not self.bar:
+            return
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -55,18 +57,22 @@ class RichProgress(keras.callbacks.Callback):
         self.progress.start()
 
     def on_epoch_begin(self, epoch, logs=None):
+        if self.progress is None:
+            return
         if self.task is not None:
             self.progress.remove_task(self.task)
         self.task = self.progress.add_task(f"epoch {epoch + 1}/{self.epochs}", total=self.steps, info="")
 
     def on_train_batch_end(self, batch, logs=None):
+        if self.progress is None:
+            return
         loss = (logs or {}).get("loss")
         info = f"loss {float(loss):.4f}" if loss is not None and math.isfinite(float(loss)) else ""
         self.progress.update(self.task, completed=min(batch + 1, self.steps), info=info)
 
     def on_epoch_end(self, epoch, logs=None):
         shown = "  ".join(f"{k} {float(v):.4f}" for k, v in (logs or {}).items() if k != "learning_rate")
-        self.console.print(f"epoch {epoch + 1}/{self.epochs}  {shown}")
+        self.console.print(f"epoch {epoch + 1}/{self.epochs}  {shown}", highlight=False, soft_wrap=True)
 
     def on_train_end(self, logs=None):
         if self.progress is not None:

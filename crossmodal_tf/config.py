@@ -94,7 +94,8 @@ class ImageBranchConfig(Section):
     kernel_size: int = Field(3, ge=1)
     pool: Literal["max", "avg"] = Field("max", description="pooling after each block and at the end")
     batch_norm: bool = True
-    coord_channels: bool = Field(True, description="append x/y coordinate channels so positions survive pooling")
+    coord_channels: bool = Field(True, description="append x/y coordinate channels to the input (CoordConv)")
+    positions: bool = Field(False, description="add each channel's expected x/y position to the pooled features")
     dropout: float = Field(0.1, ge=0, lt=1)
 
 

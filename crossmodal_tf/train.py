@@ -7,7 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
-from crossmodal_tf.config import Config, dump_config, load_config
+from crossmodal_tf.config import Config, config_from_run, dump_config, load_config
 from crossmodal_tf.data.preprocess import preprocess
 from crossmodal_tf.errors import CmxError
 from crossmodal_tf.run_dir import RunDir, write_atomic, write_json
@@ -20,6 +20,12 @@ def monitor_mode(monitor: str) -> str:
     return "max" if any(part in monitor for part in _MAXIMISED) else "min"
 
 
+def _without_epochs(config: Config) -> dict:
+    data = config.to_dict()
+    data["train"].pop("epochs")
+    return data
+
+
 def _check_run_dir(run: RunDir, config: Config, resume: bool, overwrite: bool) -> None:
     """Refuse to clobber an existing run silently; on --resume the config must be the run's."""
     exists = run.root.exists() and any(run.root.iterdir())
@@ -28,9 +34,9 @@ def _check_run_dir(run: RunDir, config: Config, resume: bool, overwrite: bool) -
     if resume:
         if not run.config.is_file():
             raise CmxError(f"{run.root}: nothing to resume (no config.yaml); start without --resume")
-        if run.config.read_text(encoding="utf-8") != dump_config(config):
-            raise CmxError(f"{run.root}: the config differs from the run's config.yaml; "
-                           "resume with the same config and --set values, or use --overwrite")
+        if _without_epochs(config_from_run(run.root)) != _without_epochs(config):
+            raise CmxError(f"{run.root}: the config differs from the run's config.yaml (only train.epochs may "
+                           "change on --resume); resume with the same config and --set values, or use --overwrite")
     elif exists and not overwrite:
         raise CmxError(f"{run.root}: run directory exists; use --resume to continue it or --overwrite to replace it")
     elif exists and not run.config.is_file():
@@ -48,7 +54,7 @@ def _build_optimizer(cfg):
     return classes[cfg.name](**kwargs)
 
 
-def _callbacks(config: Config, run: RunDir, steps: int, quiet: bool, has_val: bool) -> list:
+def _callbacks(config: Config, run: RunDir, steps: int, progress: str, has_val: bool) -> list:
     import keras
 
     from crossmodal_tf.callbacks import HistoryWriter, RichProgress
@@ -75,8 +81,8 @@ def _callbacks(config: Config, run: RunDir, steps: int, quiet: bool, has_val: bo
         callbacks.append(keras.callbacks.EarlyStopping(monitor=train.early_stopping.monitor,
                                                        mode=monitor_mode(train.early_stopping.monitor),
                                                        patience=train.early_stopping.patience))
-    if not quiet:
-        callbacks.append(RichProgress(train.epochs, steps))
+    if progress != "none":
+        callbacks.append(RichProgress(train.epochs, steps, bar=progress == "bar"))
     return callbacks
 
 
@@ -91,15 +97,16 @@ def save_model(model, path: Path) -> None:
 
 
 def train(config: Config, run_dir: str | Path | None = None, *, resume: bool = False, overwrite: bool = False,
-          quiet: bool = False, command: list[str] | None = None) -> dict:
+          progress: str = "lines", command: list[str] | None = None) -> dict:
     """Train the config's task into a run directory; returns a summary of the run.
 
     Preprocess runs first when its output is not up to date. On resume, training
-    continues from the last epoch saved in checkpoints/last.
+    continues from the last epoch saved in checkpoints/last. progress is "bar" (a live
+    progress bar and a line per epoch), "lines" (a line per epoch) or "none".
     """
     run = RunDir(Path(run_dir) if run_dir else config.run_dir)
     _check_run_dir(run, config, resume, overwrite)
-    stats = preprocess(config, quiet=quiet)
+    stats = preprocess(config, quiet=progress != "bar")
     stats.pop("reused", None)
 
     import keras
@@ -111,8 +118,7 @@ def train(config: Config, run_dir: str | Path | None = None, *, resume: bool = F
     if overwrite and run.root.exists():
         shutil.rmtree(run.root)
     run.root.mkdir(parents=True, exist_ok=True)
-    if not resume:
-        write_atomic(run.config, dump_config(config))
+    write_atomic(run.config, dump_config(config))  # on --resume, records a changed train.epochs
     write_json(run.stats, stats)
     shutil.copyfile(config.processed_dir / "vocab.txt", run.vocab)
     write_json(run.env, describe_environment(config.seed, command))
@@ -135,7 +141,7 @@ def train(config: Config, run_dir: str | Path | None = None, *, resume: bool = F
     has_val = counts["val"] > 0
     val_ds = make_dataset(config.processed_dir, "val", counts["val"], config.eval.batch_size, size) if has_val else None
     steps = math.ceil(stats["counts"]["train"] / train_cfg.batch_size)
-    callbacks = _callbacks(config, run, steps, quiet, has_val)
+    callbacks = _callbacks(config, run, steps, progress, has_val)
     model.fit(train_ds, validation_data=val_ds, epochs=train_cfg.epochs, callbacks=callbacks,
               shuffle=False, verbose=0)  # the dataset shuffles itself
 

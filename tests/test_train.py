@@ -29,7 +29,7 @@ def test_overwrite_refuses_a_folder_that_is_not_a_run(tiny_config, tmp_path, no_
     (folder / "thesis.txt").write_text("years of work", encoding="utf-8")
     config = tiny_config("data.shapes.num_images=8")
     with pytest.raises(CmxError, match="not a run directory"):
-        train(config, run_dir=folder, overwrite=True, quiet=True)
+        train(config, run_dir=folder, overwrite=True, progress="none")
     assert (folder / "thesis.txt").is_file()
 
 
@@ -39,11 +39,11 @@ def test_existing_run_needs_resume_or_overwrite(tiny_config, tmp_path, no_traini
     run.mkdir()
     (run / "config.yaml").write_text("task: match\n", encoding="utf-8")
     with pytest.raises(CmxError, match="--resume .* --overwrite"):
-        train(tiny_config(), run_dir=run, quiet=True)
+        train(tiny_config(), run_dir=run, progress="none")
     with pytest.raises(CmxError, match="exclude each other"):
-        train(tiny_config(), run_dir=run, resume=True, overwrite=True, quiet=True)
+        train(tiny_config(), run_dir=run, resume=True, overwrite=True, progress="none")
     with pytest.raises(CmxError, match="config differs"):
-        train(tiny_config(), run_dir=run, resume=True, quiet=True)
+        train(tiny_config(), run_dir=run, resume=True, progress="none")
 
 
 def test_overwrite_replaces_an_existing_run(tiny_config, tmp_path, no_training):
@@ -53,7 +53,7 @@ def test_overwrite_replaces_an_existing_run(tiny_config, tmp_path, no_training):
     (run / "config.yaml").write_text("task: match\n", encoding="utf-8")
     (run / "eval_val.json").write_text("{}", encoding="utf-8")
     with pytest.raises(StopBeforeTraining):
-        train(tiny_config("data.shapes.num_images=8"), run_dir=run, overwrite=True, quiet=True)
+        train(tiny_config("data.shapes.num_images=8"), run_dir=run, overwrite=True, progress="none")
     assert not (run / "eval_val.json").exists()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from crossmodal_tf.models.layers import CoordinateChannels, FeatureModulation
+from crossmodal_tf.models.layers import CoordinateChannels, FeatureModulation, SpatialSoftArgmax
 
 
 def build_text_branch(cfg, tokens, vocab_size: int, return_sequences: bool = False, name: str = "text"):
@@ -29,7 +29,7 @@ def build_text_branch(cfg, tokens, vocab_size: int, return_sequences: bool = Fal
 
 
 def build_image_branch(cfg, images, condition=None, name: str = "image"):
-    """uint8 pixels → scaled → [coordinates] → Conv2D blocks → global pooling; returns the features tensor.
+    """uint8 pixels → scaled → [coordinates] → Conv2D blocks → global pooling [+ positions]; returns features.
 
     cfg is the model.image section: one block (Conv2D, optional batch norm, ReLU,
     2x2 pooling) per entry of filters. With a `condition` tensor (text features),
@@ -51,7 +51,11 @@ def build_image_branch(cfg, images, condition=None, name: str = "image"):
             x = FeatureModulation(name=f"{name}_modulation_{i}")([x, factors])
         x = layers.ReLU(name=f"{name}_relu_{i}")(x)
         x = pool(2, name=f"{name}_pool_{i}")(x)
-    x = global_pool(name=f"{name}_global_pool")(x)
+    pooled = global_pool(name=f"{name}_global_pool")(x)
+    if cfg.positions:
+        positions = SpatialSoftArgmax(name=f"{name}_positions")(x)
+        pooled = layers.Concatenate(name=f"{name}_pooled_positions")([pooled, positions])
+    x = pooled
     if cfg.dropout:
         x = layers.Dropout(cfg.dropout, name=f"{name}_dropout")(x)
     return x

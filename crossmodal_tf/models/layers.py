@@ -44,3 +44,30 @@ class FeatureModulation(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape[0]
+
+
+@keras.saving.register_keras_serializable(package="crossmodal_tf")
+class SpatialSoftArgmax(keras.layers.Layer):
+    """Each channel's expected (x, y) position under a softmax over its feature map.
+
+    Global pooling says whether something was seen; this says where, as two numbers
+    per channel in [-1, 1], which makes relations such as 'left of' a comparison of
+    two features instead of something the pooled vector has to encode indirectly.
+    Output: (batch, 2 * channels), all x positions first, then all y positions.
+    """
+
+    def build(self, input_shape):
+        self.sharpness = self.add_weight(shape=(), initializer="ones", name="sharpness")
+
+    def call(self, features):
+        shape = ops.shape(features)
+        height, width, channels = shape[1], shape[2], features.shape[-1]
+        flat = ops.reshape(ops.transpose(features, (0, 3, 1, 2)), (-1, channels, height * width))
+        weights = ops.softmax(ops.cast(flat, "float32") * self.sharpness, axis=-1)
+        grid_y, grid_x = ops.meshgrid(ops.linspace(-1.0, 1.0, height), ops.linspace(-1.0, 1.0, width), indexing="ij")
+        x = ops.sum(weights * ops.reshape(grid_x, (1, 1, -1)), axis=-1)
+        y = ops.sum(weights * ops.reshape(grid_y, (1, 1, -1)), axis=-1)
+        return ops.cast(ops.concatenate([x, y], axis=-1), features.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], 2 * input_shape[-1])

@@ -160,3 +160,30 @@ def test_match_task_contract():
     assert task.GENERATES_TEXT is False
     assert type(task.loss()).__name__ == "BinaryCrossentropy"
     assert [m.name for m in task.train_metrics()] == ["accuracy", "auc"]
+
+
+def test_spatial_soft_argmax_finds_where_a_feature_fires():
+    """With a sharp peak, a channel's position output is the peak's (x, y) in [-1, 1]."""
+    import numpy as np
+
+    from crossmodal_tf.models.layers import SpatialSoftArgmax
+
+    features = np.zeros((1, 5, 5, 2), "float32")
+    features[0, 0, 4, 0] = 50.0  # channel 0: top right
+    features[0, 4, 0, 1] = 50.0  # channel 1: bottom left
+    positions = np.asarray(SpatialSoftArgmax()(features))
+    x, y = positions[0, :2], positions[0, 2:]
+    np.testing.assert_allclose(x, [1.0, -1.0], atol=1e-3)
+    np.testing.assert_allclose(y, [-1.0, 1.0], atol=1e-3)
+
+
+def test_positions_add_two_features_per_channel():
+    """model.image.positions appends x and y per channel of the last block to the pooled features."""
+    import keras
+
+    from crossmodal_tf.config import validate_config
+    from crossmodal_tf.models.branches import build_image_branch
+
+    config = validate_config({"task": "match", "model": {"image": {"filters": [4, 6], "positions": True}}})
+    images = keras.Input((16, 16, 3), dtype="uint8")
+    assert build_image_branch(config.model.image, images).shape[-1] == 6 * 3

@@ -25,7 +25,7 @@ COLOURS = {
     "purple": (135, 55, 175),
     "orange": (240, 135, 25),
 }
-SIZES = {"small": (0.08, 0.105), "large": (0.16, 0.2)}  # radius as a fraction of the side
+SIZES = {"small": (0.1, 0.125), "large": (0.18, 0.22)}  # radius as a fraction of the side
 RELATIONS = ("left", "right", "above", "below")
 INVERSE = {"left": "right", "right": "left", "above": "below", "below": "above"}
 RELATION_EN = {
