@@ -23,8 +23,11 @@ def make_dataset(processed: Path, split: str, num_examples: int, batch_size: int
     files = [str(p) for p in shard_paths(processed, split)]
     if not files:
         raise CmxError(f"{processed}: no shards for the {split} split; run cmx preprocess again")
-    # the known size lets Keras show steps and stop cleanly at the end of each epoch
-    dataset = tf.data.TFRecordDataset(files).apply(tf.data.experimental.assert_cardinality(num_examples)).cache()
+    # Reading the shards interleaved (one record from each in turn) mixes them even
+    # before the shuffle buffer; the known size lets Keras count steps per epoch.
+    dataset = tf.data.Dataset.from_tensor_slices(files).interleave(
+        tf.data.TFRecordDataset, cycle_length=len(files), block_length=1)
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(num_examples)).cache()
     if shuffle:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size)

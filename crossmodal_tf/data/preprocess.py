@@ -27,7 +27,7 @@ from crossmodal_tf.data.text import Vocabulary, tokenize
 from crossmodal_tf.errors import CmxError
 
 SPLITS = ("train", "val", "test")
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 POOL_SIZE = 5000
 
 
@@ -131,7 +131,7 @@ def _write_processed(config: Config, out: Path, print_: str, quiet: bool) -> dic
     vocab.save(out / "vocab.txt")
 
     hard_negative = getattr(source, "hard_negative", None)
-    writers = {s: ShardWriter(out, s, data.num_shards) for s in SPLITS}
+    writers = {s: ShardWriter(out, s, data.num_shards, config.seed) for s in SPLITS}
     skips = SkipLog(data.on_error)
     kinds = {s: Counter() for s in SPLITS}
     lengths: Counter = Counter()
@@ -149,7 +149,9 @@ def _write_processed(config: Config, out: Path, print_: str, quiet: bool) -> dic
                     skips.add(record.place, str(exc))
                     continue
                 written_images[split] += 1
-                for caption, label, kind in match_pairs(record, rng, pools[split], data.negatives, hard_negative):
+                examples = match_pairs(record, rng, pools[split], data.negatives, hard_negative)
+                rng.shuffle(examples)
+                for caption, label, kind in examples:
                     ids = tokenize(caption, text.level, text.lowercase)[: text.max_length]
                     lengths[len(ids)] += 1
                     writers[split].write(serialize_example(pixels, vocab.encode(ids), label, EXAMPLE_KINDS.index(kind), record.key))

@@ -23,17 +23,25 @@ def serialize_example(image: np.ndarray, text: list[int], label: int, kind: int,
 
 
 class ShardWriter:
-    """Writes one split's examples round-robin into `<split>-NNNNN-of-NNNNN.tfrecord` files."""
+    """Writes one split's examples into `<split>-NNNNN-of-NNNNN.tfrecord` files, each to a random shard.
 
-    def __init__(self, folder: Path, split: str, num_shards: int):
+    Not round-robin: an image's examples come in a fixed pattern (positives, then
+    negatives), and round-robin would put all first positives in one shard and all
+    negatives in another, so a reader going shard by shard would see label-sorted data.
+    """
+
+    def __init__(self, folder: Path, split: str, num_shards: int, seed: int = 0):
+        import random
+
         import tensorflow as tf
 
         self.paths = [folder / f"{split}-{i:05d}-of-{num_shards:05d}.tfrecord" for i in range(num_shards)]
         self.writers = [tf.io.TFRecordWriter(str(p)) for p in self.paths]
+        self.rng = random.Random(f"{seed}:shards:{split}")
         self.count = 0
 
     def write(self, serialized: bytes) -> None:
-        self.writers[self.count % len(self.writers)].write(serialized)
+        self.writers[self.rng.randrange(len(self.writers))].write(serialized)
         self.count += 1
 
     def close(self) -> None:

@@ -24,10 +24,17 @@ def build_concat_fusion(cfg, text_features, image_branch):
 
 
 def build_concat_product_fusion(cfg, text_features, image_branch):
-    """Concatenate text, image and their elementwise product (both projected to model.fusion.project units)."""
+    """Concatenate text, image and their elementwise product (both projected to model.fusion.project units).
+
+    Both projections are layer-normalised: at initialisation the LSTM's outputs are
+    tiny next to the pooled image features, and an unnormalised product then carries
+    no signal, which leaves training stuck at chance for epochs.
+    """
     image_features = image_branch()
-    text_projected = layers.Dense(cfg.project, name="fusion_text_projection")(text_features)
-    image_projected = layers.Dense(cfg.project, name="fusion_image_projection")(image_features)
+    text_projected = layers.LayerNormalization(name="fusion_text_norm")(
+        layers.Dense(cfg.project, name="fusion_text_projection")(text_features))
+    image_projected = layers.LayerNormalization(name="fusion_image_norm")(
+        layers.Dense(cfg.project, name="fusion_image_projection")(image_features))
     product = layers.Multiply(name="fusion_product")([text_projected, image_projected])
     return _hidden_layers(cfg, layers.Concatenate(name="fusion_concat")([text_features, image_features, product]))
 

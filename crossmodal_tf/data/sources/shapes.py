@@ -16,7 +16,7 @@ import numpy as np
 
 from crossmodal_tf.data.records import Record
 
-SHAPES = ("circle", "square", "triangle", "diamond")
+SHAPES = ("circle", "square", "triangle")
 COLOURS = {
     "red": (215, 40, 40),
     "green": (40, 165, 60),
@@ -34,7 +34,7 @@ RELATION_EN = {
     "above": "above",
     "below": "below",
 }
-SHAPES_ZH = {"circle": "圆形", "square": "正方形", "triangle": "三角形", "diamond": "菱形"}
+SHAPES_ZH = {"circle": "圆形", "square": "正方形", "triangle": "三角形"}
 COLOURS_ZH = {"red": "红色", "green": "绿色", "blue": "蓝色", "yellow": "黄色", "purple": "紫色", "orange": "橙色"}
 SIZES_ZH = {"small": "小", "large": "大"}
 RELATION_ZH = {"left": "左边", "right": "右边", "above": "上面", "below": "下面"}
@@ -176,10 +176,8 @@ def render_scene(scene: Scene, image_size: int, rng: np.random.Generator):
         elif obj.shape == "square":
             h = r * 0.85
             draw.rectangle([cx - h, cy - h, cx + h, cy + h], fill=colour)
-        elif obj.shape == "triangle":
+        else:  # triangle
             draw.polygon([(cx, cy - r), (cx - r * 0.95, cy + r * 0.8), (cx + r * 0.95, cy + r * 0.8)], fill=colour)
-        else:  # diamond
-            draw.polygon([(cx, cy - r), (cx + r * 0.8, cy), (cx, cy + r), (cx - r * 0.8, cy)], fill=colour)
     small = canvas.resize((image_size, image_size), Image.Resampling.BOX)
     pixels = np.asarray(small, dtype=np.int16) + rng.integers(-10, 11, size=(image_size, image_size, 3))
     return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
@@ -217,4 +215,4 @@ def hard_negative(record: Record, rng: random.Random) -> str:
 
 def fingerprint(data_config) -> str:
     """Changes whenever the generator would draw different data for the same config."""
-    return "shapes-v1"
+    return "shapes-v2"
