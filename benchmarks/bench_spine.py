@@ -72,7 +72,7 @@ def throughput(config_path: str, work: Path, epochs: int = 4) -> dict:
     from crossmodal_tf.data.shards import shard_paths
     from crossmodal_tf.environment import seed_everything
     from crossmodal_tf.tasks import load_task
-    from crossmodal_tf.train import _build_optimizer
+    from crossmodal_tf.train import build_optimizer
 
     config = load_config(run / "config.yaml")
     size, max_length = config.data.image.size, config.data.text.max_length
@@ -91,7 +91,8 @@ def throughput(config_path: str, work: Path, epochs: int = 4) -> dict:
     seed_everything(config.seed)
     task = load_task(config.task)
     model = task.build_model(config, stats["vocab_size"])
-    model.compile(optimizer=_build_optimizer(config.train.optimizer), loss=task.loss(),
+    model.compile(optimizer=build_optimizer(config.train.optimizer, len(y) // config.train.batch_size * epochs),
+                  loss=task.loss(),
                   metrics=task.train_metrics(), jit_compile=False)
     epoch_times = []
 

@@ -118,7 +118,9 @@ class ModelConfig(Section):
 class OptimizerConfig(Section):
     name: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
     learning_rate: float = Field(0.001, gt=0)
-    clipnorm: float | None = Field(None, gt=0)
+    schedule: Literal["constant", "cosine"] = Field(
+        "constant", description="cosine: decay the learning rate to 0 over all training steps")
+    clipnorm: float | None = Field(None, gt=0, description="clip each gradient to this norm")
 
 
 class EarlyStoppingConfig(Section):

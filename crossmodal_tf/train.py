@@ -43,12 +43,16 @@ def _check_run_dir(run: RunDir, config: Config, resume: bool, overwrite: bool) -
         raise CmxError(f"{run.root}: not a run directory (no config.yaml); --overwrite only replaces runs")
 
 
-def _build_optimizer(cfg):
+def build_optimizer(cfg, total_steps: int):
+    """The Keras optimizer of train.optimizer; total_steps sizes a decaying schedule."""
     import keras
 
     classes = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
                "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}
-    kwargs = {"learning_rate": cfg.learning_rate}
+    learning_rate = cfg.learning_rate
+    if cfg.schedule == "cosine":
+        learning_rate = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, decay_steps=max(1, total_steps))
+    kwargs = {"learning_rate": learning_rate}
     if cfg.clipnorm:
         kwargs["clipnorm"] = cfg.clipnorm
     return classes[cfg.name](**kwargs)
@@ -128,19 +132,19 @@ def train(config: Config, run_dir: str | Path | None = None, *, resume: bool = F
     train_cfg = config.train
     jit = gpu_count() > 0 if train_cfg.jit_compile == "auto" else train_cfg.jit_compile
     task = load_task(config.task)
+    counts = stats["counts"]
+    steps = math.ceil(counts["train"] / train_cfg.batch_size)
     strategy = make_strategy(train_cfg.strategy)
     with strategy.scope():
         model = task.build_model(config, stats["vocab_size"])
-        model.compile(optimizer=_build_optimizer(train_cfg.optimizer), loss=task.loss(),
+        model.compile(optimizer=build_optimizer(train_cfg.optimizer, steps * train_cfg.epochs), loss=task.loss(),
                       metrics=task.train_metrics(), jit_compile=jit)
 
     size = config.data.image.size
-    counts = stats["counts"]
     train_ds = make_dataset(config.processed_dir, "train", counts["train"], train_cfg.batch_size, size, shuffle=True,
                             seed=config.seed, shuffle_buffer=train_cfg.shuffle_buffer)
     has_val = counts["val"] > 0
     val_ds = make_dataset(config.processed_dir, "val", counts["val"], config.eval.batch_size, size) if has_val else None
-    steps = math.ceil(stats["counts"]["train"] / train_cfg.batch_size)
     callbacks = _callbacks(config, run, steps, progress, has_val)
     model.fit(train_ds, validation_data=val_ds, epochs=train_cfg.epochs, callbacks=callbacks,
               shuffle=False, verbose=0)  # the dataset shuffles itself

@@ -200,7 +200,7 @@ ERROR_CASES = {
     "bad --set": (["train", str(TINY), "--set", "train.epochs"], "--set 'train.epochs': expected KEY=VALUE"),
     "bad --set value": (["config", "validate", str(TINY), "--set", "train.epochs=0"], "train.epochs"),
     "existing run dir": (["train", str(TINY)], "run directory exists; use --resume"),
-    "resume with another config": (["train", str(TINY), "--resume", "--set", "train.epochs=2"],
+    "resume with another config": (["train", str(TINY), "--resume", "--set", "model.text.units=17"],
                                    "config differs"),
     "resume and overwrite": (["train", str(TINY), "--resume", "--overwrite"], "exclude each other"),
     "missing run dir (eval)": (["eval", "runs/no-such-run"], "runs/no-such-run: run directory not found"),
