@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import keras
 from keras import layers
 
 from crossmodal_tf.models.layers import CoordinateChannels, FeatureModulation, SpatialSoftArgmax

@@ -1,0 +1,181 @@
+"""The config sections: one pydantic model per section, unknown keys forbidden, every key defaulted but `task`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from crossmodal_tf.data.sources import SOURCES
+from crossmodal_tf.tasks import TASKS
+
+TASK_NAMES = tuple(TASKS)
+SOURCE_NAMES = tuple(SOURCES)
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are errors, values are checked strictly."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# --- data -----------------------------------------------------------------------------
+class ShapesConfig(Section):
+    num_images: int = Field(6000, ge=1, description="images to generate")
+    image_size: int = Field(64, ge=16, le=512, description="side of the generated images in pixels")
+    two_object_fraction: float = Field(0.6, ge=0, le=1, description="share of images with two objects")
+    captions_per_image: int = Field(5, ge=1, le=5, description="English paraphrases per image")
+
+
+class ImageConfig(Section):
+    size: int = Field(64, ge=8, le=1024, description="images are resized to size x size")
+    max_pixels: int = Field(40_000_000, ge=1, description="larger source images are rejected before decoding")
+
+
+class TextConfig(Section):
+    level: Literal["word", "char"] = Field("word", description="tokenize into words or characters")
+    lowercase: bool = True
+    max_length: int = Field(24, ge=1, description="tokens kept per text")
+    min_freq: int = Field(1, ge=1, description="rarer train-split tokens map to <unk>")
+    max_size: int = Field(10000, ge=5, description="vocabulary size including reserved tokens")
+
+
+class SplitConfig(Section):
+    val: float = Field(0.1, ge=0, lt=1)
+    test: float = Field(0.1, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _leave_training_data(self):
+        if self.val + self.test >= 1:
+            raise ValueError(f"val + test must be below 1, found {self.val + self.test:g}")
+        return self
+
+
+class NegativesConfig(Section):
+    positives_per_image: int = Field(2, ge=1, description="captions of each image used as positives")
+    ratio: float = Field(1.0, ge=0, description="negatives per positive")
+    hard_fraction: float = Field(0.5, ge=0, le=1, description="share of negatives that change one attribute")
+
+
+class DataConfig(Section):
+    source: Literal[SOURCE_NAMES] = Field("shapes", description="where records come from")  # type: ignore[valid-type]
+    path: str = Field("data/raw/shapes", description="raw data folder")
+    processed: str | None = Field(None, description="preprocessed output; default data/processed/<name>")
+    on_error: Literal["skip", "fail"] = Field("skip", description="a bad record is skipped and counted, or fatal")
+    num_shards: int = Field(4, ge=1, description="TFRecord files per split")
+    shapes: ShapesConfig = ShapesConfig()
+    image: ImageConfig = ImageConfig()
+    text: TextConfig = TextConfig()
+    split: SplitConfig = SplitConfig()
+    negatives: NegativesConfig = NegativesConfig()
+
+
+# --- model ----------------------------------------------------------------------------
+class TextBranchConfig(Section):
+    embedding_dim: int = Field(64, ge=1)
+    units: int = Field(128, ge=1)
+    layers: int = Field(1, ge=1)
+    bidirectional: bool = False
+    dropout: float = Field(0.1, ge=0, lt=1)
+
+
+class ImageBranchConfig(Section):
+    filters: list[int] = Field([32, 64, 64], min_length=1, description="one Conv2D block per entry")
+    kernel_size: int = Field(3, ge=1)
+    pool: Literal["max", "avg"] = Field("max", description="pooling after each block and at the end")
+    batch_norm: bool = True
+    coord_channels: bool = Field(True, description="append x/y coordinate channels to the input (CoordConv)")
+    positions: bool = Field(False, description="add each channel's expected x/y position to the pooled features")
+    dropout: float = Field(0.1, ge=0, lt=1)
+
+
+class FusionConfig(Section):
+    type: Literal["concat", "concat_product", "film"] = Field(
+        "concat", description="concat: [text, image]; concat_product: adds text*image; "
+                              "film: the text modulates the conv blocks, then concat")
+    project: int = Field(256, ge=1, description="concat_product: units of both projections")
+    hidden: list[int] = Field([256, 128], description="Dense layers after fusion")
+    dropout: float = Field(0.1, ge=0, lt=1)
+
+
+class ModelConfig(Section):
+    text: TextBranchConfig = TextBranchConfig()
+    image: ImageBranchConfig = ImageBranchConfig()
+    fusion: FusionConfig = FusionConfig()
+
+
+# --- train / eval / sample / output ---------------------------------------------------
+class OptimizerConfig(Section):
+    name: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
+    learning_rate: float = Field(0.001, gt=0)
+    schedule: Literal["constant", "cosine"] = Field(
+        "constant", description="cosine: decay the learning rate to 0 over all training steps")
+    clipnorm: float | None = Field(None, gt=0, description="clip each gradient to this norm")
+
+
+class EarlyStoppingConfig(Section):
+    monitor: str = "val_loss"
+    patience: int = Field(3, ge=0, description="epochs without improvement; 0 turns it off")
+
+
+class CheckpointConfig(Section):
+    monitor: str = Field("val_loss", description="the best model is the one with the best value of this")
+
+
+class TrainConfig(Section):
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(64, ge=1, description="the global batch")
+    shuffle_buffer: int = Field(10000, ge=1)
+    optimizer: OptimizerConfig = OptimizerConfig()
+    early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
+    checkpoint: CheckpointConfig = CheckpointConfig()
+    precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32"
+    strategy: Literal["auto", "one_device", "mirrored"] = "auto"
+    jit_compile: Literal["auto", True, False] = Field("auto", description="XLA; auto uses it on GPUs only")
+
+
+class EvalConfig(Section):
+    batch_size: int = Field(256, ge=1)
+    threshold: float = Field(0.5, gt=0, lt=1, description="match score above which a pair counts as a match")
+
+
+class SampleConfig(Section):
+    strategy: Literal["greedy", "sample", "top_k", "top_p", "beam"] = "top_p"
+    temperature: float = Field(1.0, ge=0)
+    top_k: int = Field(0, ge=0)
+    top_p: float = Field(0.9, gt=0, le=1)
+    beam_width: int = Field(4, ge=1)
+    length_penalty: float = Field(0.6, ge=0)
+    max_length: int = Field(24, ge=1)
+    num_samples: int = Field(5, ge=1)
+
+
+class OutputConfig(Section):
+    dir: str = Field("runs", description="run directories go to <dir>/<name>")
+
+
+class Config(Section):
+    """One experiment. Paths are relative to the working directory."""
+
+    # the first character is no dot: "." or ".." would put the run directory outside output.dir
+    name: str = Field("experiment", min_length=1, pattern=r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]*$")
+    task: Literal[TASK_NAMES]  # type: ignore[valid-type]
+    seed: int = 42
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
+    sample: SampleConfig = SampleConfig()
+    output: OutputConfig = OutputConfig()
+
+    @property
+    def processed_dir(self) -> Path:
+        return Path(self.data.processed or f"data/processed/{self.name}")
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.output.dir) / self.name
+
+    def to_dict(self) -> dict:
+        return self.model_dump(mode="json")
