@@ -161,7 +161,7 @@ def main() -> None:
     results["throughput"] = throughput(args.config, work)
     print(json.dumps(results["throughput"]), flush=True)
     (work / "results.json").write_text(json.dumps(results, indent=2))
-    write_results(results, "python benchmarks/bench_spine.py " + " ".join(sys.argv[1:]))
+    write_results(results, " ".join(["python benchmarks/bench_spine.py", *sys.argv[1:]]))
 
 
 if __name__ == "__main__":
