@@ -115,5 +115,6 @@ class RunDir:
         write_atomic(self.metrics, "".join(json.dumps(row) + "\n" for row in rows))
 
     def read_csv_history(self) -> list[dict]:
+        """The rows of history.csv as dicts of strings."""
         with open(self.history, newline="", encoding="utf-8") as handle:
             return list(csv.DictReader(handle))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 
@@ -27,7 +27,6 @@ class Record:
     labels: tuple[int, ...] | None = None
     scene: Any = None
     place: str = ""
-    extra: dict = field(default_factory=dict)
 
 
 class SkipLog:
