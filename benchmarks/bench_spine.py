@@ -151,18 +151,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="configs/shapes_match.yaml")
     parser.add_argument("--skip-demo", action="store_true", help="leave out the 10-minute demo run")
+    parser.add_argument("--skip-throughput", action="store_true", help="leave out the throughput comparison")
+    parser.add_argument("--update", action="store_true",
+                        help="keep the figures of the last run (WORK/results.json) that this run leaves out")
     parser.add_argument("--work", default="/tmp/cmx-bench")
     args = parser.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    results = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores"}
+    previous = work / "results.json"
+    results = json.loads(previous.read_text()) if args.update and previous.is_file() else {}
+    results.update(date=time.strftime("%Y-%m-%d"), machine=f"{platform.machine()}, {os.cpu_count()} CPU cores")
     results["latency"] = cli_latency(args.config)
     print(json.dumps(results["latency"]), flush=True)
     if not args.skip_demo:
         results["demo"] = run_demo(args.config, work)
         print(json.dumps(results["demo"]), flush=True)
-    results["throughput"] = throughput(args.config, work)
-    print(json.dumps(results["throughput"]), flush=True)
+    if not args.skip_throughput:
+        results["throughput"] = throughput(args.config, work)
+        print(json.dumps(results["throughput"]), flush=True)
     (work / "results.json").write_text(json.dumps(results, indent=2))
     write_results(results, " ".join(["python benchmarks/bench_spine.py", *sys.argv[1:]]))
 

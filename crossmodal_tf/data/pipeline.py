@@ -13,24 +13,17 @@ def make_dataset(processed: Path, split: str, num_examples: int, batch_size: int
                  with_kind: bool = False):
     """A batched tf.data.Dataset of ({'text', 'image'}, label[, kind]) for one split.
 
-    Texts are padded to the longest caption of each batch, not to max_length, so
-    the LSTM runs no more steps than the batch needs. Images stay uint8 until the
-    model scales them. Serialized records are cached (they are compact) and parsed
-    a whole batch at a time, which is far cheaper than one parse per example.
+    Examples are parsed once and cached parsed (uint8 pixels and token ids are
+    compact), so later epochs only shuffle and batch: parsing on every epoch would
+    take CPU from training on a small machine. Texts are padded to the longest
+    caption of each batch, not to max_length, so the LSTM runs no more steps than
+    the batch needs. Images stay uint8 until the model scales them.
     """
     import tensorflow as tf
 
     files = [str(p) for p in shard_paths(processed, split)]
     if not files:
         raise CmxError(f"{processed}: no shards for the {split} split; run cmx preprocess again")
-    # Reading the shards interleaved (one record from each in turn) mixes them even
-    # before the shuffle buffer; the known size lets Keras count steps per epoch.
-    dataset = tf.data.Dataset.from_tensor_slices(files).interleave(
-        tf.data.TFRecordDataset, cycle_length=len(files), block_length=1)
-    dataset = dataset.apply(tf.data.experimental.assert_cardinality(num_examples)).cache()
-    if shuffle:
-        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size)
     spec = {
         "image": tf.io.FixedLenFeature([], tf.string),
         "text": tf.io.VarLenFeature(tf.int64),
@@ -39,14 +32,23 @@ def make_dataset(processed: Path, split: str, num_examples: int, batch_size: int
     }
 
     def parse(serialized):
-        parsed = tf.io.parse_example(serialized, spec)
-        pixels = tf.io.decode_raw(parsed["image"], tf.uint8)
-        images = tf.reshape(pixels, [-1, image_size, image_size, 3])
-        texts = tf.cast(tf.sparse.to_dense(parsed["text"]), tf.int32)
-        labels = tf.cast(parsed["label"], tf.float32)
-        inputs = {"text": texts, "image": images}
-        if with_kind:
-            return inputs, labels, parsed["kind"]
-        return inputs, labels
+        parsed = tf.io.parse_single_example(serialized, spec)
+        image = tf.reshape(tf.io.decode_raw(parsed["image"], tf.uint8), [image_size, image_size, 3])
+        text = tf.cast(tf.sparse.to_dense(parsed["text"]), tf.int32)
+        return text, image, tf.cast(parsed["label"], tf.float32), parsed["kind"]
 
-    return dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
+    # Reading the shards interleaved (one record from each in turn) mixes them even
+    # before the shuffle buffer; the known size lets Keras count steps per epoch.
+    dataset = tf.data.Dataset.from_tensor_slices(files).interleave(
+        tf.data.TFRecordDataset, cycle_length=len(files), block_length=1)
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(num_examples))
+    dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE).cache()
+    if shuffle:
+        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.padded_batch(batch_size)
+
+    def to_inputs(text, image, label, kind):
+        inputs = {"text": text, "image": image}
+        return (inputs, label, kind) if with_kind else (inputs, label)
+
+    return dataset.map(to_inputs).prefetch(tf.data.AUTOTUNE)
