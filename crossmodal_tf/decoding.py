@@ -1,0 +1,235 @@
+"""Autoregressive decoding around a single-step function: greedy, sampling, top-k, top-p and beam search.
+
+Everything here knows only a step function `step(tokens, state) -> (logits, state)`:
+tokens is an int32 [batch] vector, state any nest of tensors whose first axis is the
+batch, logits [batch, vocab]. The language model, the captioner and the translator
+each provide one, so the decoder knows no task. The whole loop (not just one step)
+runs inside one compiled function that carries the recurrent state, so a new token
+costs one step of the network, never a re-run of the prefix. A compiled loop is kept
+per decoding setting and reused across calls; only a new batch shape retraces it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import tensorflow as tf
+
+STRATEGIES = ("greedy", "sample", "top_k", "top_p", "beam")
+_NEG_INF = -1e9  # finite, so that -inf - -inf never makes a NaN inside XLA
+
+
+@dataclass(frozen=True)
+class DecodeSettings:
+    """How to pick each next token; mirrors the config's `sample` section."""
+
+    strategy: str = "greedy"
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    beam_width: int = 4
+    length_penalty: float = 0.0
+    max_length: int = 24
+
+    @property
+    def is_greedy(self) -> bool:
+        """Temperature 0 is the limit where sampling becomes argmax, so it decodes greedily."""
+        return self.strategy == "greedy" or (self.strategy != "beam" and self.temperature == 0)
+
+
+@dataclass
+class Decoded:
+    """Decoded sequences: tokens [batch, n, max_length] (0 after the end token), their summed log-probability."""
+
+    tokens: np.ndarray
+    log_probs: np.ndarray
+    scores: np.ndarray  # what ranked them: log_probs, or length-normalised log_probs for beams
+
+
+def length_normalised(log_probs, lengths, alpha: float):
+    """GNMT length penalty: log p / ((5 + length) / 6) ** alpha; alpha 0 leaves the scores as they are."""
+    lengths = tf.cast(lengths, tf.float32)
+    return log_probs / tf.pow((5.0 + lengths) / 6.0, alpha)
+
+
+def filter_logits(logits, strategy: str, temperature, top_k: int = 0, top_p=1.0):
+    """Temperature-scaled logits with tokens outside the top-k or the top-p nucleus pushed to -inf.
+
+    top_k is a Python int (XLA needs it static); temperature and top_p may be tensors.
+    Tokens tied with the k-th logit stay in.
+    """
+    scaled = logits / tf.cast(temperature, logits.dtype)
+    if strategy == "top_k" and top_k > 0:
+        kth = tf.math.top_k(scaled, k=top_k).values[:, -1:]
+        scaled = tf.where(scaled < kth, _NEG_INF, scaled)
+    if strategy == "top_p":
+        ordered = tf.sort(scaled, axis=-1, direction="DESCENDING")
+        before = tf.math.cumsum(tf.nn.softmax(ordered), axis=-1, exclusive=True)
+        # keep the smallest prefix whose mass reaches top_p: a token stays while the mass before it is short
+        kept = before < top_p
+        smallest_kept = tf.reduce_min(tf.where(kept, ordered, tf.reduce_max(ordered)), axis=-1, keepdims=True)
+        scaled = tf.where(scaled < smallest_kept, _NEG_INF, scaled)
+    return scaled
+
+
+class Decoder:
+    """Compiled decoding loops over one step function.
+
+    end_id stops a sequence (pass -1 to never stop, e.g. for benchmarks); the
+    forbidden ids (padding, start) are never emitted. jit_compile=True compiles
+    each loop with XLA.
+    """
+
+    def __init__(self, step: Callable, end_id: int, forbidden_ids: tuple[int, ...] = (), jit_compile: bool = True):
+        self.step = step
+        self.end_id = end_id
+        self.forbidden_ids = tuple(forbidden_ids)
+        self.jit_compile = jit_compile
+        self._loops: dict = {}
+
+    def _mask_forbidden(self, logits):
+        if not self.forbidden_ids:
+            return logits
+        vocab = tf.shape(logits)[-1]
+        banned = tf.reduce_any(tf.one_hot(list(self.forbidden_ids), vocab, on_value=True, off_value=False,
+                                          dtype=tf.bool), axis=0)
+        return tf.where(banned, tf.cast(_NEG_INF, logits.dtype), logits)
+
+    def _compiled(self, key, build):
+        if key not in self._loops:
+            self._loops[key] = tf.function(build(), jit_compile=self.jit_compile, reduce_retracing=False)
+        return self._loops[key]
+
+    # --- greedy and sampling ------------------------------------------------------------
+    def generate(self, state, first_tokens, settings: DecodeSettings, seed: int = 0) -> Decoded:
+        """One sequence per row of first_tokens, by greedy choice or by sampling; n is 1 in the result."""
+        if settings.strategy == "beam":
+            raise ValueError("use beam_search for the beam strategy")
+        greedy = settings.is_greedy
+        key = ("generate", greedy, settings.strategy, settings.top_k, settings.max_length)
+        loop = self._compiled(key, lambda: self._sampling_loop(settings, greedy))
+        first = tf.convert_to_tensor(np.asarray(first_tokens, dtype=np.int32))
+        temperature = max(settings.temperature, 1e-6)
+        tokens, log_probs = loop(state, first, tf.constant(temperature, tf.float32),
+                                 tf.constant(settings.top_p, tf.float32), tf.constant(seed, tf.int32))
+        tokens, log_probs = tokens.numpy()[:, None, :], log_probs.numpy()[:, None]
+        return Decoded(tokens, log_probs, log_probs)
+
+    def _sampling_loop(self, settings: DecodeSettings, greedy: bool):
+        max_length, end_id = settings.max_length, self.end_id
+
+        def loop(state, first, temperature, top_p, seed):
+            batch = tf.shape(first)[0]
+            out = tf.zeros([batch, max_length], tf.int32)
+            total = tf.zeros([batch], tf.float32)
+            finished = tf.zeros([batch], tf.bool)
+
+            def body(i, previous, state, out, total, finished):
+                logits, state = self.step(previous, state)
+                logits = self._mask_forbidden(tf.cast(logits, tf.float32))
+                log_probs = tf.nn.log_softmax(logits)
+                if greedy:
+                    token = tf.argmax(logits, axis=-1, output_type=tf.int32)
+                else:
+                    filtered = filter_logits(logits, settings.strategy, temperature, settings.top_k, top_p)
+                    token = tf.random.stateless_categorical(filtered, 1, seed=tf.stack([seed, i]),
+                                                            dtype=tf.int32)[:, 0]
+                token = tf.where(finished, 0, token)
+                picked = tf.gather(log_probs, token, axis=1, batch_dims=1)
+                total += tf.where(finished, 0.0, picked)
+                out += tf.one_hot(i, max_length, dtype=tf.int32)[None, :] * token[:, None]
+                finished = finished | tf.equal(token, end_id)
+                return i + 1, token, state, out, total, finished
+
+            def running(i, previous, state, out, total, finished):
+                return tf.logical_and(i < max_length, tf.logical_not(tf.reduce_all(finished)))
+
+            _, _, _, out, total, _ = tf.while_loop(
+                running, body, (tf.constant(0), first, state, out, total, finished))
+            return out, total
+
+        return loop
+
+    # --- beam search ----------------------------------------------------------------------
+    def beam_search(self, state, first_tokens, settings: DecodeSettings, num_return: int = 1) -> Decoded:
+        """The num_return best of beam_width beams per row, best first, by length-normalised log-probability.
+
+        Beams are extended and pruned by their summed log-probability; the length
+        penalty (GNMT, alpha = settings.length_penalty) ranks the finished beams.
+        """
+        width = settings.beam_width
+        if not 1 <= num_return <= width:
+            raise ValueError(f"num_return must be between 1 and the beam width {width}, found {num_return}")
+        key = ("beam", width, settings.max_length)
+        loop = self._compiled(key, lambda: self._beam_loop(width, settings.max_length))
+        first = tf.convert_to_tensor(np.asarray(first_tokens, dtype=np.int32))
+        tokens, log_probs = loop(state, first)
+        lengths = tf.reduce_sum(tf.cast(tokens > 0, tf.int32), axis=-1)
+        scores = length_normalised(log_probs, lengths, settings.length_penalty)
+        order = tf.argsort(scores, axis=-1, direction="DESCENDING", stable=True)[:, :num_return]
+        pick = lambda x: tf.gather(x, order, axis=1, batch_dims=1).numpy()  # noqa: E731
+        return Decoded(pick(tokens), pick(log_probs), pick(scores))
+
+    def _beam_loop(self, width: int, max_length: int):
+        end_id = self.end_id
+
+        def loop(state, first):
+            batch = tf.shape(first)[0]
+            state = tf.nest.map_structure(lambda s: tf.repeat(s, width, axis=0), state)
+            previous = tf.repeat(first, width)
+            # only the first beam is alive at the start, so the first step does not pick one token W times
+            scores = tf.tile(tf.concat([[0.0], tf.fill([width - 1], _NEG_INF)], 0)[None, :], [batch, 1])
+            finished = tf.zeros([batch, width], tf.bool)
+            out = tf.zeros([batch, width, max_length], tf.int32)
+
+            def body(i, previous, state, out, scores, finished):
+                logits, state = self.step(previous, state)
+                logits = self._mask_forbidden(tf.cast(logits, tf.float32))
+                vocab = tf.shape(logits)[-1]
+                log_probs = tf.reshape(tf.nn.log_softmax(logits), [batch, width, vocab])
+                # a finished beam continues with padding at no cost, and only with padding
+                pad_only = tf.where(tf.range(vocab) == 0, 0.0, _NEG_INF)
+                log_probs = tf.where(finished[:, :, None], pad_only[None, None, :], log_probs)
+                candidates = tf.reshape(scores[:, :, None] + log_probs, [batch, width * vocab])
+                scores, index = tf.math.top_k(candidates, k=width)
+                beam, token = index // vocab, index % vocab
+                out = tf.gather(out, beam, axis=1, batch_dims=1)
+                out += tf.one_hot(i, max_length, dtype=tf.int32)[None, None, :] * token[:, :, None]
+                finished = tf.gather(finished, beam, axis=1, batch_dims=1) | tf.equal(token, end_id)
+                rows = tf.reshape(beam + tf.range(batch)[:, None] * width, [-1])
+                # gathering by computed rows forgets the static shapes the loop needs to keep
+                state = tf.nest.map_structure(lambda s: tf.ensure_shape(tf.gather(s, rows, axis=0), s.shape), state)
+                previous = tf.ensure_shape(tf.reshape(token, [-1]), previous.shape)
+                return i + 1, previous, state, out, scores, finished
+
+            def running(i, previous, state, out, scores, finished):
+                return tf.logical_and(i < max_length, tf.logical_not(tf.reduce_all(finished)))
+
+            _, _, _, out, scores, _ = tf.while_loop(
+                running, body, (tf.constant(0), previous, state, out, scores, finished))
+            return out, scores
+
+        return loop
+
+    # --- prompts ----------------------------------------------------------------------------
+    def prefill(self, state, tokens: np.ndarray):
+        """Run the step over a prompt's tokens [batch, length] and return the state after them."""
+        key = ("prefill",)
+        step = self._compiled(key, lambda: (lambda tokens, state: self.step(tokens, state)[1]))
+        for position in range(tokens.shape[1]):
+            state = step(tf.constant(tokens[:, position], tf.int32), state)
+        return state
+
+    def decode(self, state, first_tokens, settings: DecodeSettings, num_samples: int = 1, seed: int = 0) -> Decoded:
+        """num_samples sequences per row: the best beams for beam search, else independent samples."""
+        if settings.strategy == "beam":
+            return self.beam_search(state, first_tokens, settings, num_samples)
+        first = np.repeat(np.asarray(first_tokens, dtype=np.int32), num_samples)
+        tiled = tf.nest.map_structure(lambda s: tf.repeat(s, num_samples, axis=0), state)
+        result = self.generate(tiled, first, settings, seed)
+        rows = len(first_tokens)
+        return Decoded(result.tokens.reshape(rows, num_samples, -1), result.log_probs.reshape(rows, num_samples),
+                       result.scores.reshape(rows, num_samples))
+

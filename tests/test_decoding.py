@@ -1,0 +1,191 @@
+"""The decoder on fixed-logit bigram models: each next-token distribution is a row of a table.
+
+No training: the right answer of each strategy is known from the table.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+
+from crossmodal_tf.decoding import Decoder, DecodeSettings, filter_logits  # noqa: E402
+
+PAD, UNK, START, END = 0, 1, 2, 3
+
+
+def bigram_decoder(probs: np.ndarray, jit_compile: bool = False) -> Decoder:
+    """A decoder whose next-token distribution depends only on the previous token: row `prev` of probs."""
+    table = tf.constant(np.log(np.maximum(probs, 1e-12)), tf.float32)
+
+    def step(tokens, state):
+        return tf.gather(table, tokens), {"steps": state["steps"] + 1}
+
+    return Decoder(step, end_id=END, forbidden_ids=(PAD, START), jit_compile=jit_compile)
+
+
+def start_state(batch: int) -> dict:
+    return {"steps": tf.zeros([batch, 1], tf.int32)}
+
+
+def distinct_table(vocab: int = 12, seed: int = 0) -> np.ndarray:
+    """Random distinct probabilities in every row, END included (so sequences do end)."""
+    rng = np.random.default_rng(seed)
+    probs = rng.random((vocab, vocab)) + np.arange(vocab) * 1e-3
+    probs[:, [PAD, START]] = 0
+    return probs / probs.sum(axis=1, keepdims=True)
+
+
+def decode(decoder, batch, settings, seed=0, num_samples=1):
+    return decoder.decode(start_state(batch), [START] * batch, settings, num_samples, seed)
+
+
+def transitions(tokens: np.ndarray):
+    """(previous, next) token pairs of decoded rows, from <start> up to and including <end>."""
+    for row in tokens.reshape(-1, tokens.shape[-1]):
+        previous = START
+        for token in row:
+            if token == PAD:
+                break
+            yield previous, int(token)
+            previous = token
+
+
+def test_top_k_never_leaves_the_k_most_likely():
+    probs = distinct_table()
+    decoder = bigram_decoder(probs)
+    result = decode(decoder, 400, DecodeSettings("top_k", temperature=3.0, top_k=3, max_length=6))
+    seen = set()
+    for previous, token in transitions(result.tokens):
+        top3 = set(np.argsort(-probs[previous])[:3])
+        assert token in top3
+        seen.add((previous, token))
+    # at a high temperature all three of the top tokens of <start> come up
+    assert len({t for p, t in seen if p == START}) == 3
+
+
+def test_top_p_stays_inside_the_nucleus():
+    probs = np.zeros((8, 8))
+    probs[:, END] = 1.0
+    probs[START] = 0
+    probs[START, [4, 5, 6, 7]] = [0.5, 0.3, 0.15, 0.05]  # nucleus at 0.7 is {4, 5}: 0.5 alone falls short
+    decoder = bigram_decoder(probs)
+    first = decode(decoder, 500, DecodeSettings("top_p", top_p=0.7, max_length=2)).tokens[:, 0, 0]
+    assert set(first) == {4, 5}
+    assert 0.5 < np.mean(first == 4) < 0.75  # renormalised inside the nucleus: 0.5 / 0.8
+
+
+def test_top_p_keeps_the_most_likely_token_even_when_it_alone_exceeds_p():
+    probs = np.zeros((8, 8))
+    probs[:, END] = 1.0
+    probs[START] = 0
+    probs[START, [4, 5]] = [0.9, 0.1]
+    first = decode(bigram_decoder(probs), 50, DecodeSettings("top_p", top_p=0.2, max_length=2)).tokens[:, 0, 0]
+    assert set(first) == {4}
+
+
+def test_low_temperature_equals_greedy_and_temperature_zero_is_greedy():
+    decoder = bigram_decoder(distinct_table(seed=1))
+    greedy = decode(decoder, 4, DecodeSettings("greedy", max_length=8)).tokens
+    cold = decode(decoder, 4, DecodeSettings("sample", temperature=1e-4, max_length=8), seed=5).tokens
+    zero = decode(decoder, 4, DecodeSettings("top_p", temperature=0.0, max_length=8), seed=5).tokens
+    np.testing.assert_array_equal(cold, greedy)
+    np.testing.assert_array_equal(zero, greedy)
+
+
+def test_greedy_follows_the_argmax_and_scores_its_log_probability():
+    probs = distinct_table(seed=2)
+    result = decode(bigram_decoder(probs), 1, DecodeSettings("greedy", max_length=10))
+    expected, previous, log_prob = [], START, 0.0
+    for _ in range(10):
+        token = int(np.argmax(probs[previous]))
+        expected.append(token)
+        log_prob += np.log(probs[previous, token])
+        if token == END:
+            break
+        previous = token
+    assert list(result.tokens[0, 0, : len(expected)]) == expected
+    assert result.log_probs[0, 0] == pytest.approx(log_prob, rel=1e-5)
+
+
+def test_beam_width_one_equals_greedy():
+    decoder = bigram_decoder(distinct_table(seed=3))
+    greedy = decode(decoder, 3, DecodeSettings("greedy", max_length=9))
+    beam = decode(decoder, 3, DecodeSettings("beam", beam_width=1, max_length=9))
+    np.testing.assert_array_equal(beam.tokens, greedy.tokens)
+    np.testing.assert_allclose(beam.log_probs, greedy.log_probs, rtol=1e-5)
+
+
+def test_beam_search_finds_the_best_sequence_where_greedy_does_not():
+    a, b, y, xs = 4, 5, 6, [7, 8, 9, 10]
+    probs = np.full((11, 11), 1e-9)
+    probs[START, [a, b]] = [0.6, 0.4]       # greedy takes a ...
+    probs[a, xs] = 0.25                     # ... but every continuation of a is unlikely: 0.6 * 0.25 = 0.15
+    probs[b, [y, 7]] = [0.9, 0.1]           # b y <end> has 0.4 * 0.9 = 0.36
+    probs[[y, *xs], END] = 1.0
+    probs[END, END] = 1.0
+    decoder = bigram_decoder(probs)
+    greedy = decode(decoder, 1, DecodeSettings("greedy", max_length=5))
+    beam = decode(decoder, 1, DecodeSettings("beam", beam_width=2, length_penalty=0.0, max_length=5), num_samples=2)
+    assert greedy.tokens[0, 0, 0] == a
+    assert list(beam.tokens[0, 0, :3]) == [b, y, END]
+    assert beam.log_probs[0, 0] == pytest.approx(np.log(0.36), rel=1e-4)
+    assert beam.log_probs[0, 0] > greedy.log_probs[0, 0]
+    assert beam.scores[0, 0] >= beam.scores[0, 1]  # the n best come best first
+
+
+def test_beam_search_returns_distinct_beams():
+    result = decode(bigram_decoder(distinct_table(seed=4)), 2, DecodeSettings("beam", beam_width=4, max_length=6),
+                    num_samples=4)
+    for row in result.tokens:
+        assert len({tuple(beam) for beam in row}) == 4
+
+
+def test_a_seeded_run_repeats_exactly_and_another_seed_differs():
+    decoder = bigram_decoder(distinct_table(seed=5))
+    settings = DecodeSettings("sample", temperature=1.0, max_length=8)
+    first = decode(decoder, 16, settings, seed=11)
+    again = decode(decoder, 16, settings, seed=11)
+    other = decode(decoder, 16, settings, seed=12)
+    np.testing.assert_array_equal(first.tokens, again.tokens)
+    np.testing.assert_array_equal(first.log_probs, again.log_probs)
+    assert not np.array_equal(first.tokens, other.tokens)
+
+
+def test_sequences_stop_at_the_end_token_and_never_emit_padding_or_start():
+    decoder = bigram_decoder(distinct_table(seed=6))
+    tokens = decode(decoder, 200, DecodeSettings("sample", temperature=2.0, max_length=12)).tokens[:, 0]
+    for row in tokens:
+        ends = np.flatnonzero(row == END)
+        if len(ends):
+            assert not row[ends[0] + 1:].any()  # padding after the end
+            assert row[: ends[0]].all()
+        assert START not in row
+
+
+def test_num_samples_gives_independent_samples_per_row():
+    result = decode(bigram_decoder(distinct_table(seed=7)), 2, DecodeSettings("sample", max_length=8), num_samples=6)
+    assert result.tokens.shape == (2, 6, 8)
+    assert len({tuple(t) for t in result.tokens[0]}) > 1
+
+
+def test_compiled_loops_match_eager_ones_and_are_reused():
+    probs = distinct_table(seed=8)
+    eager, compiled = bigram_decoder(probs), bigram_decoder(probs, jit_compile=True)
+    for settings in (DecodeSettings("greedy", max_length=7), DecodeSettings("beam", beam_width=3, max_length=7)):
+        np.testing.assert_array_equal(decode(eager, 5, settings).tokens, decode(compiled, 5, settings).tokens)
+    # XLA draws other random numbers than the eager kernels, but a seed still repeats exactly
+    sampled = DecodeSettings("top_k", top_k=4, max_length=7)
+    np.testing.assert_array_equal(decode(compiled, 5, sampled, seed=3).tokens, decode(compiled, 5, sampled, seed=3).tokens)
+    for previous, token in transitions(decode(compiled, 50, sampled, seed=4).tokens):
+        assert token in set(np.argsort(-probs[previous])[:4])
+    loops = len(compiled._loops)
+    decode(compiled, 5, DecodeSettings("top_k", top_k=4, temperature=0.5, max_length=7), seed=9)
+    assert len(compiled._loops) == loops  # a new temperature or seed reuses the compiled loop
+
+
+def test_filter_logits_top_k_keeps_exactly_k():
+    logits = tf.constant([[0.1, 2.0, 1.0, -1.0, 3.0]])
+    kept = filter_logits(logits, "top_k", 1.0, top_k=2).numpy()[0] > -1e8
+    assert list(np.flatnonzero(kept)) == [1, 4]
