@@ -132,6 +132,54 @@ def test(run_dir: RunDirArg,
     _print_metrics(evaluate_run(run_dir, "test", "best"), run_dir, as_json)
 
 
+@app.command()
+def sample(
+    run_dir: RunDirArg,
+    image: Annotated[Optional[list[str]], typer.Option("--image", help="Image to caption (repeatable; caption runs). "
+                                                       "Default: random test images, references beside.")] = None,
+    prompt: Annotated[Optional[list[str]], typer.Option("--prompt", help="Text to continue (repeatable).")] = None,
+    strategy: Annotated[Optional[str], typer.Option(help="greedy, sample, top_k, top_p or beam.")] = None,
+    temperature: Annotated[Optional[float], typer.Option(help="Softens (>1) or sharpens (<1); 0 is greedy.")] = None,
+    top_k: Annotated[Optional[int], typer.Option("--top-k", help="top_k: sample among the k likeliest.")] = None,
+    top_p: Annotated[Optional[float], typer.Option("--top-p", help="top_p: sample inside this much mass.")] = None,
+    beam_width: Annotated[Optional[int], typer.Option("--beam-width", help="beam: beams kept.")] = None,
+    length_penalty: Annotated[Optional[float], typer.Option("--length-penalty",
+                                                            help="beam: GNMT alpha; 0 ranks by log p.")] = None,
+    max_length: Annotated[Optional[int], typer.Option("--max-length", help="Tokens generated at most.")] = None,
+    num_samples: Annotated[Optional[int], typer.Option("--num-samples", help="Samples (or best beams) per input.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="The same seed gives the same samples. Default: the run's.")] = None,
+    output: Annotated[Optional[str], typer.Option("--output", "-o", help="Write JSON lines here instead of a table.")] = None,
+):
+    """Generate text from an lm or caption run: free sampling, p(text) = ∏ p(w_i | w_<i), or beam search.
+
+    Unset options come from the config's sample section.
+
+    Example: cmx sample runs/shapes-caption --image my.png --strategy beam --beam-width 4 --num-samples 2
+    """
+    from crossmodal_tf.sample import sample_run
+
+    options = {"strategy": strategy, "temperature": temperature, "top_k": top_k, "top_p": top_p,
+               "beam_width": beam_width, "length_penalty": length_penalty, "max_length": max_length,
+               "num_samples": num_samples}
+    records = sample_run(run_dir, image or [], prompt or [], options, seed, output,
+                         warn=lambda line: err_console.print(line, markup=False, highlight=False))
+    if output:
+        console.print(f"{output}: {len(records)} samples")
+        return
+    table = Table(title=f"{run_dir} — {records[0]['strategy'] if records else ''}")
+    for column in ("input", "#", "text", "log p"):
+        table.add_column(column, justify="right" if column in ("#", "log p") else "left")
+    with_references = any("references" in r for r in records)
+    if with_references:
+        table.add_column("references")
+    for r in records:
+        row = [r["input"], str(r["sample"]), r["text"], f"{r['log_prob']:.2f}"]
+        if with_references:
+            row.append("\n".join(r.get("references", [])) if r["sample"] == 1 else "")
+        table.add_row(*row)
+    console.print(table)
+
+
 def _print_metrics(metrics: dict, run_dir: str, as_json: bool) -> None:
     if as_json:
         console.print_json(json.dumps(metrics))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from crossmodal_tf.config import config_from_run
 from crossmodal_tf.data.preprocess import preprocess
@@ -11,6 +14,23 @@ from crossmodal_tf.run_dir import RunDir, write_json
 
 SPLITS = ("train", "val", "test")
 CHECKPOINTS = ("best", "last")
+
+
+@dataclass
+class EvalContext:
+    """What a task's evaluate may need beyond the model and the split: the vocabulary and the train split."""
+
+    vocab: object
+    train_dataset: Callable[[], object]
+    _train_counts: Counter | None = field(default=None, repr=False)
+
+    def train_counts(self) -> Counter:
+        """Counts of the train split's target tokens (computed once), for unigram baselines."""
+        from crossmodal_tf.tasks.sequence import target_counts
+
+        if self._train_counts is None:
+            self._train_counts = target_counts(self.train_dataset())
+        return self._train_counts
 
 
 def load_run_model(run: RunDir, config, checkpoint: str = "best"):
@@ -49,13 +69,17 @@ def evaluate_run(run_dir: str | Path, split: str = "val", checkpoint: str = "bes
         raise CmxError(f"{run.root}: the {split} split is empty (data.split.{split} is 0?)")
 
     from crossmodal_tf.data.pipeline import make_dataset
+    from crossmodal_tf.data.text import Vocabulary
     from crossmodal_tf.tasks import load_task
 
     model = load_run_model(run, config, checkpoint)
-    dataset = make_dataset(config.processed_dir, split, stats["counts"][split], config.eval.batch_size,
-                           config.data.image.size,
-                           with_kind=True)
-    metrics = load_task(config.task).evaluate(model, dataset, config)
+
+    def dataset_of(name: str):
+        return make_dataset(config.processed_dir, name, stats["counts"][name], config.eval.batch_size,
+                            config.data.image.size)
+
+    context = EvalContext(Vocabulary.load(run.vocab), lambda: dataset_of("train"))
+    metrics = load_task(config.task).evaluate(model, dataset_of(split), config, context)
     metrics = {"split": split, "checkpoint": checkpoint, **metrics}
     write_json(run.eval_json(split), metrics)
     return metrics

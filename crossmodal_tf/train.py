@@ -142,9 +142,10 @@ def train(config: Config, run_dir: str | Path | None = None, *, resume: bool = F
 
     size = config.data.image.size
     train_ds = make_dataset(config.processed_dir, "train", counts["train"], train_cfg.batch_size, size, shuffle=True,
-                            seed=config.seed, shuffle_buffer=train_cfg.shuffle_buffer)
+                            seed=config.seed, shuffle_buffer=train_cfg.shuffle_buffer, arrange=task.arrange)
     has_val = counts["val"] > 0
-    val_ds = make_dataset(config.processed_dir, "val", counts["val"], config.eval.batch_size, size) if has_val else None
+    val_ds = make_dataset(config.processed_dir, "val", counts["val"], config.eval.batch_size, size,
+                          arrange=task.arrange) if has_val else None
     callbacks = _callbacks(config, run, steps, progress, has_val)
     model.fit(train_ds, validation_data=val_ds, epochs=train_cfg.epochs, callbacks=callbacks,
               shuffle=False, verbose=0)  # the dataset shuffles itself

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import pytest
 
-import crossmodal_tf.tasks
+import crossmodal_tf.environment
 from crossmodal_tf.errors import CmxError
 from crossmodal_tf.run_dir import RunDir
 from crossmodal_tf.train import monitor_mode, train
 
 
 class StopBeforeTraining(Exception):
-    """Raised where the model would be built, so that a test stops right after the folder checks."""
+    """Raised where training would start, so that a test stops right after the run directory is prepared."""
 
 
 @pytest.fixture
 def no_training(monkeypatch):
-    def refuse(name):
-        raise StopBeforeTraining(name)
+    def refuse(seed):
+        raise StopBeforeTraining(seed)
 
-    monkeypatch.setattr(crossmodal_tf.tasks, "load_task", refuse)
+    monkeypatch.setattr(crossmodal_tf.environment, "seed_everything", refuse)
 
 
 def test_overwrite_refuses_a_folder_that_is_not_a_run(tiny_config, tmp_path, no_training):

@@ -11,6 +11,7 @@ from crossmodal_tf.data.sources import SOURCES
 from crossmodal_tf.tasks import TASKS
 
 TASK_NAMES = tuple(TASKS)
+GENERATIVE_TASKS = ("lm", "caption")
 SOURCE_NAMES = tuple(SOURCES)
 
 
@@ -103,6 +104,9 @@ class ModelConfig(Section):
     text: TextBranchConfig = TextBranchConfig()
     image: ImageBranchConfig = ImageBranchConfig()
     fusion: FusionConfig = FusionConfig()
+    condition: Literal["init_state", "every_step", "both"] = Field(
+        "init_state", description="caption: image features set the decoder's initial state, are fed with every "
+                                  "input step, or both")
 
 
 # --- train / eval / sample / output ---------------------------------------------------
@@ -176,6 +180,13 @@ class Config(Section):
     @property
     def run_dir(self) -> Path:
         return Path(self.output.dir) / self.name
+
+    @model_validator(mode="after")
+    def _decoders_run_forwards(self):
+        if self.task in GENERATIVE_TASKS and self.model.text.bidirectional:
+            raise ValueError(f"model.text.bidirectional: task {self.task} decodes left to right; "
+                             "a bidirectional decoder would see the words it predicts")
+        return self
 
     def to_dict(self) -> dict:
         return self.model_dump(mode="json")

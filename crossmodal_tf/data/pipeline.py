@@ -9,9 +9,10 @@ from crossmodal_tf.errors import CmxError
 
 
 def make_dataset(processed: Path, split: str, num_examples: int, batch_size: int, image_size: int, *,
-                 shuffle: bool = False, seed: int = 0, shuffle_buffer: int = 10000,
-                 with_kind: bool = False):
-    """A batched tf.data.Dataset of ({'text', 'image'}, label[, kind]) for one split.
+                 shuffle: bool = False, seed: int = 0, shuffle_buffer: int = 10000, arrange=None):
+    """A batched tf.data.Dataset of one split: dicts of text, image, label, kind and key, or arrange(batch).
+
+    arrange is a task's function from such a batch to (inputs, targets), as model.fit wants them.
 
     Examples are parsed once and cached parsed (uint8 pixels and token ids are
     compact), so later epochs only shuffle and batch: parsing on every epoch would
@@ -29,13 +30,15 @@ def make_dataset(processed: Path, split: str, num_examples: int, batch_size: int
         "text": tf.io.VarLenFeature(tf.int64),
         "label": tf.io.FixedLenFeature([1], tf.int64),
         "kind": tf.io.FixedLenFeature([], tf.int64),
+        "key": tf.io.FixedLenFeature([], tf.string),
     }
 
     def parse(serialized):
         parsed = tf.io.parse_single_example(serialized, spec)
         image = tf.reshape(tf.io.decode_raw(parsed["image"], tf.uint8), [image_size, image_size, 3])
         text = tf.cast(tf.sparse.to_dense(parsed["text"]), tf.int32)
-        return text, image, tf.cast(parsed["label"], tf.float32), parsed["kind"]
+        return {"text": text, "image": image, "label": tf.cast(parsed["label"], tf.float32),
+                "kind": parsed["kind"], "key": parsed["key"]}
 
     # Reading the shards interleaved (one record from each in turn) mixes them even
     # before the shuffle buffer; the known size lets Keras count steps per epoch.
@@ -46,9 +49,6 @@ def make_dataset(processed: Path, split: str, num_examples: int, batch_size: int
     if shuffle:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.padded_batch(batch_size)
-
-    def to_inputs(text, image, label, kind):
-        inputs = {"text": text, "image": image}
-        return (inputs, label, kind) if with_kind else (inputs, label)
-
-    return dataset.map(to_inputs).prefetch(tf.data.AUTOTUNE)
+    if arrange is not None:
+        dataset = dataset.map(arrange)
+    return dataset.prefetch(tf.data.AUTOTUNE)

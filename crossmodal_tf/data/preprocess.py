@@ -20,7 +20,7 @@ from pathlib import Path
 
 from crossmodal_tf.config import Config
 from crossmodal_tf.data.images import BadImage, image_to_array
-from crossmodal_tf.data.pairs import EXAMPLE_KINDS, CaptionPool, match_pairs
+from crossmodal_tf.data.pairs import EXAMPLE_KINDS, CaptionPool
 from crossmodal_tf.data.records import SkipLog
 from crossmodal_tf.data.sources import load_source
 from crossmodal_tf.data.text import Vocabulary, tokenize
@@ -116,6 +116,7 @@ def _write_processed(config: Config, out: Path, print_: str, quiet: bool) -> dic
     from rich.progress import Progress
 
     from crossmodal_tf.data.shards import ShardWriter, serialize_example
+    from crossmodal_tf.tasks import load_task
 
     data, text = config.data, config.data.text
     source = load_source(data.source)
@@ -130,6 +131,7 @@ def _write_processed(config: Config, out: Path, print_: str, quiet: bool) -> dic
     vocab = Vocabulary.build(tokens, text.min_freq, text.max_size)
     vocab.save(out / "vocab.txt")
 
+    task = load_task(config.task)
     hard_negative = getattr(source, "hard_negative", None)
     writers = {s: ShardWriter(out, s, data.num_shards, config.seed) for s in SPLITS}
     skips = SkipLog(data.on_error)
@@ -138,9 +140,9 @@ def _write_processed(config: Config, out: Path, print_: str, quiet: bool) -> dic
     written_images = Counter()
     try:
         with Progress(disable=quiet, transient=True) as progress:
-            task = progress.add_task("preprocess", total=sum(images.values()))
+            bar = progress.add_task("preprocess", total=sum(images.values()))
             for record in source.read_records(data, config.seed, SkipLog("skip")):
-                progress.advance(task)
+                progress.advance(bar)
                 split = split_of(record.key, config.seed, data.split.val, data.split.test)
                 rng = random.Random(f"{config.seed}:examples:{record.key}")
                 try:
@@ -149,12 +151,13 @@ def _write_processed(config: Config, out: Path, print_: str, quiet: bool) -> dic
                     skips.add(record.place, str(exc))
                     continue
                 written_images[split] += 1
-                examples = match_pairs(record, rng, pools[split], data.negatives, hard_negative)
+                examples = task.make_examples(record, rng, pools[split], data, hard_negative)
                 rng.shuffle(examples)
                 for caption, label, kind in examples:
                     ids = tokenize(caption, text.level, text.lowercase)[: text.max_length]
                     lengths[len(ids)] += 1
-                    writers[split].write(serialize_example(pixels, vocab.encode(ids), label, EXAMPLE_KINDS.index(kind), record.key))
+                    encoded = vocab.encode(ids, add_start=task.FRAME_TEXT, add_end=task.FRAME_TEXT)
+                    writers[split].write(serialize_example(pixels, encoded, label, EXAMPLE_KINDS.index(kind), record.key))
                     kinds[split][kind] += 1
     finally:
         for writer in writers.values():

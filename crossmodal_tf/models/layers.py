@@ -71,3 +71,29 @@ class SpatialSoftArgmax(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], 2 * input_shape[-1])
+
+
+@keras.saving.register_keras_serializable(package="crossmodal_tf")
+class ConcatToSteps(keras.layers.Layer):
+    """Concatenates one vector per example to every step of a sequence: [(b, t, d), (b, e)] → (b, t, d + e).
+
+    The sequence's padding mask passes through, so a decoder conditioned on every
+    step still ignores padded steps.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs):
+        sequence, vector = inputs
+        steps = ops.shape(sequence)[1]
+        tiled = ops.repeat(ops.expand_dims(ops.cast(vector, sequence.dtype), 1), steps, axis=1)
+        return ops.concatenate([sequence, tiled], axis=-1)
+
+    def compute_mask(self, inputs, mask=None):
+        return mask[0] if isinstance(mask, (list, tuple)) else mask
+
+    def compute_output_shape(self, input_shape):
+        sequence, vector = input_shape
+        return (*sequence[:-1], sequence[-1] + vector[-1])

@@ -1,7 +1,10 @@
 """Tasks: the only place that knows what a task is.
 
-A task module provides build_model(config, vocab_size), loss(), train_metrics()
-and evaluate(model, dataset, config). TASKS maps a config's `task:` to its module
+A task module provides build_model(config, vocab_size), loss(), train_metrics(),
+make_examples(record, rng, pool, data_config, hard_negative) and FRAME_TEXT (what
+preprocess stores), arrange(batch) (a parsed batch → model inputs and targets),
+evaluate(model, dataset, config, context) and GENERATES_TEXT; a task that generates
+text also provides generator(model, config) and TAKES_IMAGE. TASKS maps a config's `task:` to its module
 by name, so that importing this registry does not import TensorFlow.
 """
 
@@ -9,6 +12,8 @@ import importlib
 
 TASKS = {
     "match": "crossmodal_tf.tasks.match",
+    "lm": "crossmodal_tf.tasks.lm",
+    "caption": "crossmodal_tf.tasks.caption",
 }
 
 

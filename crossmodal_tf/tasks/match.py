@@ -6,11 +6,17 @@ import keras
 import numpy as np
 from keras import layers
 
-from crossmodal_tf.data.pairs import EXAMPLE_KINDS
+from crossmodal_tf.data.pairs import EXAMPLE_KINDS, match_pairs
 from crossmodal_tf.models.branches import build_image_branch, build_text_branch
 from crossmodal_tf.models.fusion import FUSIONS
 
 GENERATES_TEXT = False
+FRAME_TEXT = False  # captions are stored as plain token ids
+
+
+def make_examples(record, rng, pool, data_cfg, hard_negative) -> list[tuple[str, int, str]]:
+    """Positives, random negatives and hard negatives of one image (see data.pairs.match_pairs)."""
+    return match_pairs(record, rng, pool, data_cfg.negatives, hard_negative)
 
 
 def build_model(config, vocab_size: int) -> keras.Model:
@@ -29,6 +35,11 @@ def build_model(config, vocab_size: int) -> keras.Model:
     return keras.Model({"text": tokens, "image": images}, score, name="match_model")
 
 
+def arrange(batch):
+    """A parsed batch → ({'text', 'image'}, label)."""
+    return {"text": batch["text"], "image": batch["image"]}, batch["label"]
+
+
 def loss():
     return keras.losses.BinaryCrossentropy()
 
@@ -37,8 +48,8 @@ def train_metrics() -> list:
     return [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")]
 
 
-def evaluate(model: keras.Model, dataset, config) -> dict:
-    """Loss, accuracy, precision, recall, F1 and ROC AUC over a dataset of (inputs, labels, kinds).
+def evaluate(model: keras.Model, dataset, config, context=None) -> dict:
+    """Loss, accuracy, precision, recall, F1 and ROC AUC over a dataset of parsed batches.
 
     Also the accuracy on each kind of example (positives, random and hard negatives),
     which shows whether the model tells apart captions that differ in one attribute.
@@ -53,7 +64,9 @@ def evaluate(model: keras.Model, dataset, config) -> dict:
         "auc": keras.metrics.AUC(num_thresholds=1000),
     }
     scores, labels, kinds = [], [], []
-    for inputs, label, kind in dataset:
+    for batch in dataset:
+        inputs, label = arrange(batch)
+        kind = batch["kind"]
         score = model(inputs, training=False)
         for metric in metrics.values():
             metric.update_state(label, score)

@@ -298,14 +298,15 @@ def test_dataset_empty_after_filtering(tiny_config, tmp_path, rows):
 
 # --- the tf.data pipeline ----------------------------------------------------------------
 def test_make_dataset_batches(processed):
-    """Batches are ({'text': int32 padded per batch with 0, 'image': uint8}, float32 label (B, 1))."""
+    """The match task's batches are ({'text': int32 padded per batch with 0, 'image': uint8}, float32 label (B, 1))."""
     import tensorflow as tf
 
     from crossmodal_tf.data.pipeline import make_dataset
+    from crossmodal_tf.tasks.match import arrange
 
     config, stats, _ = processed
     size, count = config.data.image.size, stats["counts"]["train"]
-    dataset = make_dataset(config.processed_dir, "train", count, 16, size)
+    dataset = make_dataset(config.processed_dir, "train", count, 16, size, arrange=arrange)
     assert int(dataset.cardinality()) == -(-count // 16)  # the size is known (Keras shows steps)
     seen = 0
     for inputs, labels in dataset:
@@ -323,17 +324,19 @@ def test_make_dataset_batches(processed):
     assert seen == count
 
 
-def test_make_dataset_with_kind_and_order(processed):
-    """with_kind adds the example kinds; unshuffled order is the shard order and repeats."""
+def test_make_dataset_kinds_keys_and_order(processed):
+    """Parsed batches carry the example kinds and image keys; unshuffled order is the shard order and repeats."""
     from crossmodal_tf.data.pipeline import make_dataset
 
     config, stats, _ = processed
     args = (config.processed_dir, "val", stats["counts"]["val"], 8, config.data.image.size)
-    batches = list(make_dataset(*args, with_kind=True))
-    labels = np.concatenate([b[1].numpy()[:, 0] for b in batches])
-    kinds = np.concatenate([b[2].numpy() for b in batches])
+    batches = list(make_dataset(*args))
+    labels = np.concatenate([b["label"].numpy()[:, 0] for b in batches])
+    kinds = np.concatenate([b["kind"].numpy() for b in batches])
+    keys = np.concatenate([b["key"].numpy() for b in batches])
     assert ((kinds == EXAMPLE_KINDS.index("positive")) == (labels == 1)).all()
-    again = np.concatenate([b[1].numpy()[:, 0] for b in make_dataset(*args, with_kind=True)])
+    assert all(key.decode().startswith("shapes-") for key in keys)
+    again = np.concatenate([b["label"].numpy()[:, 0] for b in make_dataset(*args)])
     np.testing.assert_array_equal(labels, again)
 
 
@@ -345,10 +348,9 @@ def test_shuffle_is_seeded(processed):
     args = (config.processed_dir, "train", stats["counts"]["train"], 64, config.data.image.size)
 
     def first_texts(seed):
-        inputs, _ = next(iter(make_dataset(*args, shuffle=True, seed=seed)))
-        return inputs["text"].numpy()
+        return next(iter(make_dataset(*args, shuffle=True, seed=seed)))["text"].numpy()
 
-    plain = next(iter(make_dataset(*args)))[0]["text"].numpy()
+    plain = next(iter(make_dataset(*args)))["text"].numpy()
     a, b = first_texts(3), first_texts(3)
     np.testing.assert_array_equal(a, b)
     assert a.shape != plain.shape or not np.array_equal(a, plain)

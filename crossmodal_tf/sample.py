@@ -1,0 +1,143 @@
+"""The sample stage: texts from a generative run's model, by the config's or the caller's decoding settings."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from crossmodal_tf.config import config_from_run
+from crossmodal_tf.config.sections import SampleConfig
+from crossmodal_tf.data.images import BadImage, image_to_array, open_image
+from crossmodal_tf.errors import CmxError
+from crossmodal_tf.run_dir import RunDir, write_atomic
+
+RANDOM_IMAGES = 4  # test images a caption run samples for when no --image is given
+
+
+def sample_settings(defaults: SampleConfig, overrides: dict) -> SampleConfig:
+    """The config's sample section with the given options (None = keep) applied; errors name the option."""
+    merged = {**defaults.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}
+    try:
+        settings = SampleConfig(**merged)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        option = "--" + str(error["loc"][0]).replace("_", "-")
+        raise CmxError(f"{option}: {error['msg']}, found {error.get('input')!r}") from None
+    if settings.strategy == "top_k" and settings.top_k < 1:
+        raise CmxError("--top-k: the top_k strategy needs --top-k 1 or more (the config's sample.top_k is "
+                       f"{defaults.top_k})")
+    if settings.strategy == "beam" and settings.num_samples > settings.beam_width:
+        raise CmxError(f"--num-samples: beam search returns at most --beam-width ({settings.beam_width}) beams, "
+                       f"asked for {settings.num_samples}")
+    return settings
+
+
+def load_images(paths: list[str], size: int, max_pixels: int):
+    """The images at paths as a uint8 batch (size x size); a missing or unreadable one is a CmxError."""
+    import numpy as np
+
+    arrays = []
+    for path in paths:
+        try:
+            arrays.append(image_to_array(open_image(Path(path), max_pixels), size))
+        except BadImage as exc:
+            raise CmxError(f"--image {path}: {exc}") from None
+    return np.stack(arrays)
+
+
+def encode_prompt(prompt: str, vocab, text_cfg) -> tuple[list[int], list[str], list[str]]:
+    """A prompt's ids, its tokens as the model sees them (unknown ones as <unk>), and the unknown words."""
+    from crossmodal_tf.data.text import UNK, tokenize
+
+    tokens = tokenize(prompt, text_cfg.level, text_cfg.lowercase)
+    unknown = [t for t in tokens if t not in vocab.index]
+    return vocab.encode(tokens), [t if t in vocab.index else UNK for t in tokens], unknown
+
+
+def _test_images(config, vocab, count: int, seed: int):
+    """`count` random images of the run's test split (or val, when test is empty), with their references."""
+    from crossmodal_tf.data.pipeline import make_dataset
+    from crossmodal_tf.data.preprocess import preprocess
+    from crossmodal_tf.tasks.caption import images_with_references
+
+    stats = preprocess(config)
+    split = "test" if stats["counts"]["test"] else "val"
+    if not stats["counts"][split]:
+        raise CmxError(f"{config.processed_dir}: no test or val images to sample for; pass --image PATH")
+    dataset = make_dataset(config.processed_dir, split, stats["counts"][split], config.eval.batch_size,
+                           config.data.image.size)
+    keys, images, references = images_with_references(dataset, vocab, config.data.text.level)
+    chosen = sorted(random.Random(seed).sample(range(len(keys)), min(count, len(keys))))
+    return [keys[i] for i in chosen], images[chosen], [references[i] for i in chosen]
+
+
+def sample_run(run_dir: str | Path, images: list[str] = (), prompts: list[str] = (), options: dict | None = None,
+               seed: int | None = None, output: str | Path | None = None, warn=print) -> list[dict]:
+    """Generate texts from a run: captions of images (given or random test images) or continuations of prompts.
+
+    options override the config's sample section (strategy, temperature, top_k,
+    top_p, beam_width, length_penalty, max_length, num_samples). Returns a record
+    per sample: input, text, log_prob (summed log-probability of the generated
+    tokens under the model), and references for test images. With output, the
+    records are also written there as JSON lines. warn receives warnings (unknown
+    prompt words).
+    """
+    from crossmodal_tf.tasks import load_task
+
+    run = RunDir(Path(run_dir)).require()
+    config = config_from_run(run.root)
+    task = load_task(config.task)
+    if not getattr(task, "GENERATES_TEXT", False):
+        raise CmxError(f"{run.root}: task {config.task} does not generate text; cmx sample needs an lm or caption run")
+    if images and not task.TAKES_IMAGE:
+        raise CmxError(f"--image: task {config.task} takes no image; use --prompt to continue a text")
+    settings = sample_settings(config.sample, options or {})
+    seed = config.seed if seed is None else seed
+    batch = load_images(list(images), config.data.image.size, config.data.image.max_pixels) if images else None
+
+    from crossmodal_tf.data.text import Vocabulary, detokenize
+    from crossmodal_tf.decoding import DecodeSettings
+    from crossmodal_tf.evaluate import load_run_model
+    from crossmodal_tf.tasks.sequence import generate, make_decoder, texts
+
+    vocab = Vocabulary.load(run.vocab)
+    encoded = []
+    for prompt in prompts or [""]:
+        ids, seen, unknown = encode_prompt(prompt, vocab, config.data.text)
+        if unknown:
+            warn(f"cmx: warning: --prompt {prompt!r}: not in the vocabulary, read as <unk>: {', '.join(unknown)}")
+        encoded.append((prompt, ids, seen))
+
+    references = None
+    if task.TAKES_IMAGE and batch is None:
+        keys, batch, references = _test_images(config, vocab, RANDOM_IMAGES, seed)
+        labels = [f"test image {k}" for k in keys]
+    elif task.TAKES_IMAGE:
+        labels = list(images)
+    model = load_run_model(run, config)
+    gen = task.generator(model, config)
+    decoder = make_decoder(gen, vocab)
+    decode = DecodeSettings(settings.strategy, settings.temperature, settings.top_k, settings.top_p,
+                            settings.beam_width, settings.length_penalty, settings.max_length)
+    level = config.data.text.level
+    records = []
+    for prompt, ids, seen in encoded:
+        inputs = {"image": batch} if batch is not None else None
+        rows = len(batch) if batch is not None else 1
+        result = generate(gen, decoder, vocab, inputs, rows, decode, settings.num_samples, seed, ids)
+        for row in range(rows):
+            for n, (tokens, log_prob) in enumerate(zip(result.tokens[row], result.log_probs[row])):
+                text = detokenize([*seen, *vocab.decode(tokens)], level) if seen else texts(tokens[None], vocab, level)[0]
+                record = {"input": labels[row] if batch is not None else prompt, "sample": n + 1, "text": text,
+                          "log_prob": round(float(log_prob), 4), "strategy": settings.strategy}
+                if batch is not None and prompt:
+                    record["prompt"] = prompt
+                if references is not None:
+                    record["references"] = references[row]
+                records.append(record)
+    if output:
+        write_atomic(Path(output), "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    return records

@@ -1,0 +1,135 @@
+"""End to end for the generative tasks: train tiny caption and lm runs, then eval, test and `cmx sample`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from cli.main import app
+from crossmodal_tf.errors import CmxError
+
+TESTS = Path(__file__).resolve().parents[1]
+CMX = Path(sys.executable).parent / "cmx"
+
+
+def invoke(*args: str):
+    result = CliRunner().invoke(app, list(args))
+    if result.exit_code != 0:
+        raise AssertionError(f"cmx {' '.join(args)} exited {result.exit_code}: {result.output}\n"
+                             f"{result.exception!r}") from result.exception
+    return result
+
+
+def cmx(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([str(CMX), *args], cwd=cwd, capture_output=True, text=True, timeout=180,
+                          env={**os.environ, "COLUMNS": "100"})
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Tiny caption and lm runs (one epoch each) and the test split's metrics, once for the module."""
+    root = tmp_path_factory.mktemp("generation")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        for name in ("caption", "lm"):
+            invoke("train", str(TESTS / "configs" / f"tiny_{name}.yaml"), "--quiet")
+        tested = {name: json.loads(invoke("test", f"runs/tiny-{name}", "--json").output) for name in ("caption", "lm")}
+        picture = root / "red.png"
+        Image.fromarray(np.full((40, 40, 3), (215, 40, 40), np.uint8)).save(picture)
+        (root / "broken.png").write_bytes(b"not a png")
+        yield types.SimpleNamespace(root=root, caption=root / "runs/tiny-caption", lm=root / "runs/tiny-lm",
+                                    tested=tested, picture=picture)
+
+
+def test_caption_test_metrics(runs):
+    metrics = runs.tested["caption"]
+    for key in ("loss", "perplexity", "token_accuracy", "unigram_perplexity", "bleu1", "bleu2", "bleu3", "bleu4"):
+        assert key in metrics
+    assert all(0 <= metrics[f"bleu{n}"] <= 1 for n in range(1, 5))
+    assert metrics["bleu1"] >= metrics["bleu4"]
+    assert metrics["perplexity"] == pytest.approx(np.exp(metrics["loss"]), rel=1e-6)
+    assert metrics["images"] > 0
+    assert json.loads((runs.caption / "eval_test.json").read_text())["bleu4"] == metrics["bleu4"]
+
+
+def test_lm_test_metrics(runs):
+    metrics = runs.tested["lm"]
+    assert {"loss", "perplexity", "token_accuracy", "unigram_perplexity"} <= set(metrics)
+    assert "bleu4" not in metrics
+    assert metrics["perplexity"] > 1
+
+
+def test_sample_images_to_jsonl_repeats_with_a_seed(runs):
+    out = []
+    for name in ("a.jsonl", "b.jsonl"):
+        invoke("sample", str(runs.caption), "--image", str(runs.picture), "--image", str(runs.picture),
+               "--strategy", "top_k", "--top-k", "3", "--num-samples", "3", "--seed", "5", "--output", name)
+        out.append([json.loads(line) for line in (runs.root / name).read_text().splitlines()])
+    assert out[0] == out[1]
+    assert len(out[0]) == 6
+    for record in out[0]:
+        assert record["input"] == str(runs.picture) and isinstance(record["text"], str)
+        assert record["log_prob"] <= 0
+
+
+def test_sample_beam_returns_the_best_beams_first(runs):
+    invoke("sample", str(runs.caption), "--image", str(runs.picture), "--strategy", "beam", "--beam-width", "3",
+           "--num-samples", "3", "--length-penalty", "0", "--output", "beams.jsonl")
+    records = [json.loads(line) for line in (runs.root / "beams.jsonl").read_text().splitlines()]
+    scores = [r["log_prob"] for r in records]
+    assert scores == sorted(scores, reverse=True)
+    assert len({r["text"] for r in records}) == 3
+
+
+def test_sample_without_images_uses_test_images_with_references(runs):
+    result = invoke("sample", str(runs.caption), "--strategy", "greedy", "--num-samples", "1")
+    assert "test image" in result.output and "references" in result.output
+
+
+def test_sample_lm_prompt_with_an_unknown_word_warns(runs):
+    result = CliRunner().invoke(app, ["sample", str(runs.lm), "--prompt", "a zebra", "--strategy", "greedy",
+                                      "--num-samples", "1", "--max-length", "5"])
+    assert result.exit_code == 0, result.output
+    assert "zebra" in result.stderr and "<unk>" in result.stderr
+    assert "a <unk>" in result.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--image", "missing.png"], "--image missing.png: image not found"),
+    (["--image", "broken.png"], "--image broken.png: unreadable image"),
+    (["--strategy", "nucleus"], "--strategy: Input should be"),
+    (["--top-p", "1.5"], "--top-p:"),
+    (["--strategy", "top_k", "--top-k", "0"], "--top-k: the top_k strategy needs"),
+    (["--strategy", "beam", "--beam-width", "2", "--num-samples", "3"], "--num-samples: beam search returns at most"),
+])
+def test_sample_bad_arguments_are_user_errors(runs, args, message):
+    """Each is a CmxError, which the console script prints as one line with exit code 2 (checked below)."""
+    result = CliRunner().invoke(app, ["sample", str(runs.caption), *args])
+    assert isinstance(result.exception, CmxError), result.output
+    assert message in str(result.exception)
+
+
+def test_sample_user_errors_exit_2_with_one_line(runs):
+    result = cmx("sample", str(runs.caption), "--image", "missing.png", cwd=runs.root)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "cmx: error: --image missing.png: image not found"
+
+
+def test_sample_refuses_runs_that_do_not_generate(runs, tmp_path):
+    result = CliRunner().invoke(app, ["sample", str(runs.lm), "--image", str(runs.picture)])
+    assert isinstance(result.exception, CmxError) and "--image: task lm takes no image" in str(result.exception)
+    match_run = tmp_path / "match-run"
+    match_run.mkdir()
+    (match_run / "config.yaml").write_text("task: match\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["sample", str(match_run)])
+    assert isinstance(result.exception, CmxError)
+    assert "task match does not generate text" in str(result.exception)
