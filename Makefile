@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= configs/shapes_match.yaml
 
-.PHONY: demo test install clean bench
+.PHONY: demo demo-caption test install clean bench bench-decoding
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,11 +22,20 @@ demo: $(STAMP)
 	$(BIN)/cmx test runs/shapes-match
 	$(BIN)/cmx eval runs/shapes-match --split val
 
+# the captioner: about 13 minutes of training on 2 CPU cores
+demo-caption: $(STAMP)
+	$(BIN)/cmx train configs/shapes_caption.yaml --overwrite
+	$(BIN)/cmx test runs/shapes-caption
+	$(BIN)/cmx sample runs/shapes-caption --strategy greedy --num-samples 1
+
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_spine.py
+
+bench-decoding: $(STAMP)
+	$(BIN)/python benchmarks/bench_decoding.py
 
 clean:
 	rm -rf runs data/raw data/processed .pytest_cache

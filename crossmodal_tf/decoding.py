@@ -227,8 +227,9 @@ class Decoder:
         if settings.strategy == "beam":
             return self.beam_search(state, first_tokens, settings, num_samples)
         first = np.repeat(np.asarray(first_tokens, dtype=np.int32), num_samples)
-        tiled = tf.nest.map_structure(lambda s: tf.repeat(s, num_samples, axis=0), state)
-        result = self.generate(tiled, first, settings, seed)
+        if num_samples > 1:
+            state = tf.nest.map_structure(lambda s: tf.repeat(s, num_samples, axis=0), state)
+        result = self.generate(state, first, settings, seed)
         rows = len(first_tokens)
         return Decoded(result.tokens.reshape(rows, num_samples, -1), result.log_probs.reshape(rows, num_samples),
                        result.scores.reshape(rows, num_samples))
