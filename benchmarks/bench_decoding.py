@@ -90,9 +90,11 @@ def main() -> None:
                "baseline_batch1": baseline_tokens_per_s(model, args.tokens)}
     greedy = DecodeSettings("greedy", max_length=args.tokens)
     top_p = DecodeSettings("top_p", top_p=0.9, max_length=args.tokens)
+    top_k = DecodeSettings("top_k", top_k=40, max_length=args.tokens)
     beam = DecodeSettings("beam", beam_width=4, max_length=args.tokens)
     for name, settings, batch in (("greedy_batch1", greedy, 1), ("greedy_batch32", greedy, 32),
                                   ("top_p_batch1", top_p, 1), ("top_p_batch32", top_p, 32),
+                                  ("top_k_batch1", top_k, 1), ("top_k_batch32", top_k, 32),
                                   ("beam4_batch1", beam, 1), ("beam4_batch32", beam, 32)):
         results[name] = compiled_tokens_per_s(gen, settings, batch, args.tokens)
     print(json.dumps(results, indent=2))
@@ -101,7 +103,8 @@ def main() -> None:
     print("| decoder | batch | tokens/s | × baseline | first call (compile) |")
     print("|---|---|---|---|---|")
     print(f"| model.predict on the growing prefix (baseline) | 1 | {base:,.0f} | 1.0 | — |")
-    for name in ("greedy_batch1", "greedy_batch32", "top_p_batch1", "top_p_batch32", "beam4_batch1", "beam4_batch32"):
+    for name in ("greedy_batch1", "greedy_batch32", "top_p_batch1", "top_p_batch32", "top_k_batch1", "top_k_batch32",
+                 "beam4_batch1", "beam4_batch32"):
         r = results[name]
         label, batch = name.rsplit("_batch", 1)
         print(f"| cmx compiled loop, {label} | {batch} | {r['tokens_per_s']:,.0f} | {r['tokens_per_s'] / base:,.0f} "

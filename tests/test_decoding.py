@@ -189,3 +189,16 @@ def test_filter_logits_top_k_keeps_exactly_k():
     logits = tf.constant([[0.1, 2.0, 1.0, -1.0, 3.0]])
     kept = filter_logits(logits, "top_k", 1.0, top_k=2).numpy()[0] > -1e8
     assert list(np.flatnonzero(kept)) == [1, 4]
+
+
+@pytest.mark.parametrize("top_p", [0.1, 0.5, 0.9, 0.99])
+def test_top_p_nucleus_equals_the_sorted_definition(top_p):
+    """The smallest set of most likely tokens whose mass reaches top_p, on random distributions."""
+    logits = np.random.default_rng(int(top_p * 100)).normal(0, 2, (40, 300)).astype(np.float32)
+    kept = filter_logits(tf.constant(logits), "top_p", 1.0, top_p=top_p).numpy() > -1e8
+    probs = np.exp(logits - logits.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    for row, kept_row in zip(probs, kept):
+        order = np.argsort(-row)
+        size = int(np.searchsorted(np.cumsum(row[order]), top_p) + 1)
+        assert set(np.flatnonzero(kept_row)) == set(order[:size])
