@@ -202,3 +202,11 @@ def test_top_p_nucleus_equals_the_sorted_definition(top_p):
         order = np.argsort(-row)
         size = int(np.searchsorted(np.cumsum(row[order]), top_p) + 1)
         assert set(np.flatnonzero(kept_row)) == set(order[:size])
+
+
+@pytest.mark.parametrize("k", [1, 5, 40])
+def test_top_k_keeps_exactly_the_k_largest_on_random_logits(k):
+    logits = np.random.default_rng(k).normal(0, 3, (30, 500)).astype(np.float32)
+    kept = filter_logits(tf.constant(logits), "top_k", 0.7, top_k=k).numpy() > -1e8
+    for row, kept_row in zip(logits, kept):
+        assert set(np.flatnonzero(kept_row)) == set(np.argsort(-row)[:k])
