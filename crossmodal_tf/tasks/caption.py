@@ -66,6 +66,7 @@ def describe(gen: LstmGenerator, decoder, vocab, images: np.ndarray, settings: D
     from crossmodal_tf.decoding import Decoded
 
     parts = []
+    batch_size = max(1, min(batch_size, len(images)))  # no padding beyond the images there are
     for begin in range(0, len(images), batch_size):
         chunk = images[begin:begin + batch_size]
         padded = np.concatenate([chunk, np.zeros((batch_size - len(chunk), *chunk.shape[1:]), chunk.dtype)])
