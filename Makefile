@@ -22,7 +22,7 @@ demo: $(STAMP)
 	$(BIN)/cmx test runs/shapes-match
 	$(BIN)/cmx eval runs/shapes-match --split val
 
-# the captioner: about 13 minutes of training on 2 CPU cores
+# the captioner: about 8 minutes of training on 2 CPU cores
 demo-caption: $(STAMP)
 	$(BIN)/cmx train configs/shapes_caption.yaml --overwrite
 	$(BIN)/cmx test runs/shapes-caption
