@@ -90,6 +90,15 @@ def filter_logits(logits, strategy: str, temperature, top_k: int = 0, top_p=1.0)
     return scaled
 
 
+def _unfinished(max_length: int):
+    """The loop condition of both decoding loops: steps left and some row not yet at its end token."""
+
+    def running(i, previous, state, out, scores, finished):
+        return tf.logical_and(i < max_length, tf.logical_not(tf.reduce_all(finished)))
+
+    return running
+
+
 class Decoder:
     """Compiled decoding loops over one step function.
 
@@ -159,11 +168,8 @@ class Decoder:
                 finished = finished | tf.equal(token, end_id)
                 return i + 1, token, state, out, total, finished
 
-            def running(i, previous, state, out, total, finished):
-                return tf.logical_and(i < max_length, tf.logical_not(tf.reduce_all(finished)))
-
             _, _, _, out, total, _ = tf.while_loop(
-                running, body, (tf.constant(0), first, state, out, total, finished))
+                _unfinished(max_length), body, (tf.constant(0), first, state, out, total, finished))
             return out, total
 
         return loop
@@ -220,11 +226,8 @@ class Decoder:
                 previous = tf.ensure_shape(tf.reshape(token, [-1]), previous.shape)
                 return i + 1, previous, state, out, scores, finished
 
-            def running(i, previous, state, out, scores, finished):
-                return tf.logical_and(i < max_length, tf.logical_not(tf.reduce_all(finished)))
-
             _, _, _, out, scores, _ = tf.while_loop(
-                running, body, (tf.constant(0), previous, state, out, scores, finished))
+                _unfinished(max_length), body, (tf.constant(0), previous, state, out, scores, finished))
             return out, scores
 
         return loop
