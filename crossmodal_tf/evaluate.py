@@ -33,6 +33,16 @@ class EvalContext:
         return self._train_counts
 
 
+def run_data(run: RunDir, config, quiet: bool = True) -> dict:
+    """The preprocess stats of a run's data, made again when missing; a CmxError when its vocabulary changed."""
+    stats = preprocess(config, quiet=quiet)  # reuses the shards when they are up to date
+    vocab = (config.processed_dir / "vocab.txt").read_text(encoding="utf-8")
+    if not run.vocab.is_file() or vocab != run.vocab.read_text(encoding="utf-8"):
+        raise CmxError(f"{config.processed_dir}: the data changed since {run.root} was trained "
+                       "(its vocabulary differs from the run's vocab.txt)")
+    return stats
+
+
 def load_run_model(run: RunDir, config, checkpoint: str = "best"):
     """The run's model: the best one (model.keras, safe mode) or the last resumable state."""
     import keras
@@ -60,11 +70,7 @@ def evaluate_run(run_dir: str | Path, split: str = "val", checkpoint: str = "bes
         raise CmxError(f"--checkpoint: expected one of {', '.join(CHECKPOINTS)}, found {checkpoint!r}")
     run = RunDir(Path(run_dir)).require()
     config = config_from_run(run.root)
-    stats = preprocess(config, quiet=quiet)  # reuses the shards when they are up to date
-    vocab = (config.processed_dir / "vocab.txt").read_text(encoding="utf-8")
-    if not run.vocab.is_file() or vocab != run.vocab.read_text(encoding="utf-8"):
-        raise CmxError(f"{config.processed_dir}: the data changed since {run.root} was trained "
-                       "(its vocabulary differs from the run's vocab.txt)")
+    stats = run_data(run, config, quiet)
     if not stats["counts"].get(split):
         raise CmxError(f"{run.root}: the {split} split is empty (data.split.{split} is 0?)")
 

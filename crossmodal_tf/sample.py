@@ -57,13 +57,13 @@ def encode_prompt(prompt: str, vocab, text_cfg) -> tuple[list[int], list[str], l
     return vocab.encode(tokens), [t if t in vocab.index else UNK for t in tokens], unknown
 
 
-def _test_images(config, vocab, count: int, seed: int):
+def _test_images(run: RunDir, config, vocab, count: int, seed: int):
     """`count` random images of the run's test split (or val, when test is empty), with their references."""
     from crossmodal_tf.data.pipeline import make_dataset
-    from crossmodal_tf.data.preprocess import preprocess
+    from crossmodal_tf.evaluate import run_data
     from crossmodal_tf.tasks.caption import images_with_references
 
-    stats = preprocess(config)
+    stats = run_data(run, config)
     split = "test" if stats["counts"]["test"] else "val"
     if not stats["counts"][split]:
         raise CmxError(f"{config.processed_dir}: no test or val images to sample for; pass --image PATH")
@@ -113,7 +113,7 @@ def sample_run(run_dir: str | Path, images: list[str] = (), prompts: list[str] =
 
     references = None
     if task.TAKES_IMAGE and batch is None:
-        keys, batch, references = _test_images(config, vocab, RANDOM_IMAGES, seed)
+        keys, batch, references = _test_images(run, config, vocab, RANDOM_IMAGES, seed)
         labels = [f"test image {k}" for k in keys]
     elif task.TAKES_IMAGE:
         labels = list(images)

@@ -12,9 +12,6 @@ from keras import layers
 
 from crossmodal_tf.models.layers import ConcatToSteps
 
-CONDITIONS = ("init_state", "every_step", "both")
-
-
 def _sets_state(mode: str) -> bool:
     return mode in ("init_state", "both")
 
