@@ -39,15 +39,13 @@ def generator(model: keras.Model, config) -> LstmGenerator:
     return LstmGenerator(model, config.model.text, "caption_condition", ("image",), config.model.condition)
 
 
-def images_with_references(dataset, vocab, level: str, limit: int | None = None):
+def images_with_references(dataset, vocab, level: str):
     """(keys, images, references) of the distinct images of a dataset, with all their captions as references."""
     order, images, references = [], {}, {}
     for batch in dataset:
         for key, image, text in zip(batch["key"].numpy(), batch["image"].numpy(), batch["text"].numpy()):
             key = key.decode()
             if key not in images:
-                if limit is not None and len(order) >= limit:
-                    continue
                 order.append(key)
                 images[key] = image
                 references[key] = []
