@@ -54,7 +54,7 @@ def baseline_tokens_per_s(model, tokens: int, repeats: int = 3) -> float:
     return tokens / statistics.median(times)
 
 
-def compiled_tokens_per_s(gen, settings, batch: int, tokens: int, repeats: int = 5) -> dict:
+def compiled_tokens_per_s(gen, settings, batch: int, tokens: int, repeats: int = 15) -> dict:
     """Tokens/s of cmx's compiled loop (end token disabled), after one call that compiles it."""
     import numpy as np
 

@@ -154,7 +154,6 @@ class Decoder:
             def body(i, previous, state, out, total, finished):
                 logits, state = self.step(previous, state)
                 logits = self._mask_forbidden(tf.cast(logits, tf.float32))
-                log_probs = tf.nn.log_softmax(logits)
                 if greedy:
                     token = tf.argmax(logits, axis=-1, output_type=tf.int32)
                 else:
@@ -162,7 +161,8 @@ class Decoder:
                     token = tf.random.stateless_categorical(filtered, 1, seed=tf.stack([seed, i]),
                                                             dtype=tf.int32)[:, 0]
                 token = tf.where(finished, 0, token)
-                picked = tf.gather(log_probs, token, axis=1, batch_dims=1)
+                # log p(token) without materialising the whole log-softmax: only one entry per row is kept
+                picked = tf.gather(logits, token, axis=1, batch_dims=1) - tf.reduce_logsumexp(logits, axis=-1)
                 total += tf.where(finished, 0.0, picked)
                 out += tf.one_hot(i, max_length, dtype=tf.int32)[None, :] * token[:, None]
                 finished = finished | tf.equal(token, end_id)

@@ -50,7 +50,8 @@ class LstmGenerator:
     `step(tokens, state)` is the decoder's single step, for crossmodal_tf.decoding;
     `start(inputs, batch)` gives the state before the first token: zeros, or, for a
     conditioned decoder, what the model computes from its condition inputs (the
-    image of a captioner).
+    image of a captioner). It reads part of the weights once, when it is made, so
+    make it after training, not before.
     """
 
     def __init__(self, model: keras.Model, cfg, condition_layer: str | None = None,
@@ -71,6 +72,23 @@ class LstmGenerator:
                     outputs[f"c{i}"] = model.get_layer(f"{name}_init_c_{i}").output
             inputs = {key: model.get_layer(key).output for key in condition_inputs}
             self.state_model = keras.Model(inputs, outputs, name=f"{name}_start")
+        self._fold_first_layer_inputs()
+
+    def _fold_first_layer_inputs(self) -> None:
+        # The first LSTM layer's input projection of a token, embedding @ kernel, depends on the token
+        # alone, so it is computed once for the whole vocabulary here and each step gathers a row of it
+        # (vocab × 4·units floats) instead of multiplying. Likewise the every-step condition's share of
+        # that projection is computed once per start(), not once per token.
+        import tensorflow as tf
+
+        first = self.cells[0]
+        kernel = tf.convert_to_tensor(first.kernel)
+        embedding = tf.convert_to_tensor(self.embedding.embeddings)
+        width = embedding.shape[-1]
+        self.token_projection = tf.matmul(embedding, kernel[:width])
+        if first.use_bias:
+            self.token_projection += tf.convert_to_tensor(first.bias)
+        self.condition_kernel = kernel[width:]
 
     def start(self, inputs: dict | None = None, batch: int | None = None) -> dict:
         """The decoder state before the first token, for a batch of condition inputs (or `batch` zero states)."""
@@ -87,19 +105,22 @@ class LstmGenerator:
             "c": [computed[f"c{i}"] if self.sets_state else zeros for i in range(self.num_layers)],
         }
         if self.every_step:
-            state["condition"] = computed["condition"]
+            state["condition"] = tf.matmul(computed["condition"], self.condition_kernel)
         return state
 
     def step(self, tokens, state: dict):
         """One decoding step: token ids (batch,) and the state → logits (batch, vocab) and the next state."""
         import tensorflow as tf
 
-        # a plain lookup: calling the Embedding layer would attach a padding mask that LSTM cells cannot take
-        x = tf.gather(self.embedding.embeddings, tokens)
+        # the first layer's input projection is a row of the folded table (plus the condition's share)
+        z = tf.gather(self.token_projection, tokens)
         if self.every_step:
-            x = tf.concat([x, tf.cast(state["condition"], x.dtype)], axis=-1)
-        hs, cs = [], []
-        for i, cell in enumerate(self.cells):
+            z += state["condition"]
+        first = self.cells[0]
+        z += tf.matmul(state["h"][0], first.recurrent_kernel)
+        x, c = _lstm_gates(first, z, state["c"][0])
+        hs, cs = [x], [c]
+        for i, cell in enumerate(self.cells[1:], start=1):
             x, (h, c) = cell(x, [state["h"][i], state["c"][i]], training=False)
             hs.append(h)
             cs.append(c)
@@ -108,3 +129,12 @@ class LstmGenerator:
             next_state["condition"] = state["condition"]
         return self.logits(x, training=False), next_state
 
+
+def _lstm_gates(cell, z, c):
+    """A Keras LSTM cell's update from its summed pre-activations z (gates i, f, candidate, o) → (h, c)."""
+    import tensorflow as tf
+
+    i, f, candidate, o = tf.split(z, 4, axis=-1)
+    gate = cell.recurrent_activation
+    c = gate(f) * c + gate(i) * cell.activation(candidate)
+    return gate(o) * cell.activation(c), c
