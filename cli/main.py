@@ -138,6 +138,10 @@ def sample(
     image: Annotated[Optional[list[str]], typer.Option("--image", help="Image to caption (repeatable; caption runs). "
                                                        "Default: random test images, references beside.")] = None,
     prompt: Annotated[Optional[list[str]], typer.Option("--prompt", help="Text to continue (repeatable).")] = None,
+    text: Annotated[Optional[list[str]], typer.Option("--text", help="Sentence to translate (repeatable; seq2seq "
+                                                      "runs).")] = None,
+    input_file: Annotated[Optional[str], typer.Option("--input", help="File of sentences to translate, one per "
+                                                      "line (seq2seq runs).")] = None,
     strategy: Annotated[Optional[str], typer.Option(help="greedy, sample, top_k, top_p or beam.")] = None,
     temperature: Annotated[Optional[float], typer.Option(help="Softens (>1) or sharpens (<1); 0 is greedy.")] = None,
     top_k: Annotated[Optional[int], typer.Option("--top-k", help="top_k: sample among the k likeliest.")] = None,
@@ -150,11 +154,13 @@ def sample(
     seed: Annotated[Optional[int], typer.Option(help="The same seed gives the same samples. Default: the run's.")] = None,
     output: Annotated[Optional[str], typer.Option("--output", "-o", help="Write JSON lines here instead of a table.")] = None,
 ):
-    """Generate text from an lm or caption run: free sampling, p(text) = ∏ p(w_i | w_<i), or beam search.
+    """Generate text from an lm, caption or seq2seq run: free sampling, p(text) = ∏ p(w_i | w_<i), or beam search.
 
     Unset options come from the config's sample section.
 
     Example: cmx sample runs/shapes-caption --image my.png --strategy beam --beam-width 4 --num-samples 2
+
+    Example: cmx sample runs/shapes-translate --text "a small red circle above a large blue square"
     """
     from crossmodal_tf.sample import sample_run
 
@@ -162,7 +168,8 @@ def sample(
                "beam_width": beam_width, "length_penalty": length_penalty, "max_length": max_length,
                "num_samples": num_samples}
     records = sample_run(run_dir, image or [], prompt or [], options, seed, output,
-                         warn=lambda line: err_console.print(line, markup=False, highlight=False))
+                         warn=lambda line: err_console.print(line, markup=False, highlight=False),
+                         texts=text or [], input_file=input_file)
     if output:
         console.print(f"{output}: {len(records)} samples")
         return

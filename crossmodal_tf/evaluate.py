@@ -18,28 +18,31 @@ CHECKPOINTS = ("best", "last")
 
 @dataclass
 class EvalContext:
-    """What a task's evaluate may need beyond the model and the split: the vocabulary and the train split."""
+    """What a task's evaluate may need beyond the model and the split: the vocabularies and the train split."""
 
     vocab: object
     train_dataset: Callable[[], object]
-    _train_counts: Counter | None = field(default=None, repr=False)
+    target_vocab: object = None  # a seq2seq run's target side
+    _train_counts: dict = field(default_factory=dict, repr=False)
 
-    def train_counts(self) -> Counter:
-        """Counts of the train split's target tokens (computed once), for unigram baselines."""
+    def train_counts(self, text_field: str = "text") -> Counter:
+        """Counts of the train split's predicted tokens of a text field (computed once), for unigram baselines."""
         from crossmodal_tf.tasks.sequence import target_counts
 
-        if self._train_counts is None:
-            self._train_counts = target_counts(self.train_dataset())
-        return self._train_counts
+        if text_field not in self._train_counts:
+            self._train_counts[text_field] = target_counts(self.train_dataset(), text_field)
+        return self._train_counts[text_field]
 
 
 def run_data(run: RunDir, config, quiet: bool = True) -> dict:
     """The preprocess stats of a run's data, made again when missing; a CmxError when its vocabulary changed."""
     stats = preprocess(config, quiet=quiet)  # reuses the shards when they are up to date
-    vocab = (config.processed_dir / "vocab.txt").read_text(encoding="utf-8")
-    if not run.vocab.is_file() or vocab != run.vocab.read_text(encoding="utf-8"):
-        raise CmxError(f"{config.processed_dir}: the data changed since {run.root} was trained "
-                       "(its vocabulary differs from the run's vocab.txt)")
+    for ours in (run.vocab, run.target_vocab):
+        theirs = config.processed_dir / ours.name
+        if ours.is_file() != theirs.is_file() or (
+                ours.is_file() and ours.read_text(encoding="utf-8") != theirs.read_text(encoding="utf-8")):
+            raise CmxError(f"{config.processed_dir}: the data changed since {run.root} was trained "
+                           f"(its {ours.name} differs from the run's)")
     return stats
 
 
@@ -48,6 +51,7 @@ def load_run_model(run: RunDir, config, checkpoint: str = "best"):
     import keras
 
     import crossmodal_tf.models.layers  # noqa: F401  registers the custom layers for loading
+    from crossmodal_tf.data.text import Vocabulary
     from crossmodal_tf.tasks import load_task
 
     if checkpoint == "best":
@@ -56,8 +60,8 @@ def load_run_model(run: RunDir, config, checkpoint: str = "best"):
         return keras.models.load_model(run.model, compile=False, safe_mode=True)
     if not run.last_weights.is_file():
         raise CmxError(f"{run.root}: no last checkpoint ({run.last_weights.relative_to(run.root)} is missing)")
-    vocab_size = len(run.vocab.read_text(encoding="utf-8").rstrip("\n").split("\n"))
-    model = load_task(config.task).build_model(config, vocab_size)
+    sizes = [len(Vocabulary.load(path)) for path in (run.vocab, run.target_vocab) if path.is_file()]
+    model = load_task(config.task).build_model(config, *sizes)
     model.load_weights(run.last_weights)
     return model
 
@@ -80,12 +84,15 @@ def evaluate_run(run_dir: str | Path, split: str = "val", checkpoint: str = "bes
 
     model = load_run_model(run, config, checkpoint)
 
+    task = load_task(config.task)
+
     def dataset_of(name: str):
         return make_dataset(config.processed_dir, name, stats["counts"][name], config.eval.batch_size,
-                            config.data.image.size)
+                            config.data.image.size if task.USES_IMAGE else None)
 
-    context = EvalContext(Vocabulary.load(run.vocab), lambda: dataset_of("train"))
-    metrics = load_task(config.task).evaluate(model, dataset_of(split), config, context)
+    target_vocab = Vocabulary.load(run.target_vocab) if run.target_vocab.is_file() else None
+    context = EvalContext(Vocabulary.load(run.vocab), lambda: dataset_of("train"), target_vocab)
+    metrics = task.evaluate(model, dataset_of(split), config, context)
     metrics = {"split": split, "checkpoint": checkpoint, **metrics}
     write_json(run.eval_json(split), metrics)
     return metrics

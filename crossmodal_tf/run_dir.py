@@ -56,6 +56,11 @@ class RunDir:
         return self.root / "vocab.txt"
 
     @property
+    def target_vocab(self) -> Path:
+        """The target-side vocabulary of a seq2seq run (absent for other tasks)."""
+        return self.root / "target_vocab.txt"
+
+    @property
     def history(self) -> Path:
         return self.root / "history.csv"
 

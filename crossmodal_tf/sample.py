@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from crossmodal_tf.config import config_from_run
 from crossmodal_tf.config.sections import SampleConfig
 from crossmodal_tf.data.images import BadImage, image_to_array, open_image
+from crossmodal_tf.data.records import read_lines
 from crossmodal_tf.errors import CmxError
 from crossmodal_tf.run_dir import RunDir, write_atomic
 
@@ -74,9 +75,26 @@ def _test_images(run: RunDir, config, vocab, count: int, seed: int):
     return [keys[i] for i in chosen], images[chosen], [references[i] for i in chosen]
 
 
+def read_sentences(texts: list[str], input_file: str | None) -> list[str]:
+    """The sentences to translate: the --text values, then the non-empty lines of the --input file."""
+    sentences = list(texts)
+    if input_file:
+        path = Path(input_file)
+        if not path.is_file():
+            raise CmxError(f"--input {input_file}: file not found")
+        for number, line in read_lines(path):
+            if line is None:
+                raise CmxError(f"--input {input_file}:{number}: the line is not UTF-8 text")
+            if line.strip():
+                sentences.append(line.strip())
+    return sentences
+
+
 def sample_run(run_dir: str | Path, images: list[str] = (), prompts: list[str] = (), options: dict | None = None,
-               seed: int | None = None, output: str | Path | None = None, warn=print) -> list[dict]:
-    """Generate texts from a run: captions of images (given or random test images) or continuations of prompts.
+               seed: int | None = None, output: str | Path | None = None, warn=print, texts: list[str] = (),
+               input_file: str | None = None) -> list[dict]:
+    """Generate texts from a run: captions of images (given or random test images), continuations of prompts,
+    or translations of sentences (texts and the lines of input_file, seq2seq runs).
 
     options override the config's sample section (strategy, temperature, top_k,
     top_p, beam_width, length_penalty, max_length, num_samples). Returns a record
@@ -91,15 +109,71 @@ def sample_run(run_dir: str | Path, images: list[str] = (), prompts: list[str] =
     config = config_from_run(run.root)
     task = load_task(config.task)
     if not getattr(task, "GENERATES_TEXT", False):
-        raise CmxError(f"{run.root}: task {config.task} does not generate text; cmx sample needs an lm or caption run")
+        raise CmxError(f"{run.root}: task {config.task} does not generate text; cmx sample needs an lm, caption "
+                       "or seq2seq run")
+    translates = getattr(task, "TAKES_SOURCE", False)
     if images and not task.TAKES_IMAGE:
-        raise CmxError(f"--image: task {config.task} takes no image; use --prompt to continue a text")
+        raise CmxError(f"--image: task {config.task} takes no image; "
+                       + ("use --text or --input to translate" if translates else "use --prompt to continue a text"))
+    if prompts and translates:
+        raise CmxError(f"--prompt: task {config.task} translates; give the sentences with --text or --input")
+    if (texts or input_file) and not translates:
+        raise CmxError(f"--text/--input: task {config.task} does not translate; "
+                       + ("use --image" if task.TAKES_IMAGE else "use --prompt to continue a text"))
     settings = sample_settings(config.sample, options or {})
     seed = config.seed if seed is None else seed
-    batch = load_images(list(images), config.data.image.size, config.data.image.max_pixels) if images else None
+    if translates:
+        records = _translate(run, config, task, read_sentences(list(texts), input_file), settings, seed, warn)
+    else:
+        records = _generate(run, config, task, list(images), list(prompts), settings, seed, warn)
+    if output:
+        write_atomic(Path(output), "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    return records
+
+
+def _decode_settings(settings: SampleConfig):
+    from crossmodal_tf.decoding import DecodeSettings
+
+    return DecodeSettings(settings.strategy, settings.temperature, settings.top_k, settings.top_p,
+                          settings.beam_width, settings.length_penalty, settings.max_length)
+
+
+def _translate(run: RunDir, config, task, sentences: list[str], settings: SampleConfig, seed: int, warn) -> list[dict]:
+    """Translations of the sentences by a seq2seq run, num_samples each."""
+    from crossmodal_tf.data.text import Vocabulary
+    from crossmodal_tf.evaluate import load_run_model
+    from crossmodal_tf.tasks.sequence import make_decoder, texts
+
+    if not sentences:
+        raise CmxError(f"--text: task {config.task} translates sentences; give --text SENTENCE or --input FILE")
+    vocab, target_vocab = Vocabulary.load(run.vocab), Vocabulary.load(run.target_vocab)
+    encoded = []
+    for sentence in sentences:
+        ids, _, unknown = encode_prompt(sentence, vocab, config.data.text)
+        if not ids:
+            raise CmxError(f"--text {sentence!r}: no words to translate")
+        if unknown:
+            warn(f"cmx: warning: --text {sentence!r}: not in the vocabulary, read as <unk>: {', '.join(unknown)}")
+        encoded.append(ids)
+    model = load_run_model(run, config)
+    gen = task.generator(model, config)
+    decoder = make_decoder(gen, target_vocab)
+    sources = task.pad_sources(encoded, config.data.text.max_length)
+    result = task.translate(gen, decoder, target_vocab, sources, _decode_settings(settings), config.eval.batch_size,
+                            settings.num_samples, seed)
+    level = config.data.target_text.level
+    return [{"input": sentence, "sample": n + 1, "text": texts(tokens[None], target_vocab, level)[0],
+             "log_prob": round(float(log_prob), 4), "strategy": settings.strategy}
+            for row, sentence in enumerate(sentences)
+            for n, (tokens, log_prob) in enumerate(zip(result.tokens[row], result.log_probs[row]))]
+
+
+def _generate(run: RunDir, config, task, images: list[str], prompts: list[str], settings: SampleConfig, seed: int,
+              warn) -> list[dict]:
+    """Captions of images (given or random test images) or continuations of prompts, num_samples each."""
+    batch = load_images(images, config.data.image.size, config.data.image.max_pixels) if images else None
 
     from crossmodal_tf.data.text import Vocabulary, detokenize
-    from crossmodal_tf.decoding import DecodeSettings
     from crossmodal_tf.evaluate import load_run_model
     from crossmodal_tf.tasks.sequence import generate, make_decoder, texts
 
@@ -120,8 +194,7 @@ def sample_run(run_dir: str | Path, images: list[str] = (), prompts: list[str] =
     model = load_run_model(run, config)
     gen = task.generator(model, config)
     decoder = make_decoder(gen, vocab)
-    decode = DecodeSettings(settings.strategy, settings.temperature, settings.top_k, settings.top_p,
-                            settings.beam_width, settings.length_penalty, settings.max_length)
+    decode = _decode_settings(settings)
     level = config.data.text.level
     records = []
     for prompt, ids, seen in encoded:
@@ -138,6 +211,4 @@ def sample_run(run_dir: str | Path, images: list[str] = (), prompts: list[str] =
                 if references is not None:
                     record["references"] = references[row]
                 records.append(record)
-    if output:
-        write_atomic(Path(output), "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
     return records

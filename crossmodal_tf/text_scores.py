@@ -1,6 +1,6 @@
 """Corpus scores of generated text against references, from maintained libraries.
 
-BLEU comes from sacrebleu; CIDEr-D from pycocoevalcap (the COCO caption evaluation
+BLEU and chrF come from sacrebleu; CIDEr-D from pycocoevalcap (the COCO caption evaluation
 code) when it is installed: `pip install 'crossmodal_tf[cider]'`. Its wheel is
 about 100 MB of Java tools we do not use, so it is optional.
 """
@@ -13,13 +13,17 @@ def _tokenizer(level: str) -> str:
     return "char" if level == "char" else "none"
 
 
+def _reference_streams(references: list[list[str]]) -> list[list[str | None]]:
+    # sacrebleu wants reference streams; a hypothesis with fewer references gets None in the rest
+    streams = max((len(r) for r in references), default=0)
+    return [[r[i] if i < len(r) else None for r in references] for i in range(streams)]
+
+
 def corpus_bleu(hypotheses: list[str], references: list[list[str]], level: str = "word") -> dict:
     """Corpus BLEU-1…4 (0–1) of hypotheses against each one's references (any number per hypothesis)."""
     from sacrebleu.metrics import BLEU
 
-    streams = max((len(r) for r in references), default=0)
-    # sacrebleu wants reference streams; a hypothesis with fewer references gets None in the rest
-    refs = [[r[i] if i < len(r) else None for r in references] for i in range(streams)]
+    refs = _reference_streams(references)
     scores = {}
     for order in (1, 2, 3, 4):
         bleu = BLEU(max_ngram_order=order, tokenize=_tokenizer(level))
@@ -49,3 +53,14 @@ def caption_scores(hypotheses: list[str], references: list[list[str]], level: st
     if cider is not None:
         scores["cider"] = cider
     return scores
+
+
+def translation_scores(hypotheses: list[str], references: list[list[str]], tokenize: str = "zh") -> dict:
+    """sacrebleu's corpus BLEU and chrF (its 0–100 scale) of translations; tokenize "zh" splits Chinese characters."""
+    from sacrebleu.metrics import BLEU, CHRF
+
+    if not hypotheses:
+        return {}
+    refs = _reference_streams(references)
+    return {"bleu": BLEU(tokenize=tokenize).corpus_score(hypotheses, refs).score,
+            "chrf": CHRF().corpus_score(hypotheses, refs).score}

@@ -43,6 +43,11 @@ def _check_run_dir(run: RunDir, config: Config, resume: bool, overwrite: bool) -
         raise CmxError(f"{run.root}: not a run directory (no config.yaml); --overwrite only replaces runs")
 
 
+def vocab_sizes(stats: dict) -> list[int]:
+    """The vocabulary sizes a task's build_model takes: the text's, and a seq2seq run's target side."""
+    return [stats["vocab_size"]] + ([stats["target_vocab_size"]] if "target_vocab_size" in stats else [])
+
+
 def build_optimizer(cfg, total_steps: int):
     """The Keras optimizer of train.optimizer; total_steps sizes a decaying schedule."""
     import keras
@@ -125,6 +130,8 @@ def train(config: Config, run_dir: str | Path | None = None, *, resume: bool = F
     write_atomic(run.config, dump_config(config))  # on --resume, records a changed train.epochs
     write_json(run.stats, stats)
     shutil.copyfile(config.processed_dir / "vocab.txt", run.vocab)
+    if (config.processed_dir / "target_vocab.txt").is_file():
+        shutil.copyfile(config.processed_dir / "target_vocab.txt", run.target_vocab)
     write_json(run.env, describe_environment(config.seed, command))
 
     seed_everything(config.seed)
@@ -136,11 +143,11 @@ def train(config: Config, run_dir: str | Path | None = None, *, resume: bool = F
     steps = math.ceil(counts["train"] / train_cfg.batch_size)
     strategy = make_strategy(train_cfg.strategy)
     with strategy.scope():
-        model = task.build_model(config, stats["vocab_size"])
+        model = task.build_model(config, *vocab_sizes(stats))
         model.compile(optimizer=build_optimizer(train_cfg.optimizer, steps * train_cfg.epochs), loss=task.loss(),
                       metrics=task.train_metrics(), jit_compile=jit)
 
-    size = config.data.image.size
+    size = config.data.image.size if task.USES_IMAGE else None
     train_ds = make_dataset(config.processed_dir, "train", counts["train"], train_cfg.batch_size, size, shuffle=True,
                             seed=config.seed, shuffle_buffer=train_cfg.shuffle_buffer, arrange=task.arrange)
     has_val = counts["val"] > 0

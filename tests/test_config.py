@@ -339,9 +339,20 @@ def test_every_registered_source_is_accepted():
     from crossmodal_tf.data.sources import SOURCES
 
     for name in SOURCES:
-        assert validate_config({"task": "match", "data": {"source": name}}).data.source == name
+        task = "lm" if name == "parallel" else "match"  # sentence pairs have no images to match
+        assert validate_config({"task": task, "data": {"source": name}}).data.source == name
     with pytest.raises(CmxError):
         validate_config({"task": "match", "data": {"source": "no-such-source"}})
+
+
+@pytest.mark.parametrize("task, source, problem", [
+    ("match", "parallel", "has no images"),
+    ("caption", "parallel", "has no images"),
+    ("seq2seq", "manifest", "has no translations"),
+])
+def test_a_source_that_cannot_feed_the_task_is_refused(task, source, problem):
+    with pytest.raises(CmxError, match=f"data.source.*{problem}"):
+        validate_config({"task": task, "data": {"source": source}})
 
 
 @pytest.mark.parametrize("name", [".", "..", "a/b", "../up", "with space", ""])

@@ -11,8 +11,11 @@ from crossmodal_tf.data.sources import SOURCES
 from crossmodal_tf.tasks import TASKS
 
 TASK_NAMES = tuple(TASKS)
-GENERATIVE_TASKS = ("lm", "caption")
+GENERATIVE_TASKS = ("lm", "caption", "seq2seq")
 SOURCE_NAMES = tuple(SOURCES)
+IMAGE_TASKS = ("match", "caption", "retrieval")  # tasks that need an image with every text
+IMAGELESS_SOURCES = ("parallel",)
+TRANSLATION_SOURCES = ("shapes", "parallel")  # sources whose records carry a target-language text
 
 
 class Section(BaseModel):
@@ -68,6 +71,8 @@ class DataConfig(Section):
     shapes: ShapesConfig = ShapesConfig()
     image: ImageConfig = ImageConfig()
     text: TextConfig = TextConfig()
+    target_text: TextConfig = Field(TextConfig(level="char", max_length=32),
+                                    description="seq2seq: how the target side (Chinese) is tokenized")
     split: SplitConfig = SplitConfig()
     negatives: NegativesConfig = NegativesConfig()
 
@@ -107,6 +112,9 @@ class ModelConfig(Section):
     condition: Literal["init_state", "every_step", "both"] = Field(
         "init_state", description="caption: image features set the decoder's initial state, are fed with every "
                                   "input step, or both")
+    attention: Literal["none", "luong", "bahdanau"] = Field(
+        "luong", description="seq2seq: how the decoder attends to the encoder's steps: none, luong "
+                             "(dot product, keras Attention) or bahdanau (additive, keras AdditiveAttention)")
 
 
 # --- train / eval / sample / output ---------------------------------------------------
@@ -186,6 +194,16 @@ class Config(Section):
         if self.task in GENERATIVE_TASKS and self.model.text.bidirectional:
             raise ValueError(f"model.text.bidirectional: task {self.task} decodes left to right; "
                              "a bidirectional decoder would see the words it predicts")
+        return self
+
+    @model_validator(mode="after")
+    def _source_fits_task(self):
+        source = self.data.source
+        if self.task == "seq2seq" and source not in TRANSLATION_SOURCES:
+            raise ValueError(f"data.source: task seq2seq needs sentence pairs ({' or '.join(TRANSLATION_SOURCES)}); "
+                             f"{source} has no translations")
+        if source in IMAGELESS_SOURCES and self.task in IMAGE_TASKS:
+            raise ValueError(f"data.source: {source} has no images, and task {self.task} needs them")
         return self
 
     def to_dict(self) -> dict:

@@ -8,11 +8,13 @@ from crossmodal_tf.data.shards import shard_paths
 from crossmodal_tf.errors import CmxError
 
 
-def make_dataset(processed: Path, split: str, num_examples: int, batch_size: int, image_size: int, *,
+def make_dataset(processed: Path, split: str, num_examples: int, batch_size: int, image_size: int | None, *,
                  shuffle: bool = False, seed: int = 0, shuffle_buffer: int = 10000, arrange=None):
-    """A batched tf.data.Dataset of one split: dicts of text, image, label, kind and key, or arrange(batch).
+    """A batched tf.data.Dataset of one split: dicts of text, target, image, label, kind and key, or arrange(batch).
 
-    arrange is a task's function from such a batch to (inputs, targets), as model.fit wants them.
+    arrange is a task's function from such a batch to (inputs, targets), as model.fit
+    wants them. image_size None is a text-only dataset (no image in the batches);
+    target holds a translation pair's target ids (empty for other tasks).
 
     Examples are parsed once and cached parsed (uint8 pixels and token ids are
     compact), so later epochs only shuffle and batch: parsing on every epoch would
@@ -26,19 +28,23 @@ def make_dataset(processed: Path, split: str, num_examples: int, batch_size: int
     if not files:
         raise CmxError(f"{processed}: no shards for the {split} split; run cmx preprocess again")
     spec = {
-        "image": tf.io.FixedLenFeature([], tf.string),
         "text": tf.io.VarLenFeature(tf.int64),
+        "target": tf.io.VarLenFeature(tf.int64),
         "label": tf.io.FixedLenFeature([1], tf.int64),
         "kind": tf.io.FixedLenFeature([], tf.int64),
         "key": tf.io.FixedLenFeature([], tf.string),
     }
+    if image_size is not None:
+        spec["image"] = tf.io.FixedLenFeature([], tf.string)
 
     def parse(serialized):
         parsed = tf.io.parse_single_example(serialized, spec)
-        image = tf.reshape(tf.io.decode_raw(parsed["image"], tf.uint8), [image_size, image_size, 3])
-        text = tf.cast(tf.sparse.to_dense(parsed["text"]), tf.int32)
-        return {"text": text, "image": image, "label": tf.cast(parsed["label"], tf.float32),
-                "kind": parsed["kind"], "key": parsed["key"]}
+        example = {"text": tf.cast(tf.sparse.to_dense(parsed["text"]), tf.int32),
+                   "target": tf.cast(tf.sparse.to_dense(parsed["target"]), tf.int32),
+                   "label": tf.cast(parsed["label"], tf.float32), "kind": parsed["kind"], "key": parsed["key"]}
+        if image_size is not None:
+            example["image"] = tf.reshape(tf.io.decode_raw(parsed["image"], tf.uint8), [image_size, image_size, 3])
+        return example
 
     # Reading the shards interleaved (one record from each in turn) mixes them even
     # before the shuffle buffer; the known size lets Keras count steps per epoch.

@@ -27,7 +27,7 @@ from crossmodal_tf.data.text import Vocabulary, tokenize
 from crossmodal_tf.errors import CmxError
 
 SPLITS = ("train", "val", "test")
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 POOL_SIZE = 5000
 
 
@@ -96,10 +96,11 @@ def _replace_dir(new: Path, target: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _scan_text(config: Config, source, skips: SkipLog) -> tuple[Counter, dict, dict]:
-    """Pass 1: split counts, train-split token counts and a caption pool per split."""
-    data, text = config.data, config.data.text
+def _scan_text(config: Config, source, skips: SkipLog, with_targets: bool) -> tuple[Counter, Counter, dict, dict]:
+    """Pass 1: split counts, train-split token counts (source and target side) and a caption pool per split."""
+    data, text, target_text = config.data, config.data.text, config.data.target_text
     tokens: Counter = Counter()
+    target_tokens: Counter = Counter()
     images = Counter()
     pools = {s: CaptionPool(POOL_SIZE, random.Random(f"{config.seed}:pool:{s}")) for s in SPLITS}
     for record in source.read_records(data, config.seed, skips):
@@ -109,7 +110,13 @@ def _scan_text(config: Config, source, skips: SkipLog) -> tuple[Counter, dict, d
             pools[split].add(record.canonical, caption)
             if split == "train":
                 tokens.update(tokenize(caption, text.level, text.lowercase)[: text.max_length])
-    return tokens, dict(images), pools
+        if with_targets and split == "train" and record.translation:
+            target_tokens.update(_target_tokens(record.translation, target_text))
+    return tokens, target_tokens, dict(images), pools
+
+
+def _target_tokens(text: str, cfg) -> list[str]:
+    return tokenize(text, cfg.level, cfg.lowercase)[: cfg.max_length]
 
 
 def _write_processed(config: Config, out: Path, print_: str, quiet: bool) -> dict:
@@ -120,9 +127,11 @@ def _write_processed(config: Config, out: Path, print_: str, quiet: bool) -> dic
 
     data, text = config.data, config.data.text
     source = load_source(data.source)
+    task = load_task(config.task)
+    with_targets = getattr(task, "TARGET_TEXT", False)
     started = time.time()
     scan_skips = SkipLog(data.on_error)
-    tokens, images, pools = _scan_text(config, source, scan_skips)
+    tokens, target_tokens, images, pools = _scan_text(config, source, scan_skips, with_targets)
     if not images.get("train"):
         raise CmxError(f"data: the dataset is empty after filtering: no training images "
                        f"({sum(images.values())} images in all, {scan_skips.count} rows skipped"
@@ -130,8 +139,11 @@ def _write_processed(config: Config, out: Path, print_: str, quiet: bool) -> dic
                           if scan_skips.examples else "") + ")")
     vocab = Vocabulary.build(tokens, text.min_freq, text.max_size)
     vocab.save(out / "vocab.txt")
+    target_vocab = None
+    if with_targets:
+        target_vocab = Vocabulary.build(target_tokens, data.target_text.min_freq, data.target_text.max_size)
+        target_vocab.save(out / "target_vocab.txt")
 
-    task = load_task(config.task)
     hard_negative = getattr(source, "hard_negative", None)
     writers = {s: ShardWriter(out, s, data.num_shards, config.seed) for s in SPLITS}
     skips = SkipLog(data.on_error)
@@ -145,19 +157,24 @@ def _write_processed(config: Config, out: Path, print_: str, quiet: bool) -> dic
                 progress.advance(bar)
                 split = split_of(record.key, config.seed, data.split.val, data.split.test)
                 rng = random.Random(f"{config.seed}:examples:{record.key}")
-                try:
-                    pixels = image_to_array(record.load_image(), data.image.size)
-                except BadImage as exc:
-                    skips.add(record.place, str(exc))
-                    continue
+                pixels = None
+                if task.USES_IMAGE:
+                    try:
+                        pixels = image_to_array(record.load_image(), data.image.size)
+                    except BadImage as exc:
+                        skips.add(record.place, str(exc))
+                        continue
                 written_images[split] += 1
                 examples = task.make_examples(record, rng, pools[split], data, hard_negative)
                 rng.shuffle(examples)
-                for caption, label, kind in examples:
+                for caption, label, kind, *target in examples:
                     ids = tokenize(caption, text.level, text.lowercase)[: text.max_length]
                     lengths[len(ids)] += 1
                     encoded = vocab.encode(ids, add_start=task.FRAME_TEXT, add_end=task.FRAME_TEXT)
-                    writers[split].write(serialize_example(pixels, encoded, label, EXAMPLE_KINDS.index(kind), record.key))
+                    target_ids = (target_vocab.encode(_target_tokens(target[0], data.target_text), True, True)
+                                  if target_vocab is not None else None)
+                    writers[split].write(serialize_example(pixels, encoded, label, EXAMPLE_KINDS.index(kind),
+                                                           record.key, target_ids))
                     kinds[split][kind] += 1
     finally:
         for writer in writers.values():
@@ -177,6 +194,7 @@ def _write_processed(config: Config, out: Path, print_: str, quiet: bool) -> dic
         "images": {s: written_images[s] for s in SPLITS},
         "examples_by_kind": {s: dict(kinds[s]) for s in SPLITS},
         "vocab_size": len(vocab),
+        **({"target_vocab_size": len(target_vocab)} if target_vocab is not None else {}),
         "train_tokens": sum(tokens.values()),
         "caption_length_histogram": {str(k): lengths[k] for k in sorted(lengths)},
         "skipped": all_skips.to_dict(),

@@ -1,18 +1,21 @@
-"""Record: one image and its texts, as every data source yields it."""
+"""Record: one image (or none) and its texts, as every data source yields it; reading rows of text files."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Callable, Iterator
 
 
 @dataclass(frozen=True)
 class Record:
-    """One image with its captions, as a data source yields it.
+    """One image with its captions (or one sentence pair), as a data source yields it.
 
     key: unique id of the image (splits are made by key, so no image is in two splits).
     captions: its English texts; labels, when given, are parallel 0/1 match labels.
-    load_image: returns a PIL image; called only when pixels are needed.
+    translation: the target-language text of a translation pair (shapes: Chinese).
+    load_image: returns a PIL image; called only when pixels are needed (a source
+        without images, such as parallel, raises when asked).
     canonical: meaning of the captions; two records with the same canonical text
         describe the same content, so one's caption is no negative for the other.
     scene: structured content, when the source knows it (hard negatives need it).
@@ -55,3 +58,13 @@ class SkipLog:
 
     def to_dict(self) -> dict:
         return {"count": self.count, "by_reason": dict(self.reasons), "first": self.examples}
+
+
+def read_lines(path: Path) -> Iterator[tuple[int, str | None]]:
+    """(line number, text) per line; text is None where the line is not UTF-8."""
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                yield number, raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError:
+                yield number, None

@@ -8,17 +8,22 @@ import numpy as np
 
 
 
-def serialize_example(image: np.ndarray, text: list[int], label: int, kind: int, key: str) -> bytes:
-    """One tf.train.Example: raw uint8 pixels, token ids, 0/1 label, example kind and image key."""
+def serialize_example(image: np.ndarray | None, text: list[int], label: int, kind: int, key: str,
+                      target: list[int] | None = None) -> bytes:
+    """One tf.train.Example: raw uint8 pixels (none for text-only tasks), token ids, 0/1 label, example kind,
+    image key, and the target-side token ids of a translation pair."""
     import tensorflow as tf
 
     feature = {
-        "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[image.tobytes()])),
         "text": tf.train.Feature(int64_list=tf.train.Int64List(value=text)),
         "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
         "kind": tf.train.Feature(int64_list=tf.train.Int64List(value=[kind])),
         "key": tf.train.Feature(bytes_list=tf.train.BytesList(value=[key.encode()])),
     }
+    if image is not None:
+        feature["image"] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[image.tobytes()]))
+    if target is not None:
+        feature["target"] = tf.train.Feature(int64_list=tf.train.Int64List(value=target))
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 

@@ -20,13 +20,21 @@ def _feeds_steps(mode: str) -> bool:
     return mode in ("every_step", "both")
 
 
-def build_lstm_decoder(cfg, tokens, vocab_size: int, condition=None, mode: str = "init_state", name: str = "decoder"):
+ATTENTIONS = {"luong": layers.Attention, "bahdanau": layers.AdditiveAttention}
+
+
+def build_lstm_decoder(cfg, tokens, vocab_size: int, condition=None, mode: str = "init_state", name: str = "decoder",
+                       initial_states=None, memory=None, attention: str = "none"):
     """Token ids (batch, steps) [+ a condition vector (batch, d)] → next-token logits (batch, steps, vocab).
 
     cfg is the model.text section (embedding_dim, units, layers, dropout). The
     condition sets every layer's initial LSTM state (init_state), is concatenated to
-    every input step (every_step), or both. Logits are float32 so the loss stays
-    stable under mixed precision.
+    every input step (every_step), or both. An encoder-decoder passes instead
+    initial_states (an [h, c] pair per layer) and memory, the encoder's steps
+    (batch, source steps, units), which the last layer's outputs attend to: Luong
+    (dot product) or Bahdanau (additive) attention, whose context joins the output
+    through a tanh layer (Luong's attentional hidden state). Logits are float32 so
+    the loss stays stable under mixed precision.
     """
     x = layers.Embedding(vocab_size, cfg.embedding_dim, mask_zero=True, name=f"{name}_embedding")(tokens)
     if cfg.dropout:
@@ -34,44 +42,66 @@ def build_lstm_decoder(cfg, tokens, vocab_size: int, condition=None, mode: str =
     if condition is not None and _feeds_steps(mode):
         x = ConcatToSteps(name=f"{name}_condition_steps")([x, condition])
     for i in range(cfg.layers):
-        initial_state = None
+        initial_state = initial_states[i] if initial_states else None
         if condition is not None and _sets_state(mode):
             initial_state = [layers.Dense(cfg.units, activation="tanh", name=f"{name}_init_h_{i}")(condition),
                              layers.Dense(cfg.units, name=f"{name}_init_c_{i}")(condition)]
         x = layers.LSTM(cfg.units, return_sequences=True, name=f"{name}_lstm_{i}")(x, initial_state=initial_state)
         if cfg.dropout:
             x = layers.Dropout(cfg.dropout, name=f"{name}_dropout_{i}")(x)
+    if memory is not None and attention != "none":
+        # the padding masks of both sides travel with the tensors, so padded source steps get no weight
+        context = ATTENTIONS[attention](name=f"{name}_attention")([x, memory])
+        x = layers.Concatenate(name=f"{name}_attention_concat")([x, context])
+        x = layers.Dense(cfg.units, activation="tanh", name=f"{name}_attention_out")(x)
+        if cfg.dropout:
+            x = layers.Dropout(cfg.dropout, name=f"{name}_attention_dropout")(x)
     return layers.Dense(vocab_size, dtype="float32", name=f"{name}_logits")(x)
+
+
+def conditioned_start(model: keras.Model, cfg, condition_layer: str, mode: str, name: str = "decoder") -> dict:
+    """The start outputs of a decoder conditioned on a vector (see LstmGenerator): initial states and/or the condition."""
+    outputs = {}
+    if _feeds_steps(mode):
+        outputs["condition"] = model.get_layer(condition_layer).output
+    if _sets_state(mode):
+        for i in range(cfg.layers):
+            outputs[f"h{i}"] = model.get_layer(f"{name}_init_h_{i}").output
+            outputs[f"c{i}"] = model.get_layer(f"{name}_init_c_{i}").output
+    return outputs
 
 
 class LstmGenerator:
     """A trained build_lstm_decoder, ready to generate one token at a time.
 
     `step(tokens, state)` is the decoder's single step, for crossmodal_tf.decoding;
-    `start(inputs, batch)` gives the state before the first token: zeros, or, for a
-    conditioned decoder, what the model computes from its condition inputs (the
-    image of a captioner). It reads part of the weights once, when it is made, so
-    make it after training, not before.
+    `start(inputs, batch)` gives the state before the first token. start_outputs
+    names what the model computes from its start_inputs (the captioner's image, the
+    translator's source) before decoding: `h{i}`/`c{i}` set layer i's state,
+    `condition` is fed with every step, `memory` is attended to (its padding is where
+    the start input named memory_tokens is 0). Without start_outputs the state
+    starts at zero. It reads part of the weights once, when it is made, so make it
+    after training, not before.
     """
 
-    def __init__(self, model: keras.Model, cfg, condition_layer: str | None = None,
-                 condition_inputs: tuple[str, ...] = (), mode: str = "init_state", name: str = "decoder"):
+    def __init__(self, model: keras.Model, cfg, start_outputs: dict | None = None, start_inputs: tuple[str, ...] = (),
+                 name: str = "decoder", memory_tokens: str | None = None):
         self.units, self.num_layers = cfg.units, cfg.layers
         self.embedding = model.get_layer(f"{name}_embedding")
         self.cells = [model.get_layer(f"{name}_lstm_{i}").cell for i in range(cfg.layers)]
         self.logits = model.get_layer(f"{name}_logits")
-        conditioned = condition_layer is not None
-        self.every_step = conditioned and _feeds_steps(mode)
-        self.sets_state = conditioned and _sets_state(mode)
+        start_outputs = start_outputs or {}
+        self.every_step = "condition" in start_outputs
+        self.memory_tokens = memory_tokens
+        self.attention = self.attention_out = None
+        if "memory" in start_outputs:
+            self.attention = model.get_layer(f"{name}_attention")
+            self.attention_out = model.get_layer(f"{name}_attention_out")
+        self.start_inputs = start_inputs
         self.state_model = None
-        if conditioned:
-            outputs = {"condition": model.get_layer(condition_layer).output}
-            if self.sets_state:
-                for i in range(cfg.layers):
-                    outputs[f"h{i}"] = model.get_layer(f"{name}_init_h_{i}").output
-                    outputs[f"c{i}"] = model.get_layer(f"{name}_init_c_{i}").output
-            inputs = {key: model.get_layer(key).output for key in condition_inputs}
-            self.state_model = keras.Model(inputs, outputs, name=f"{name}_start")
+        if start_outputs:
+            inputs = {key: model.get_layer(key).output for key in start_inputs}
+            self.state_model = keras.Model(inputs, start_outputs, name=f"{name}_start")
         self._fold_first_layer_inputs()
 
     def _fold_first_layer_inputs(self) -> None:
@@ -91,21 +121,20 @@ class LstmGenerator:
         self.condition_kernel = kernel[width:]
 
     def start(self, inputs: dict | None = None, batch: int | None = None) -> dict:
-        """The decoder state before the first token, for a batch of condition inputs (or `batch` zero states)."""
+        """The decoder state before the first token, for a batch of start inputs (or `batch` zero states)."""
         import tensorflow as tf
 
-        if self.state_model is None:
-            zeros = tf.zeros([batch, self.units])
-            return {"h": [zeros] * self.num_layers, "c": [zeros] * self.num_layers}
-        computed = self.state_model(inputs, training=False)
-        size = computed["condition"].shape[0]
-        zeros = tf.zeros([size, self.units])
-        state = {
-            "h": [computed[f"h{i}"] if self.sets_state else zeros for i in range(self.num_layers)],
-            "c": [computed[f"c{i}"] if self.sets_state else zeros for i in range(self.num_layers)],
-        }
+        computed = self.state_model(inputs, training=False) if self.state_model is not None else {}
+        if inputs:
+            batch = int(tf.shape(inputs[self.start_inputs[0]])[0])
+        zeros = tf.zeros([batch, self.units])
+        state = {"h": [computed.get(f"h{i}", zeros) for i in range(self.num_layers)],
+                 "c": [computed.get(f"c{i}", zeros) for i in range(self.num_layers)]}
         if self.every_step:
             state["condition"] = tf.matmul(computed["condition"], self.condition_kernel)
+        if self.attention is not None:
+            state["memory"] = computed["memory"]
+            state["memory_mask"] = tf.not_equal(tf.convert_to_tensor(inputs[self.memory_tokens]), 0)
         return state
 
     def step(self, tokens, state: dict):
@@ -124,9 +153,12 @@ class LstmGenerator:
             x, (h, c) = cell(x, [state["h"][i], state["c"][i]], training=False)
             hs.append(h)
             cs.append(c)
-        next_state = {"h": hs, "c": cs}
-        if "condition" in state:
-            next_state["condition"] = state["condition"]
+        if self.attention is not None:
+            context = self.attention([x[:, None, :], state["memory"]], mask=[None, state["memory_mask"]],
+                                     training=False)[:, 0, :]
+            x = self.attention_out(tf.concat([x, context], axis=-1), training=False)
+        # what does not change from step to step (condition, memory) passes through as it is
+        next_state = {**state, "h": hs, "c": cs}
         return self.logits(x, training=False), next_state
 
 

@@ -8,13 +8,14 @@ from keras import layers
 
 from crossmodal_tf.decoding import DecodeSettings
 from crossmodal_tf.models.branches import build_image_branch
-from crossmodal_tf.models.decoder import LstmGenerator, build_lstm_decoder
+from crossmodal_tf.models.decoder import LstmGenerator, build_lstm_decoder, conditioned_start
 from crossmodal_tf.tasks.sequence import (  # noqa: F401  the task's interface, shared with lm
     FRAME_TEXT, GENERATES_TEXT, evaluate_tokens, generate, loss, make_decoder, make_examples, teacher_forcing, texts,
     train_metrics)
 from crossmodal_tf.text_scores import caption_scores
 
 TAKES_IMAGE = True
+USES_IMAGE = True
 
 
 def build_model(config, vocab_size: int) -> keras.Model:
@@ -36,7 +37,8 @@ def arrange(batch):
 
 def generator(model: keras.Model, config) -> LstmGenerator:
     """The trained model in single-step form; its start state comes from the image."""
-    return LstmGenerator(model, config.model.text, "caption_condition", ("image",), config.model.condition)
+    start = conditioned_start(model, config.model.text, "caption_condition", config.model.condition)
+    return LstmGenerator(model, config.model.text, start, ("image",))
 
 
 def images_with_references(dataset, vocab, level: str):

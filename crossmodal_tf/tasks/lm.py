@@ -9,6 +9,7 @@ from crossmodal_tf.tasks.sequence import (  # noqa: F401  the task's interface, 
     FRAME_TEXT, GENERATES_TEXT, evaluate_tokens, loss, make_examples, teacher_forcing, train_metrics)
 
 TAKES_IMAGE = False
+USES_IMAGE = False  # preprocess stores pixels only for tasks that read them
 
 
 def build_model(config, vocab_size: int) -> keras.Model:

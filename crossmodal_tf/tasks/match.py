@@ -12,6 +12,7 @@ from crossmodal_tf.models.fusion import FUSIONS
 
 GENERATES_TEXT = False
 FRAME_TEXT = False  # captions are stored as plain token ids
+USES_IMAGE = True
 
 
 def make_examples(record, rng, pool, data_cfg, hard_negative) -> list[tuple[str, int, str]]:

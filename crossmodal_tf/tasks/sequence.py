@@ -87,11 +87,11 @@ def unigram_perplexity(train_counts: Counter, eval_counts: Counter, vocab_size: 
     return math.exp(nll / max(1, sum(eval_counts.values())))
 
 
-def target_counts(dataset) -> Counter:
-    """Counts of the real target tokens of a dataset of framed texts."""
+def target_counts(dataset, text_field: str = "text") -> Counter:
+    """Counts of the real predicted tokens (all but <start>) of a dataset's framed text field."""
     counts: Counter = Counter()
     for batch in dataset:
-        targets = np.asarray(batch["text"])[:, 1:]
+        targets = np.asarray(batch[text_field])[:, 1:]
         counts.update(targets[targets > 0].tolist())
     return counts
 
@@ -124,13 +124,18 @@ def make_decoder(generator, vocab: Vocabulary, jit_compile: bool = True):
                    jit_compile=jit_compile)
 
 
-def evaluate_tokens(model, dataset, arrange, context) -> dict:
-    """Teacher-forced loss, perplexity and token accuracy over a dataset, and the unigram baseline's perplexity."""
+def evaluate_tokens(model, dataset, arrange, context, text_field: str = "text") -> dict:
+    """Teacher-forced loss, perplexity and token accuracy over a dataset, and the unigram baseline's perplexity.
+
+    text_field is the framed text the model predicts: "text", or "target" for seq2seq.
+    """
     metrics = TokenMetrics()
     for batch in dataset:
         inputs, targets = arrange(batch)
         metrics.update(model(inputs, training=False), targets)
     results = metrics.results()
     if results:
-        results["unigram_perplexity"] = unigram_perplexity(context.train_counts(), metrics.counts, len(context.vocab))
+        vocab = context.target_vocab if text_field == "target" else context.vocab
+        results["unigram_perplexity"] = unigram_perplexity(context.train_counts(text_field), metrics.counts,
+                                                           len(vocab))
     return results

@@ -10,6 +10,7 @@ import importlib
 SOURCES = {
     "shapes": "crossmodal_tf.data.sources.shapes",
     "manifest": "crossmodal_tf.data.sources.manifest",
+    "parallel": "crossmodal_tf.data.sources.parallel",
 }
 
 

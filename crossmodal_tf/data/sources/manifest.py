@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 from crossmodal_tf.data.images import open_image
-from crossmodal_tf.data.records import Record, SkipLog
+from crossmodal_tf.data.records import Record, SkipLog, read_lines
 from crossmodal_tf.data.text import normalize
 from crossmodal_tf.errors import CmxError
 
@@ -33,20 +33,10 @@ def captions_file(folder: Path) -> Path:
     raise CmxError(f"data.path: {folder} holds neither {' nor '.join(CAPTION_FILES)}")
 
 
-def _read_lines(path: Path) -> Iterator[tuple[int, str | None]]:
-    """(line number, text) per line; text is None where the line is not UTF-8."""
-    with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                yield number, raw.decode("utf-8-sig" if number == 1 else "utf-8")
-            except UnicodeDecodeError:
-                yield number, None
-
-
 def _rows(path: Path, skips: SkipLog) -> Iterator[tuple[str, dict]]:
     """(place, row mapping) for each data row of a JSONL or CSV captions file."""
     if path.suffix == ".jsonl":
-        for number, line in _read_lines(path):
+        for number, line in read_lines(path):
             place = f"{path}:{number}"
             if line is None:
                 skips.add(place, "row is not UTF-8 text")
@@ -62,7 +52,7 @@ def _rows(path: Path, skips: SkipLog) -> Iterator[tuple[str, dict]]:
                     skips.add(place, "row is not a JSON object")
         return
     header = None
-    for number, line in _read_lines(path):
+    for number, line in read_lines(path):
         place = f"{path}:{number}"
         if line is None:
             skips.add(place, "row is not UTF-8 text")
