@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 from typing import Annotated, Optional
 
@@ -43,6 +44,10 @@ def _quiet(flag: bool) -> bool:
 def _progress(quiet: bool) -> str:
     """A live bar on a terminal, one line per epoch in logs and pipes, nothing with --quiet."""
     return "none" if quiet else ("bar" if sys.stdout.isatty() else "lines")
+
+
+def _warn(line: str) -> None:
+    err_console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def _version(value: bool):
@@ -98,10 +103,21 @@ def train(config: ConfigPath, overrides: Overrides = None,
 
     Example: cmx train configs/shapes_match.yaml --set train.epochs=3 --run-dir runs/try
     """
-    from crossmodal_tf.train import train_from_file
+    from crossmodal_tf.train import TrainingInterrupted, train_from_file
 
-    summary = train_from_file(config, overrides or [], run_dir=run_dir, resume=resume, overwrite=overwrite,
-                              progress=_progress(quiet), command=["cmx", *sys.argv[1:]])
+    command = ["cmx", *sys.argv[1:]]
+    try:
+        summary = train_from_file(config, overrides or [], run_dir=run_dir, resume=resume, overwrite=overwrite,
+                                  progress=_progress(quiet), command=command, warn=_warn)
+    except TrainingInterrupted as stop:
+        where = f"in epoch {stop.position.epochs_done + 1} after {stop.position.steps_in_epoch} batches"
+        saved = f"saved {stop.saved}" if stop.saved else "nothing saved (the weights were not finite)"
+        resume_command = shlex.join(a for a in command if a != "--overwrite")
+        if "--resume" not in command:
+            resume_command += " --resume"
+        err_console.print(f"cmx: interrupted {where}; {saved}\nresume with: {resume_command}", markup=False,
+                          highlight=False, soft_wrap=True)
+        raise typer.Exit(130) from None
     best = f"{summary['best']:.4f}" if summary["best"] is not None else "n/a"
     console.print(f"{summary['run_dir']}: {summary['epochs']} epochs, best {summary['monitor']} {best}")
 
@@ -168,7 +184,7 @@ def sample(
                "beam_width": beam_width, "length_penalty": length_penalty, "max_length": max_length,
                "num_samples": num_samples}
     records = sample_run(run_dir, image or [], prompt or [], options, seed, output,
-                         warn=lambda line: err_console.print(line, markup=False, highlight=False),
+                         warn=_warn,
                          texts=text or [], input_file=input_file)
     if output:
         console.print(f"{output}: {len(records)} samples")

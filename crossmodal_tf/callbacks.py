@@ -1,4 +1,4 @@
-"""Keras callbacks that Keras lacks: the per-epoch history files and a rich progress display."""
+"""Keras callbacks that Keras lacks: the per-epoch history files, resumable early stopping, a rich progress display."""
 
 from __future__ import annotations
 
@@ -32,6 +32,25 @@ class HistoryWriter(keras.callbacks.Callback):
         row.update({k: float(v) for k, v in (logs or {}).items()})
         self.rows = [r for r in self.rows if r["epoch"] < epoch + 1] + [row]
         self.run.write_history(self.rows)
+
+
+class ResumedEarlyStopping(keras.callbacks.EarlyStopping):
+    """keras EarlyStopping that, on a resumed run, first replays the epochs already in the history.
+
+    Keras resets its patience count at the start of every fit, so a run resumed
+    after a kill would stop later than the uninterrupted run; replaying the logged
+    epochs through Keras's own logic gives it back the count it had.
+    """
+
+    def __init__(self, replay: list[dict], **kwargs):
+        super().__init__(**kwargs)
+        self.replay = replay
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        for row in self.replay:
+            super().on_epoch_end(row["epoch"] - 1, row)
+        self.model.stop_training = False
 
 
 class RichProgress(keras.callbacks.Callback):

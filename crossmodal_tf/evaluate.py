@@ -57,12 +57,20 @@ def load_run_model(run: RunDir, config, checkpoint: str = "best"):
     if checkpoint == "best":
         if not run.model.is_file():
             raise CmxError(f"{run.root}: no model.keras yet; finish training or use --checkpoint last")
-        return keras.models.load_model(run.model, compile=False, safe_mode=True)
-    if not run.last_weights.is_file():
-        raise CmxError(f"{run.root}: no last checkpoint ({run.last_weights.relative_to(run.root)} is missing)")
+        try:
+            return keras.models.load_model(run.model, compile=False, safe_mode=True)
+        except ValueError as exc:
+            if "safe_mode" not in str(exc):
+                raise
+            # a model file that carries Python code (a Lambda layer) would run it when loaded
+            raise CmxError(f"{run.model}: the model holds Python code (a Lambda layer); cmx loads models in "
+                           "Keras safe mode only and refuses it") from None
+    from crossmodal_tf.checkpoints import restore_checkpoint
+
     sizes = [len(Vocabulary.load(path)) for path in (run.vocab, run.target_vocab) if path.is_file()]
     model = load_task(config.task).build_model(config, *sizes)
-    model.load_weights(run.last_weights)
+    if restore_checkpoint(model, run.backup) is None:
+        raise CmxError(f"{run.root}: no last checkpoint (nothing in {run.backup.relative_to(run.root)})")
     return model
 
 

@@ -61,6 +61,27 @@ class RunDir:
         return self.root / "target_vocab.txt"
 
     @property
+    def lock(self) -> Path:
+        """Held by the cmx train writing this run (see locks.py)."""
+        return self.root / ".lock"
+
+    def has_contents(self) -> bool:
+        """Whether the folder holds anything besides its lock file."""
+        return self.root.is_dir() and any(p.name != ".lock" for p in self.root.iterdir())
+
+    def clear(self) -> None:
+        """Delete everything in the folder but its lock file (what --overwrite does, under the lock)."""
+        import shutil
+
+        for path in self.root.iterdir():
+            if path.name == ".lock":
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+
+    @property
     def history(self) -> Path:
         return self.root / "history.csv"
 
@@ -74,12 +95,8 @@ class RunDir:
 
     @property
     def backup(self) -> Path:
-        """BackupAndRestore's folder: the last state (weights, optimizer, epoch) for --resume."""
+        """The resumable checkpoints (weights, optimizer, seeds, position) for --resume; see checkpoints.py."""
         return self.checkpoints / "last"
-
-    @property
-    def last_weights(self) -> Path:
-        return self.backup / "latest.weights.h5"
 
     @property
     def best_weights(self) -> Path:

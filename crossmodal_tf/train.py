@@ -10,6 +10,7 @@ from pathlib import Path
 from crossmodal_tf.config import Config, config_from_run, dump_config, load_config
 from crossmodal_tf.data.preprocess import preprocess
 from crossmodal_tf.errors import CmxError
+from crossmodal_tf.locks import exclusive_lock
 from crossmodal_tf.run_dir import RunDir, write_atomic, write_json
 
 _MAXIMISED = ("acc", "auc", "precision", "recall", "f1")
@@ -28,7 +29,7 @@ def _without_epochs(config: Config) -> dict:
 
 def _check_run_dir(run: RunDir, config: Config, resume: bool, overwrite: bool) -> None:
     """Refuse to clobber an existing run silently; on --resume the config must be the run's."""
-    exists = run.root.exists() and any(run.root.iterdir())
+    exists = run.has_contents()
     if resume and overwrite:
         raise CmxError("--resume and --overwrite exclude each other")
     if resume:
@@ -63,10 +64,10 @@ def build_optimizer(cfg, total_steps: int):
     return classes[cfg.name](**kwargs)
 
 
-def _callbacks(config: Config, run: RunDir, steps: int, progress: str, has_val: bool) -> list:
+def _callbacks(config: Config, run: RunDir, steps: int, progress: str, has_val: bool, checkpoint) -> list:
     import keras
 
-    from crossmodal_tf.callbacks import HistoryWriter, RichProgress
+    from crossmodal_tf.callbacks import HistoryWriter, ResumedEarlyStopping, RichProgress
 
     train = config.train
     for key, monitor in (("train.checkpoint.monitor", train.checkpoint.monitor),
@@ -74,25 +75,34 @@ def _callbacks(config: Config, run: RunDir, steps: int, progress: str, has_val: 
         if monitor.startswith("val_") and not has_val:
             raise CmxError(f"{key}: '{monitor}' needs a validation split, but data.split.val leaves it empty")
     mode = monitor_mode(train.checkpoint.monitor)
-    previous = [r[train.checkpoint.monitor] for r in run.read_history() if train.checkpoint.monitor in r]
+    done = [r for r in run.read_history() if r["epoch"] <= checkpoint.epochs_done]
+    previous = [r[train.checkpoint.monitor] for r in done if train.checkpoint.monitor in r]
     best_so_far = (max if mode == "max" else min)(previous) if previous else None
     callbacks = [
-        # BackupAndRestore first: on resume it restores weights and epoch before the rest start.
-        keras.callbacks.BackupAndRestore(str(run.backup), delete_checkpoint=False, double_checkpoint=True),
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.ModelCheckpoint(str(run.best_weights), monitor=train.checkpoint.monitor, mode=mode,
                                         save_best_only=True, save_weights_only=True,
                                         initial_value_threshold=best_so_far),
         HistoryWriter(run),
+        checkpoint,  # after HistoryWriter: a checkpoint never claims an epoch that history.csv lacks
         keras.callbacks.TensorBoard(str(run.tensorboard), write_graph=False, profile_batch=0),
     ]
     if train.early_stopping.patience:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor=train.early_stopping.monitor,
-                                                       mode=monitor_mode(train.early_stopping.monitor),
-                                                       patience=train.early_stopping.patience))
+        callbacks.append(ResumedEarlyStopping(done, monitor=train.early_stopping.monitor,
+                                              mode=monitor_mode(train.early_stopping.monitor),
+                                              patience=train.early_stopping.patience))
     if progress != "none":
         callbacks.append(RichProgress(train.epochs, steps, bar=progress == "bar"))
     return callbacks
+
+
+class TrainingInterrupted(Exception):
+    """Training stopped by Ctrl-C; the state was checkpointed (saved is None when the weights were not finite)."""
+
+    def __init__(self, run_root: Path, position, saved: Path | None):
+        super().__init__(f"{run_root}: interrupted in epoch {position.epochs_done + 1} after "
+                         f"{position.steps_in_epoch} batches")
+        self.run_root, self.position, self.saved = run_root, position, saved
 
 
 def save_model(model, path: Path) -> None:
@@ -106,26 +116,35 @@ def save_model(model, path: Path) -> None:
 
 
 def train(config: Config, run_dir: str | Path | None = None, *, resume: bool = False, overwrite: bool = False,
-          progress: str = "lines", command: list[str] | None = None) -> dict:
+          progress: str = "lines", command: list[str] | None = None, warn=print) -> dict:
     """Train the config's task into a run directory; returns a summary of the run.
 
     Preprocess runs first when its output is not up to date. On resume, training
-    continues from the last epoch saved in checkpoints/last. progress is "bar" (a live
-    progress bar and a line per epoch), "lines" (a line per epoch) or "none".
+    continues exactly where the newest checkpoint in checkpoints/last left it (the
+    same batches, optimizer state and dropout masks as an uninterrupted run).
+    progress is "bar" (a live progress bar and a line per epoch), "lines" (a line per
+    epoch) or "none". Ctrl-C saves a checkpoint and raises TrainingInterrupted.
     """
     run = RunDir(Path(run_dir) if run_dir else config.run_dir)
     _check_run_dir(run, config, resume, overwrite)
     stats = preprocess(config, quiet=progress != "bar")
     stats.pop("reused", None)
+    with exclusive_lock(run.lock, str(run.root)):
+        _check_run_dir(run, config, resume, overwrite)  # again: another process may have written it meanwhile
+        return _train_locked(config, run, stats, resume, overwrite, progress, command, warn)
 
+
+def _train_locked(config: Config, run: RunDir, stats: dict, resume: bool, overwrite: bool, progress: str,
+                  command: list[str] | None, warn) -> dict:
     import keras
 
-    from crossmodal_tf.data.pipeline import make_dataset
+    from crossmodal_tf.checkpoints import TrainingCheckpoint, TrainingPosition, list_checkpoints, restore_checkpoint
+    from crossmodal_tf.data.pipeline import make_dataset, make_training_dataset
     from crossmodal_tf.environment import describe_environment, gpu_count, make_strategy, seed_everything
     from crossmodal_tf.tasks import load_task
 
-    if overwrite and run.root.exists():
-        shutil.rmtree(run.root)
+    if overwrite:
+        run.clear()
     run.root.mkdir(parents=True, exist_ok=True)
     write_atomic(run.config, dump_config(config))  # on --resume, records a changed train.epochs
     write_json(run.stats, stats)
@@ -148,19 +167,43 @@ def train(config: Config, run_dir: str | Path | None = None, *, resume: bool = F
                       metrics=task.train_metrics(), jit_compile=jit)
 
     size = config.data.image.size if task.USES_IMAGE else None
-    train_ds = make_dataset(config.processed_dir, "train", counts["train"], train_cfg.batch_size, size, shuffle=True,
-                            seed=config.seed, shuffle_buffer=train_cfg.shuffle_buffer, arrange=task.arrange)
+    start = TrainingPosition()
+    if resume:
+        model.optimizer.build(model.trainable_variables)  # so that restoring fills the optimizer's state too
+        start = restore_checkpoint(model, run.backup, warn=warn) or start
     has_val = counts["val"] > 0
     val_ds = make_dataset(config.processed_dir, "val", counts["val"], config.eval.batch_size, size,
                           arrange=task.arrange) if has_val else None
-    callbacks = _callbacks(config, run, steps, progress, has_val)
-    model.fit(train_ds, validation_data=val_ds, epochs=train_cfg.epochs, callbacks=callbacks,
-              shuffle=False, verbose=0)  # the dataset shuffles itself
+    checkpoint = TrainingCheckpoint(run.backup, start, train_cfg.checkpoint_every_steps)
+    callbacks = _callbacks(config, run, steps, progress, has_val, checkpoint)
+
+    def fit(first_epoch: int, last_epoch: int, skip: int = 0, steps_per_epoch: int = steps):
+        dataset = make_training_dataset(config.processed_dir, "train", counts["train"], train_cfg.batch_size, size,
+                                        seed=config.seed, shuffle_buffer=train_cfg.shuffle_buffer,
+                                        first_epoch=first_epoch, epochs=last_epoch, skip_batches=skip,
+                                        arrange=task.arrange)
+        model.fit(dataset, validation_data=val_ds, initial_epoch=first_epoch, epochs=last_epoch,
+                  steps_per_epoch=steps_per_epoch, callbacks=callbacks, shuffle=False, verbose=0)  # shuffled by epoch
+
+    try:
+        first = start.epochs_done
+        if start.steps_in_epoch and first < train_cfg.epochs:
+            # a checkpoint taken within an epoch: finish that epoch's remaining batches on their own first
+            fit(first, first + 1, skip=start.steps_in_epoch, steps_per_epoch=steps - start.steps_in_epoch)
+            first += 1
+        if first < train_cfg.epochs and not model.stop_training:
+            fit(first, train_cfg.epochs)
+    except KeyboardInterrupt:
+        saved = checkpoint.save()
+        raise TrainingInterrupted(run.root, checkpoint.position(), saved) from None
 
     history = run.read_history()
     if history and not all(math.isfinite(v) for v in history[-1].values() if isinstance(v, float)):
+        kept = list_checkpoints(run.backup)
         raise CmxError(f"{run.root}: training stopped: the loss became NaN or infinite in epoch "
-                       f"{history[-1]['epoch']}; lower train.optimizer.learning_rate or set train.optimizer.clipnorm")
+                       f"{history[-1]['epoch']}; "
+                       + (f"the last good checkpoint is {kept[0].relative_to(run.root)}; " if kept else "")
+                       + "lower train.optimizer.learning_rate or set train.optimizer.clipnorm")
     if run.best_weights.is_file():
         model.load_weights(run.best_weights)
     save_model(model, run.model)

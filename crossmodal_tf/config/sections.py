@@ -145,6 +145,9 @@ class TrainConfig(Section):
     precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32"
     strategy: Literal["auto", "one_device", "mirrored"] = "auto"
     jit_compile: Literal["auto", True, False] = Field("auto", description="XLA; auto uses it on GPUs only")
+    checkpoint_every_steps: int | None = Field(
+        None, ge=1, description="also checkpoint every this many batches within an epoch (long epochs); "
+                                "every epoch end is checkpointed anyway")
 
 
 class EvalConfig(Section):

@@ -22,7 +22,12 @@ def open_image(path: Path, max_pixels: int):
     if path.stat().st_size == 0:
         raise BadImage("image file is empty")
     try:
-        image = Image.open(path)
+        try:
+            image = Image.open(path)
+        except Image.DecompressionBombError:
+            # Pillow refuses images of over twice its own limit already when reading the header
+            raise BadImage(f"image is a decompression bomb (more pixels than Pillow allows), above "
+                           f"data.image.max_pixels={max_pixels}") from None
         width, height = image.size  # read from the header; pixels are not decoded yet
         if width * height > max_pixels:
             raise BadImage(f"image has {width}x{height} pixels, above data.image.max_pixels={max_pixels}")

@@ -1,4 +1,4 @@
-"""Shards → tf.data: parse in batches, cache, shuffle, pad per batch, prefetch."""
+"""Shards → tf.data: parse, cache, shuffle (by epoch when training), pad per batch, prefetch."""
 
 from __future__ import annotations
 
@@ -8,19 +8,13 @@ from crossmodal_tf.data.shards import shard_paths
 from crossmodal_tf.errors import CmxError
 
 
-def make_dataset(processed: Path, split: str, num_examples: int, batch_size: int, image_size: int | None, *,
-                 shuffle: bool = False, seed: int = 0, shuffle_buffer: int = 10000, arrange=None):
-    """A batched tf.data.Dataset of one split: dicts of text, target, image, label, kind and key, or arrange(batch).
+def parsed_examples(processed: Path, split: str, num_examples: int, image_size: int | None):
+    """The examples of one split as a cached tf.data.Dataset of dicts: text, target, image, label, kind, key.
 
-    arrange is a task's function from such a batch to (inputs, targets), as model.fit
-    wants them. image_size None is a text-only dataset (no image in the batches);
-    target holds a translation pair's target ids (empty for other tasks).
-
-    Examples are parsed once and cached parsed (uint8 pixels and token ids are
-    compact), so later epochs only shuffle and batch: parsing on every epoch would
-    take CPU from training on a small machine. Texts are padded to the longest
-    caption of each batch, not to max_length, so the LSTM runs no more steps than
-    the batch needs. Images stay uint8 until the model scales them.
+    image_size None is a text-only dataset (no image); target holds a translation
+    pair's target ids (empty for other tasks). Examples are parsed once and cached
+    parsed (uint8 pixels and token ids are compact), so later epochs only shuffle and
+    batch: parsing on every epoch would take CPU from training on a small machine.
     """
     import tensorflow as tf
 
@@ -51,10 +45,49 @@ def make_dataset(processed: Path, split: str, num_examples: int, batch_size: int
     dataset = tf.data.Dataset.from_tensor_slices(files).interleave(
         tf.data.TFRecordDataset, cycle_length=len(files), block_length=1)
     dataset = dataset.apply(tf.data.experimental.assert_cardinality(num_examples))
-    dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE).cache()
+    return dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE).cache()
+
+
+def make_dataset(processed: Path, split: str, num_examples: int, batch_size: int, image_size: int | None, *,
+                 shuffle: bool = False, seed: int = 0, shuffle_buffer: int = 10000, arrange=None):
+    """A batched tf.data.Dataset of one split's parsed examples (see parsed_examples), or arrange(batch).
+
+    arrange is a task's function from such a batch to (inputs, targets), as model.fit
+    wants them. Texts are padded to the longest caption of each batch, not to
+    max_length, so the LSTM runs no more steps than the batch needs. Images stay
+    uint8 until the model scales them.
+    """
+    import tensorflow as tf
+
+    dataset = parsed_examples(processed, split, num_examples, image_size)
     if shuffle:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.padded_batch(batch_size)
+    if arrange is not None:
+        dataset = dataset.map(arrange)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def make_training_dataset(processed: Path, split: str, num_examples: int, batch_size: int, image_size: int | None,
+                          *, seed: int, shuffle_buffer: int, first_epoch: int, epochs: int, skip_batches: int = 0,
+                          arrange=None):
+    """Shuffled batches of epochs first_epoch … epochs-1, one after the other, less the first skip_batches.
+
+    Each epoch's order is a function of (seed, epoch) alone, not of how many epochs
+    this process has run before: a run resumed at epoch k (and batch j) sees exactly
+    the batches an uninterrupted run would have seen from there. Use with model.fit's
+    steps_per_epoch = ceil(num_examples / batch_size).
+    """
+    import tensorflow as tf
+
+    examples = parsed_examples(processed, split, num_examples, image_size)
+
+    def epoch_batches(epoch):
+        epoch_seed = tf.cast(seed, tf.int64) * 100_003 + epoch
+        return examples.shuffle(shuffle_buffer, seed=epoch_seed, reshuffle_each_iteration=False).padded_batch(
+            batch_size)
+
+    dataset = tf.data.Dataset.range(first_epoch, epochs).flat_map(epoch_batches).skip(skip_batches)
     if arrange is not None:
         dataset = dataset.map(arrange)
     return dataset.prefetch(tf.data.AUTOTUNE)

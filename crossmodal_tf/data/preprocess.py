@@ -25,6 +25,7 @@ from crossmodal_tf.data.records import SkipLog
 from crossmodal_tf.data.sources import load_source
 from crossmodal_tf.data.text import Vocabulary, tokenize
 from crossmodal_tf.errors import CmxError
+from crossmodal_tf.locks import exclusive_lock
 
 SPLITS = ("train", "val", "test")
 FORMAT_VERSION = 3
@@ -70,21 +71,29 @@ def is_up_to_date(config: Config) -> bool:
 
 
 def preprocess(config: Config, force: bool = False, quiet: bool = True) -> dict:
-    """Run the stage unless its output is up to date; returns the stats (with 'reused')."""
+    """Run the stage unless its output is up to date; returns the stats (with 'reused').
+
+    Two processes preprocessing into the same folder take turns (a lock beside it):
+    the second waits, then finds the first one's output up to date and reuses it.
+    """
     out = config.processed_dir
     print_ = fingerprint(config)
     stats = read_stats(out)
     if stats and stats.get("fingerprint") == print_ and not force:
         return {**stats, "reused": True}
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        stats = _write_processed(config, tmp, print_, quiet)
-        _replace_dir(tmp, out)
-    finally:
+    with exclusive_lock(out.parent / f".{out.name}.lock", str(out), wait=True):
+        stats = read_stats(out)
+        if stats and stats.get("fingerprint") == print_ and not force:
+            return {**stats, "reused": True}
+        tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        try:
+            stats = _write_processed(config, tmp, print_, quiet)
+            _replace_dir(tmp, out)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return {**stats, "reused": False}
 
 

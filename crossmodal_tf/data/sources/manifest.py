@@ -104,7 +104,13 @@ def read_records(data_config, seed: int, skips: SkipLog | None = None) -> Iterat
         if not target.is_relative_to(root):
             skips.add(place, f"image path {image!r} leaves the dataset folder")
             continue
-        group = groups.setdefault(str(target), {"place": place, "captions": [], "labels": [], "image": target})
+        group = groups.setdefault(str(target), {"place": place, "captions": [], "labels": [], "image": target,
+                                                "rows": {}})
+        if text.strip() in group["rows"]:
+            # a repeated row would weigh that caption twice (and duplicate a test example)
+            skips.add(place, f"duplicate row (the same image and text as {group['rows'][text.strip()]})")
+            continue
+        group["rows"][text.strip()] = place
         group["captions"].append(text.strip())
         group["labels"].append(label)
     max_pixels = data_config.image.max_pixels
