@@ -84,6 +84,41 @@ def save_checkpoint(model: keras.Model, folder: Path, position: TrainingPosition
     return final
 
 
+def save_weights_atomically(model: keras.Model, path: Path) -> None:
+    """model.save_weights to path through a temporary file and a rename, so a kill never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.weights.h5")
+    try:
+        model.save_weights(tmp)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class BestWeights(keras.callbacks.Callback):
+    """Keeps the weights of the best epoch so far (by monitor), written atomically.
+
+    Keras's ModelCheckpoint writes in place, so a kill during its write would leave a
+    damaged best.weights.h5 that the end of training then loads.
+    """
+
+    def __init__(self, path: Path, monitor: str, mode: str, best: float | None = None):
+        super().__init__()
+        self.path, self.monitor, self.mode, self.best = Path(path), monitor, mode, best
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None or not np.isfinite(float(value)):
+            return
+        value = float(value)
+        if self.best is None or (value > self.best if self.mode == "max" else value < self.best):
+            self.best = value
+            save_weights_atomically(self.model, self.path)
+
+
 def _load(model: keras.Model, checkpoint: Path) -> TrainingPosition:
     meta = json.loads((checkpoint / "meta.json").read_text(encoding="utf-8"))
     position = TrainingPosition(int(meta["epochs_done"]), int(meta["steps_in_epoch"]), int(meta["global_step"]))

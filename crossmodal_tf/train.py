@@ -68,6 +68,7 @@ def _callbacks(config: Config, run: RunDir, steps: int, progress: str, has_val: 
     import keras
 
     from crossmodal_tf.callbacks import HistoryWriter, ResumedEarlyStopping, RichProgress
+    from crossmodal_tf.checkpoints import BestWeights
 
     train = config.train
     for key, monitor in (("train.checkpoint.monitor", train.checkpoint.monitor),
@@ -80,9 +81,7 @@ def _callbacks(config: Config, run: RunDir, steps: int, progress: str, has_val: 
     best_so_far = (max if mode == "max" else min)(previous) if previous else None
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.ModelCheckpoint(str(run.best_weights), monitor=train.checkpoint.monitor, mode=mode,
-                                        save_best_only=True, save_weights_only=True,
-                                        initial_value_threshold=best_so_far),
+        BestWeights(run.best_weights, train.checkpoint.monitor, mode, best_so_far),
         HistoryWriter(run),
         checkpoint,  # after HistoryWriter: a checkpoint never claims an epoch that history.csv lacks
         keras.callbacks.TensorBoard(str(run.tensorboard), write_graph=False, profile_batch=0),
