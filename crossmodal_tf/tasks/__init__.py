@@ -14,6 +14,7 @@ TASKS = {
     "match": "crossmodal_tf.tasks.match",
     "lm": "crossmodal_tf.tasks.lm",
     "caption": "crossmodal_tf.tasks.caption",
+    "retrieval": "crossmodal_tf.tasks.retrieval",
 }
 
 
