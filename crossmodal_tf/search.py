@@ -135,16 +135,16 @@ class Searcher:
 
     def by_text(self, ids: list[int], top_k: int) -> list[dict]:
         """The images closest to a caption (token ids): rank, score, image key and one of its captions."""
-        vector = self.encoders["text"](np.array([ids], np.int32), training=False)
-        best, scores = top_matches(self.index.image_embeddings, np.asarray(vector)[0], top_k)
+        vector = self.encoders["text"](np.array([ids], np.int32)).numpy()[0]
+        best, scores = top_matches(self.index.image_embeddings, vector, top_k)
         return [{"rank": rank, "score": round(float(score), 4), "key": str(self.index.keys[i]),
                  "caption": str(self.index.captions[self.index.image_caption[i]])}
                 for rank, (i, score) in enumerate(zip(best, scores), 1)]
 
     def by_image(self, pixels: np.ndarray, top_k: int) -> list[dict]:
         """The captions closest to an image (uint8, size x size x 3): rank, score, caption."""
-        vector = self.encoders["image"](pixels[None], training=False)
-        best, scores = top_matches(self.index.text_embeddings, np.asarray(vector)[0], top_k)
+        vector = self.encoders["image"](pixels[None]).numpy()[0]
+        best, scores = top_matches(self.index.text_embeddings, vector, top_k)
         return [{"rank": rank, "score": round(float(score), 4), "caption": str(self.index.captions[i])}
                 for rank, (i, score) in enumerate(zip(best, scores), 1)]
 
