@@ -13,16 +13,18 @@ from keras import ops
 
 
 def in_batch_positives(keys, texts):
-    """(batch, batch) float32: 1 where text i belongs to image j (the same image key, or the same caption ids).
+    """(batch, batch) float32: 1 where text i describes image j, as far as the batch tells.
 
-    keys: image keys (batch,) as strings; texts: token ids (batch, steps), padded
-    alike within the batch, so identical captions have identical rows.
+    Text i describes image j when some row k of the batch pairs image j with a caption
+    identical to text i: the same image, the same caption, or the same caption seen
+    with another copy of image j in the batch. keys: image keys (batch,) as strings;
+    texts: token ids (batch, steps), padded alike within the batch.
     """
     import tensorflow as tf
 
-    same_image = tf.equal(keys[:, None], keys[None, :])
-    same_caption = tf.reduce_all(tf.equal(texts[:, None, :], texts[None, :, :]), axis=-1)
-    return tf.cast(tf.logical_or(same_image, same_caption), tf.float32)
+    same_image = tf.cast(tf.equal(keys[:, None], keys[None, :]), tf.float32)
+    same_caption = tf.cast(tf.reduce_all(tf.equal(texts[:, None, :], texts[None, :, :]), axis=-1), tf.float32)
+    return tf.cast(tf.matmul(same_caption, same_image) > 0, tf.float32)
 
 
 @keras.saving.register_keras_serializable(package="crossmodal_tf")

@@ -59,6 +59,14 @@ def test_positives_mark_the_same_image_under_two_captions():
     assert in_batch_positives(keys, texts).numpy().tolist() == [[1, 1, 0], [1, 1, 0], [0, 0, 1]]
 
 
+def test_positives_follow_a_caption_to_every_copy_of_its_image():
+    # rows: (a, "red circle"), (b, "red circle"), (b, "there is a red circle")
+    keys = tf.constant([b"a", b"b", b"b"])
+    texts = tf.constant([[4, 5, 0], [4, 5, 0], [6, 4, 5]])
+    # text 0 describes image b (it is b's caption in row 1), so also column 2, which is image b again
+    assert in_batch_positives(keys, texts).numpy().tolist() == [[1, 1, 1], [1, 1, 1], [0, 1, 1]]
+
+
 def test_in_batch_accuracy_counts_a_top_score_on_any_positive():
     positives = np.array([[1, 1, 0], [0, 1, 0], [0, 0, 1]], np.float32)
     logits = np.array([[0.1, 0.9, 0.0], [0.9, 0.1, 0.0], [0.0, 0.0, 1.0]], np.float32)
