@@ -106,7 +106,9 @@ def open_index(run: RunDir, config, split: str, encoders, vocab) -> tuple[Search
 
 def top_matches(gallery: np.ndarray, query: np.ndarray, top_k: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices and scores of the top_k rows of gallery by dot product with query, best first."""
-    scores = gallery @ query
+    # einsum runs on one thread; BLAS's threaded matrix-vector product (gallery @ query) took
+    # 7-12 ms instead of 0.1 ms for 10,000 rows whenever the two cores were busy with other work
+    scores = np.einsum("nd,d->n", gallery, query)
     k = min(top_k, len(scores))
     best = np.argpartition(-scores, k - 1)[:k]
     best = best[np.argsort(-scores[best], kind="stable")]
