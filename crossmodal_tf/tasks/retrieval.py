@@ -15,31 +15,14 @@ import numpy as np
 from keras import layers
 
 from crossmodal_tf.models.branches import build_image_branch, build_text_branch
-from crossmodal_tf.models.contrastive import InBatchAccuracy, SymmetricInfoNCE, in_batch_positives
+from crossmodal_tf.models.contrastive import SymmetricInfoNCE, in_batch_accuracy, in_batch_positives
 from crossmodal_tf.models.layers import ScaledSimilarity
 from crossmodal_tf.retrieval_scores import ranks_of, recall_scores
+from crossmodal_tf.tasks.sequence import make_examples  # noqa: F401  every caption of an image is one example
 
 GENERATES_TEXT = False
 FRAME_TEXT = False  # captions are stored as plain token ids
 EMBEDDINGS = {"text": "text_shared_embedding", "image": "image_shared_embedding"}  # input → its output layer
-
-
-def make_examples(record, rng, pool, data_cfg, hard_negative) -> list[tuple[str, int, str]]:
-    """Every caption of an image (label 1), and hard negatives (label 0) when the source can make them.
-
-    In-batch negatives are random captions already; what they rarely hold is the same
-    scene with one attribute changed, which is how the model learns relations and
-    attributes, not only which objects are there. There are data.negatives.ratio ×
-    hard_fraction hard negatives per caption (rounded at random).
-    """
-    captions = record.captions if record.labels is None else [
-        c for c, label in zip(record.captions, record.labels) if label]
-    examples = [(c, 1, "positive") for c in captions]
-    wanted = data_cfg.negatives.ratio * data_cfg.negatives.hard_fraction * len(captions)
-    count = int(wanted) + (1 if rng.random() < wanted - int(wanted) else 0)
-    if hard_negative is not None and record.labels is None:
-        examples += [(hard_negative(record, rng), 0, "hard_negative") for _ in range(count)]
-    return examples
 
 
 def _embedding(features, dim: int, name: str):
@@ -62,9 +45,8 @@ def build_model(config, vocab_size: int) -> keras.Model:
 
 
 def arrange(batch):
-    """A parsed batch → ({'text', 'image'}, (batch, batch) matrix of which text describes which image)."""
-    positives = in_batch_positives(batch["key"], batch["text"], batch["label"])
-    return {"text": batch["text"], "image": batch["image"]}, positives
+    """A parsed batch → ({'text', 'image'}, (batch, batch) matrix of positives: same image or same caption)."""
+    return {"text": batch["text"], "image": batch["image"]}, in_batch_positives(batch["key"], batch["text"])
 
 
 def loss():
@@ -72,7 +54,7 @@ def loss():
 
 
 def train_metrics() -> list:
-    return [InBatchAccuracy(name="accuracy")]
+    return [keras.metrics.MeanMetricWrapper(in_batch_accuracy, name="accuracy")]
 
 
 def build_encoders(model: keras.Model) -> dict:
@@ -113,17 +95,14 @@ def embed_split(encoders: dict, dataset) -> SplitEmbeddings:
     """Embed every distinct image and caption of a dataset of parsed batches.
 
     A caption shared by several images is one caption with several pairs, which is
-    how a query counts any of its images as a hit. Hard negatives are left out.
+    how a query counts any of its images as a hit.
     """
     images, captions, pairs = {}, {}, set()
     image_rows, text_rows = [], []
     for batch in dataset:
         text_vectors = encoders["text"](batch["text"]).numpy()
         image_vectors = encoders["image"](batch["image"]).numpy()
-        rows = zip(batch["key"].numpy(), batch["text"].numpy(), batch["label"].numpy()[:, 0])
-        for row, (key, ids, label) in enumerate(rows):
-            if label < 0.5:
-                continue
+        for row, (key, ids) in enumerate(zip(batch["key"].numpy(), batch["text"].numpy())):
             key, ids = key.decode(), tuple(int(i) for i in ids if i)
             if key not in images:
                 images[key] = len(images)

@@ -58,10 +58,6 @@ def test_test_writes_recall_and_median_ranks(runs):
         assert 0 <= metrics[f"{direction}_r1"] <= metrics[f"{direction}_r5"] <= metrics[f"{direction}_r10"] <= 1
         assert metrics[f"{direction}_median_rank"] >= 1
     assert metrics["images"] > 0 and metrics["captions"] >= metrics["images"]
-    # the test split holds hard negatives too (tiny config: 2.5 per image); they are not captions to retrieve
-    stats = json.loads((runs.run / "stats.json").read_text(encoding="utf-8"))
-    assert stats["examples_by_kind"]["test"]["hard_negative"] > 0
-    assert metrics["captions"] <= 5 * metrics["images"]
     written = json.loads((runs.run / "eval_test.json").read_text(encoding="utf-8"))
     assert all(written[k] == metrics[k] for k in RECALL_KEYS)
 
