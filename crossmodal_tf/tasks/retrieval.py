@@ -18,11 +18,19 @@ from crossmodal_tf.models.branches import build_image_branch, build_text_branch
 from crossmodal_tf.models.contrastive import SymmetricInfoNCE, in_batch_accuracy, in_batch_positives
 from crossmodal_tf.models.layers import ScaledSimilarity
 from crossmodal_tf.retrieval_scores import ranks_of, recall_scores
-from crossmodal_tf.tasks.sequence import make_examples  # noqa: F401  every caption of an image is one example
 
 GENERATES_TEXT = False
 FRAME_TEXT = False  # captions are stored as plain token ids
 EMBEDDINGS = {"text": "text_shared_embedding", "image": "image_shared_embedding"}  # input → its output layer
+
+
+def make_examples(record, rng, pool, data_cfg, hard_negative) -> list[tuple[str, int, str]]:
+    """Every caption of an image is one example (label 1); rows labelled 0 (captions that do not match) are left out.
+
+    Negatives are the other images and captions of each batch, so none are stored.
+    """
+    labels = record.labels or (1,) * len(record.captions)
+    return [(caption, 1, "positive") for caption, label in zip(record.captions, labels) if label]
 
 
 def _embedding(features, dim: int, name: str):
