@@ -102,8 +102,6 @@ class FusionConfig(Section):
 
 class EmbeddingConfig(Section):
     dim: int = Field(128, ge=1, description="retrieval: size of the shared, L2-normalised embedding")
-    hidden: int = Field(0, ge=0, description="retrieval: units of a ReLU layer before each branch's projection; "
-                                             "0 projects the branch features linearly")
     temperature: float = Field(0.07, ge=0.01, le=1, description="retrieval: initial softmax temperature of the "
                                                                 "InfoNCE loss (learned; kept at 0.01 or above)")
 

@@ -33,11 +33,9 @@ def make_examples(record, rng, pool, data_cfg, hard_negative) -> list[tuple[str,
     return [(caption, 1, "positive") for caption, label in zip(record.captions, labels) if label]
 
 
-def _embedding(features, cfg, name: str):
-    """A branch's features projected to the shared space (through a ReLU layer when cfg.hidden), L2-normalised."""
-    if cfg.hidden:
-        features = layers.Dense(cfg.hidden, activation="relu", name=f"{name}_hidden")(features)
-    projected = layers.Dense(cfg.dim, name=f"{name}_projection")(features)
+def _embedding(features, dim: int, name: str):
+    """A linear projection of a branch's features to the shared space, L2-normalised."""
+    projected = layers.Dense(dim, name=f"{name}_projection")(features)
     # float32, so cosine similarities keep their precision under mixed precision
     return layers.UnitNormalization(dtype="float32", name=EMBEDDINGS[name])(projected)
 
@@ -48,8 +46,8 @@ def build_model(config, vocab_size: int) -> keras.Model:
     tokens = keras.Input(shape=(None,), dtype="int32", name="text")
     images = keras.Input(shape=(size, size, 3), dtype="uint8", name="image")
     cfg = config.model.embedding
-    texts = _embedding(build_text_branch(config.model.text, tokens, vocab_size), cfg, "text")
-    pictures = _embedding(build_image_branch(config.model.image, images), cfg, "image")
+    texts = _embedding(build_text_branch(config.model.text, tokens, vocab_size), cfg.dim, "text")
+    pictures = _embedding(build_image_branch(config.model.image, images), cfg.dim, "image")
     logits = ScaledSimilarity(cfg.temperature, dtype="float32", name="similarity")([texts, pictures])
     return keras.Model({"text": tokens, "image": images}, logits, name="retrieval_model")
 
