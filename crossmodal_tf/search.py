@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,7 +94,7 @@ def open_index(run: RunDir, config, split: str, encoders, vocab) -> tuple[Search
         try:
             if json.loads(described.read_text(encoding="utf-8")).get("source") == source:
                 return SearchIndex.load(path), False
-        except (ValueError, OSError, KeyError):
+        except (ValueError, OSError, KeyError, zipfile.BadZipFile):
             pass  # an unreadable index is rebuilt like a stale one
     index = build_index(run, config, split, encoders, vocab)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -23,3 +23,4 @@ def test_index_round_trips_through_its_file(tmp_path):
         assert np.array_equal(getattr(loaded, name), getattr(index, name))
     assert loaded.captions[2] == "a blue square above it"
     assert not list(tmp_path.glob(".*tmp*"))
+

@@ -111,6 +111,12 @@ def test_index_is_rebuilt_when_the_preprocessed_data_changes(runs):
     assert json.loads(stats_path.read_text(encoding="utf-8"))["fingerprint"] == stats["fingerprint"]
 
 
+def test_an_unreadable_index_is_rebuilt(runs):
+    search(runs.run, "--query", "a blue square")
+    (runs.run / "index" / "test.npz").write_bytes(b"not an npz file")
+    assert search(runs.run, "--query", "a blue square")["index"]["built"] is True
+
+
 @pytest.mark.parametrize("args, message", [
     (["--query", "zebra giraffe"], "--query 'zebra giraffe': none of its words is in the run's vocabulary"),
     (["--query", "?!"], "--query '?!': no words to search for"),
