@@ -203,6 +203,42 @@ def sample(
     console.print(table)
 
 
+@app.command()
+def search(
+    run_dir: RunDirArg,
+    query: Annotated[Optional[str], typer.Option("--query", help="Text to find images for.")] = None,
+    image: Annotated[Optional[str], typer.Option("--image", help="Image to find captions for.")] = None,
+    top_k: Annotated[int, typer.Option("--top-k", help="Results to show.")] = 5,
+    split: Annotated[str, typer.Option(help="The split to search: test, val or train.")] = "test",
+    output: Annotated[Optional[str], typer.Option("--output", "-o", help="Write the results here as JSON instead of a table.")] = None,
+):
+    """Search a retrieval run: the images closest to a text, or the captions closest to an image.
+
+    The split's embedding index is built on first use and kept in RUN_DIR/index/;
+    it is rebuilt when model.keras or the preprocessed data change.
+
+    Example: cmx search runs/shapes-retrieval --query "a small red circle above a large blue square" --top-k 5
+    """
+    from crossmodal_tf.search import search_run
+
+    found = search_run(run_dir, query, image, split, top_k, output,
+                       warn=lambda line: err_console.print(line, markup=False, highlight=False))
+    if found["index"]["built"]:
+        err_console.print(f"{found['index']['path']}: index built", markup=False, highlight=False)
+    if output:
+        console.print(f"{output}: {len(found['results'])} results")
+        return
+    by_text = "query" in found
+    table = Table(title=f"{run_dir} — {found['split']}: " + (repr(found["query"]) if by_text else found["image"]))
+    columns = ("rank", "score", "image", "a caption of it") if by_text else ("rank", "score", "caption")
+    for column in columns:
+        table.add_column(column, justify="right" if column in ("rank", "score") else "left")
+    for r in found["results"]:
+        described = [r["key"], r["caption"]] if by_text else [r["caption"]]
+        table.add_row(str(r["rank"]), f"{r['score']:.4f}", *described)
+    console.print(table)
+
+
 def _print_metrics(metrics: dict, run_dir: str, as_json: bool) -> None:
     if as_json:
         console.print_json(json.dumps(metrics))

@@ -110,6 +110,11 @@ class RunDir:
     def tensorboard(self) -> Path:
         return self.root / "tensorboard"
 
+    @property
+    def index(self) -> Path:
+        """cmx search's embedding indexes: <split>.npz and <split>.json (what it was built from)."""
+        return self.root / "index"
+
     def eval_json(self, split: str) -> Path:
         return self.root / f"eval_{split}.json"
 

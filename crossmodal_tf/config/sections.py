@@ -105,10 +105,17 @@ class FusionConfig(Section):
     dropout: float = Field(0.1, ge=0, lt=1)
 
 
+class EmbeddingConfig(Section):
+    dim: int = Field(128, ge=1, description="retrieval: size of the shared, L2-normalised embedding")
+    temperature: float = Field(0.07, ge=0.01, le=1, description="retrieval: initial softmax temperature of the "
+                                                                "InfoNCE loss (learned; kept at 0.01 or above)")
+
+
 class ModelConfig(Section):
     text: TextBranchConfig = TextBranchConfig()
     image: ImageBranchConfig = ImageBranchConfig()
     fusion: FusionConfig = FusionConfig()
+    embedding: EmbeddingConfig = EmbeddingConfig()
     condition: Literal["init_state", "every_step", "both"] = Field(
         "init_state", description="caption: image features set the decoder's initial state, are fed with every "
                                   "input step, or both")

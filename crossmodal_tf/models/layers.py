@@ -1,6 +1,7 @@
 """Custom layers, registered so saved models load in Keras safe mode."""
 
 import keras
+import numpy as np
 from keras import ops
 
 
@@ -97,3 +98,37 @@ class ConcatToSteps(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         sequence, vector = input_shape
         return (*sequence[:-1], sequence[-1] + vector[-1])
+
+
+@keras.saving.register_keras_serializable(package="crossmodal_tf")
+class ScaledSimilarity(keras.layers.Layer):
+    """Logits of every text against every image of a batch: scale · texts @ imagesᵀ, shape (texts, images).
+
+    Inputs are L2-normalised embeddings, so the product is a cosine similarity in
+    [-1, 1]; the scale is 1 / temperature, learned as a logarithm and clipped at
+    max_scale (as CLIP does), because an unbounded scale lets the loss grow the
+    logits instead of improving the embeddings and training turns unstable.
+    """
+
+    def __init__(self, temperature: float = 0.07, max_scale: float = 100.0, **kwargs):
+        super().__init__(**kwargs)
+        self.temperature = temperature
+        self.max_scale = max_scale
+
+    def build(self, input_shape):
+        initial = float(np.log(1.0 / self.temperature))
+        self.log_scale = self.add_weight(shape=(), initializer=keras.initializers.Constant(initial), name="log_scale")
+
+    def scale(self):
+        """The current multiplier of the cosine similarities (1 / temperature)."""
+        return ops.exp(ops.minimum(self.log_scale, float(np.log(self.max_scale))))
+
+    def call(self, inputs):
+        texts, images = (ops.cast(x, "float32") for x in inputs)
+        return self.scale() * ops.matmul(texts, ops.transpose(images))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0][0], input_shape[1][0])
+
+    def get_config(self):
+        return {**super().get_config(), "temperature": self.temperature, "max_scale": self.max_scale}
