@@ -10,6 +10,7 @@ from pathlib import Path
 from crossmodal_tf.config import Config, config_from_run, dump_config, load_config
 from crossmodal_tf.data.preprocess import preprocess
 from crossmodal_tf.errors import CmxError
+from crossmodal_tf.report.figures import write_curves
 from crossmodal_tf.run_dir import RunDir, write_atomic, write_json
 
 _MAXIMISED = ("acc", "auc", "precision", "recall", "f1")
@@ -164,6 +165,7 @@ def train(config: Config, run_dir: str | Path | None = None, *, resume: bool = F
     if run.best_weights.is_file():
         model.load_weights(run.best_weights)
     save_model(model, run.model)
+    write_curves(run.root)
     monitor = train_cfg.checkpoint.monitor
     values = [r[monitor] for r in history if monitor in r]
     best = (max if monitor_mode(monitor) == "max" else min)(values) if values else None
