@@ -95,7 +95,7 @@ def caption_sections(data: ReportData) -> list[Section]:
     if not keys:
         return [Section("Captions", note(f"No images in the {data.split} split."))]
     gen = generator(data.model, data.config)
-    decoder = make_decoder(gen, data.vocab)
+    decoder = make_decoder(gen, data.vocab, jit_compile=False)  # XLA compiling takes longer than these few rows decode
     batch = data.config.eval.batch_size
     columns = {"greedy": describe(gen, decoder, data.vocab, images, _greedy(max_length), batch)}
     for temperature in TEMPERATURES:
@@ -115,7 +115,7 @@ def lm_sections(data: ReportData) -> list[Section]:
 
     level, max_length, seed = data.config.data.text.level, data.config.sample.max_length, data.config.seed
     gen = generator(data.model, data.config)
-    decoder = make_decoder(gen, data.vocab)
+    decoder = make_decoder(gen, data.vocab, jit_compile=False)  # XLA compiling takes longer than these few rows decode
     rows = []
     settings = [("greedy", _greedy(max_length), 1)] + [(f"sample, T={t}", _sampled(t, max_length), SAMPLES)
                                                        for t in TEMPERATURES]
@@ -140,7 +140,7 @@ def seq2seq_sections(data: ReportData) -> list[Section]:
     if not sources:
         return [Section("Translations", note(f"No sentences in the {data.split} split."))]
     gen = generator(data.model, config)
-    decoder = make_decoder(gen, data.target_vocab)
+    decoder = make_decoder(gen, data.target_vocab, jit_compile=False)
     decoded = translate(gen, decoder, data.target_vocab, pad_sources(sources, config.data.text.max_length),
                         _greedy(config.sample.max_length), config.eval.batch_size)
     outputs = _texts(decoded.tokens[:, 0], data.target_vocab, level)
