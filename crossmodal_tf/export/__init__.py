@@ -37,7 +37,7 @@ def export_run(run_dir: str | Path, export_format: str = "savedmodel", out: str 
     out = Path(out) if out else run.root / "export" / export_format
     _fresh(out)
     if export_format == "keras":
-        out.mkdir(parents=True)
+        out.mkdir(parents=True, exist_ok=True)
         for path in (run.model, run.config, run.vocab, run.target_vocab):
             if path.is_file():
                 shutil.copy2(path, out / path.name)
