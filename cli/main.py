@@ -200,10 +200,12 @@ def report(run_dir: RunDirArg):
     console.print(f"{written['path']}: {written['bytes'] / 1e6:.2f} MB in {written['seconds']} s")
 
 
+ExportFormat = Annotated[str, typer.Option("--format", help="savedmodel (raw inputs, preprocessing in the graph) or "
+                                                             "keras (model.keras and vocabularies).")]
+
+
 @app.command()
-def export(run_dir: RunDirArg,
-           export_format: Annotated[str, typer.Option("--format", help="savedmodel (raw inputs, preprocessing in "
-                                                      "the graph) or keras (model.keras and vocabularies).")] = "savedmodel",
+def export(run_dir: RunDirArg, export_format: ExportFormat = "savedmodel",
            out: Annotated[Optional[str], typer.Option("--out", help="Default: RUN_DIR/export/<format>.")] = None):
     """Export a run's model for serving: a SavedModel that takes raw text and encoded images.
 

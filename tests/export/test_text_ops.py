@@ -8,8 +8,8 @@ import tensorflow as tf
 from crossmodal_tf.data.text import Vocabulary, detokenize, tokenize
 from crossmodal_tf.export.text_ops import join_tokens, make_lookup, readable_tokens, token_ids, tokenize_text
 
-TEXTS = ["A small RED circle, left of a square!", "  tabs\tand\nnew lines  ", "", "...", "snake_case and 42",
-         "Ünïcödé ÇAFÉ déjà-vu", "一个红色的小圆形。在上面！", "mixed 中文 and English", "ctrl\x07char",
+TEXTS = ["A small RED circle, left of a square!", "  tabs\tand\nnew lines  ", "", "...",
+         "snake_case and 42", "Ünïcödé ÇAFÉ déjà-vu", "一个红色的小圆形。在上面！", "mixed 中文 and English", "ctrl\x07char",
          "non\u00a0breaking\u2003spaces", "x" * 3 + " y" * 30]
 
 
