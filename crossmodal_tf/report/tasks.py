@@ -45,17 +45,20 @@ def match_sections(data: ReportData) -> list[Section]:
     from crossmodal_tf.data.pairs import EXAMPLE_KINDS
     from crossmodal_tf.tasks.match import arrange
 
+    import tensorflow as tf
+
     threshold = data.config.eval.threshold
+    # one graph instead of eager op-by-op calls: the LSTM's loop runs several times faster
+    score_of = tf.function(lambda inputs: data.model(inputs, training=False), reduce_retracing=True)
     scores, labels, wrong = [], [], []  # wrong: (error, score, label, kind, text, image) of misjudged pairs
     for batch in data.dataset:
         inputs, label = arrange(batch)
-        score = np.asarray(data.model(inputs, training=False))[:, 0]
-        label = np.asarray(label)[:, 0]
+        score, label = np.asarray(score_of(inputs))[:, 0], np.asarray(label)[:, 0]
         scores.append(score)
         labels.append(label)
+        kinds, texts, images = (batch[key].numpy() for key in ("kind", "text", "image"))
         for row in np.flatnonzero((score >= threshold) != (label >= 0.5)):
-            wrong.append((abs(score[row] - label[row]), score[row], label[row], int(batch["kind"][row]),
-                          batch["text"][row].numpy(), batch["image"][row].numpy()))
+            wrong.append((abs(score[row] - label[row]), score[row], label[row], kinds[row], texts[row], images[row]))
         wrong = sorted(wrong, key=lambda w: -w[0])[:MISTAKES]  # only the gallery's images are kept
     scores, labels = np.concatenate(scores), np.concatenate(labels)
     figures_html = (image(figures.roc_figure(labels, scores), "ROC curve")
