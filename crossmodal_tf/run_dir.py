@@ -101,7 +101,7 @@ class RunDir:
 
     @property
     def curves(self) -> Path:
-        """The learning curves, written at the end of training (and by cmx report)."""
+        """The learning curves (history.csv drawn), written at the end of training."""
         return self.root / "curves.png"
 
     @property

@@ -16,16 +16,10 @@ import yaml
 
 from crossmodal_tf.errors import CmxError
 from crossmodal_tf.run_dir import RunDir
+from crossmodal_tf.train import monitor_mode
 
 # the metric that sums up a task's test split (eval_test.json); a task missing here shows its loss
 HEADLINE_METRICS = {"match": "accuracy", "lm": "perplexity", "caption": "bleu4", "seq2seq": "bleu", "retrieval": "r1"}
-_MAXIMISED = ("acc", "auc", "precision", "recall", "f1", "bleu", "chrf", "cider", "r1", "r5", "r10")
-
-
-def higher_is_better(metric: str) -> bool:
-    """True for scores (accuracy, AUC, BLEU, recall …), False for losses and perplexities."""
-    name = metric.removeprefix("val_")
-    return any(part in name for part in _MAXIMISED) and "loss" not in name
 
 
 @dataclass
@@ -73,7 +67,7 @@ def best_epoch(history: list[dict], monitor: str) -> tuple[int | None, float | N
     rows = [r for r in history if isinstance(r.get(monitor), (int, float))]
     if not rows:
         return None, None
-    pick = max if higher_is_better(monitor) else min
+    pick = max if monitor_mode(monitor) == "max" else min  # as the checkpoint callback picked it
     row = pick(rows, key=lambda r: r[monitor])
     return row["epoch"], row[monitor]
 
