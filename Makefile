@@ -28,7 +28,7 @@ demo-caption: $(STAMP)
 	$(BIN)/cmx test runs/shapes-caption
 	$(BIN)/cmx sample runs/shapes-caption --strategy greedy --num-samples 1
 
-# English → Chinese translation: about 9 minutes of training on 2 CPU cores
+# English → Chinese translation: about 7 minutes of training on 2 CPU cores
 demo-translate: $(STAMP)
 	$(BIN)/cmx train configs/shapes_translate.yaml --overwrite
 	$(BIN)/cmx test runs/shapes-translate

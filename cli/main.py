@@ -24,7 +24,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up 
 app = typer.Typer(name="cmx", add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Train image + text Keras models from YAML experiment configs.\n\n"
                        "Example: cmx train configs/shapes_match.yaml --set train.epochs=3")
-config_app = typer.Typer(no_args_is_help=True, help="Show, check and describe experiment configs.")
+config_app = typer.Typer(no_args_is_help=True, help="Show, check and describe experiment configs.\n\n"
+                                                        "Example: cmx config validate configs/shapes_match.yaml")
 app.add_typer(config_app, name="config")
 console = Console()
 err_console = Console(stderr=True)
@@ -222,7 +223,7 @@ def search(
     from crossmodal_tf.search import search_run
 
     found = search_run(run_dir, query, image, split, top_k, output,
-                       warn=lambda line: err_console.print(line, markup=False, highlight=False))
+                       warn=_warn)
     if found["index"]["built"]:
         err_console.print(f"{found['index']['path']}: index built", markup=False, highlight=False)
     if output:
@@ -237,6 +238,77 @@ def search(
         described = [r["key"], r["caption"]] if by_text else [r["caption"]]
         table.add_row(str(r["rank"]), f"{r['score']:.4f}", *described)
     console.print(table)
+
+
+@app.command()
+def report(run_dir: RunDirArg):
+    """Write RUN_DIR/report.html: one self-contained page with the run's facts, curves, metrics and examples.
+
+    Example: cmx report runs/shapes-match && xdg-open runs/shapes-match/report.html
+    """
+    from crossmodal_tf.report.build import write_report
+
+    written = write_report(run_dir)
+    console.print(f"{written['path']}: {written['bytes'] / 1e6:.2f} MB in {written['seconds']} s")
+
+
+ExportFormat = Annotated[str, typer.Option("--format", help="savedmodel (raw inputs, preprocessing in the graph) or "
+                                                             "keras (model.keras and vocabularies).")]
+
+
+@app.command()
+def export(run_dir: RunDirArg, export_format: ExportFormat = "savedmodel",
+           out: Annotated[Optional[str], typer.Option("--out", help="Default: RUN_DIR/export/<format>.")] = None):
+    """Export a run's model for serving: a SavedModel that takes raw text and encoded images.
+
+    Example: cmx export runs/shapes-match --format savedmodel --out exported/shapes-match
+    """
+    from crossmodal_tf.export import export_run
+
+    written = export_run(run_dir, export_format, out)
+    console.print(f"{written['path']}: {written['format']}, signature {written['signature']}")
+
+
+@app.command()
+def runs(folder: Annotated[str, typer.Argument(help="A folder of run directories.")] = "runs"):
+    """List the runs in a folder, newest first: task, date, epochs, best val metric, test metric.
+
+    Example: cmx runs runs/
+    """
+    from crossmodal_tf.runs import list_runs
+
+    table = Table(title=f"runs in {folder}")
+    for column in ("name", "task", "started", "epochs", "best val", "test"):
+        table.add_column(column, justify="right" if column == "epochs" else "left")
+    for run in list_runs(folder):
+        table.add_row(run.name, run.task, run.started[:16].replace("T", " "), str(run.epochs), run.best_text(),
+                      run.test_text())
+    console.print(table)
+
+
+@app.command()
+def compare(run_a: RunDirArg, run_b: RunDirArg):
+    """Compare two runs: the config keys that differ (dotted) and their metrics side by side.
+
+    Example: cmx compare runs/shapes-match runs/shapes-match-film
+    """
+    from crossmodal_tf.runs import compare_runs
+
+    comparison = compare_runs(run_a, run_b)
+    names = [str(r.path) for r in comparison.runs]
+    for title, rows in (("config differences", comparison.config_diff), ("metrics", comparison.metrics)):
+        table = Table(title=title)
+        for column in ("key" if rows is comparison.config_diff else "metric", *names):
+            table.add_column(column)
+        for key, a, b in rows:
+            table.add_row(key, *(_cell(v) for v in (a, b)))
+        console.print(table)
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _print_metrics(metrics: dict, run_dir: str, as_json: bool) -> None:

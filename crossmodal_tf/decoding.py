@@ -174,6 +174,12 @@ class Decoder:
 
         return loop
 
+    def greedy_loop(self, max_length: int) -> Callable:
+        """The greedy loop, uncompiled, for building into another graph (cmx export):
+        (state, first tokens) → (tokens [batch, max_length], summed log-probabilities [batch])."""
+        loop = self._sampling_loop(DecodeSettings("greedy", max_length=max_length), greedy=True)
+        return lambda state, first: loop(state, first, 1.0, 1.0, 0)  # temperature, top-p, seed: unused by greedy
+
     # --- beam search ----------------------------------------------------------------------
     def beam_search(self, state, first_tokens, settings: DecodeSettings, num_return: int = 1) -> Decoded:
         """The num_return best of beam_width beams per row, best first, by length-normalised log-probability.

@@ -13,13 +13,19 @@ from crossmodal_tf.errors import CmxError
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write text to path via a temporary file in the same folder and a rename."""
+    """Write text to path (UTF-8) via a temporary file in the same folder and a rename."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write bytes to path via a temporary file in the same folder and a rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        os.fchmod(fd, 0o644)  # mkstemp makes files only their owner can read; a run's files are ordinary files
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -114,6 +120,15 @@ class RunDir:
     def index(self) -> Path:
         """cmx search's embedding indexes: <split>.npz and <split>.json (what it was built from)."""
         return self.root / "index"
+
+    @property
+    def curves(self) -> Path:
+        """The learning curves (history.csv drawn), written at the end of training."""
+        return self.root / "curves.png"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report.html"
 
     def eval_json(self, split: str) -> Path:
         return self.root / f"eval_{split}.json"

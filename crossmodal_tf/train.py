@@ -11,6 +11,7 @@ from crossmodal_tf.config import Config, config_from_run, dump_config, load_conf
 from crossmodal_tf.data.preprocess import preprocess
 from crossmodal_tf.errors import CmxError
 from crossmodal_tf.locks import exclusive_lock
+from crossmodal_tf.report.figures import write_curves
 from crossmodal_tf.run_dir import RunDir, write_atomic, write_json
 
 _MAXIMISED = ("acc", "auc", "precision", "recall", "f1")
@@ -206,6 +207,7 @@ def _train_locked(config: Config, run: RunDir, stats: dict, resume: bool, overwr
     if run.best_weights.is_file():
         model.load_weights(run.best_weights)
     save_model(model, run.model)
+    write_curves(run.root)
     monitor = train_cfg.checkpoint.monitor
     values = [r[monitor] for r in history if monitor in r]
     best = (max if monitor_mode(monitor) == "max" else min)(values) if values else None

@@ -126,7 +126,7 @@ class LstmGenerator:
 
         computed = self.state_model(inputs, training=False) if self.state_model is not None else {}
         if inputs:
-            batch = int(tf.shape(inputs[self.start_inputs[0]])[0])
+            batch = tf.shape(inputs[self.start_inputs[0]])[0]  # a tensor, so start() also runs in a graph
         zeros = tf.zeros([batch, self.units])
         state = {"h": [computed.get(f"h{i}", zeros) for i in range(self.num_layers)],
                  "c": [computed.get(f"c{i}", zeros) for i in range(self.num_layers)]}

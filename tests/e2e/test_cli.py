@@ -19,6 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
+from crossmodal_tf.errors import CmxError
 
 TESTS = Path(__file__).resolve().parents[1]
 TINY = TESTS / "configs" / "tiny_match.yaml"
@@ -236,6 +237,7 @@ def test_help_version_and_config_commands_do_not_import_tensorflow(workdir):
 import sys
 from typer.testing import CliRunner
 from cli.main import app
+from crossmodal_tf.errors import CmxError
 runner = CliRunner()
 for args in (["--help"], ["--version"], ["config", "validate", {str(TINY)!r}], ["config", "show", {str(TINY)!r}],
              ["config", "schema"], ["train", "--help"]):
@@ -256,3 +258,117 @@ def test_console_script_help_and_validate(workdir):
     assert help_result.returncode == 0 and "preprocess" in help_result.stdout and "train" in help_result.stdout
     ok = cmx("config", "validate", str(TINY), cwd=workdir)
     assert ok.returncode == 0 and "ok" in ok.stdout and ok.stderr.strip() == ""
+
+
+# --- pictures, report, export -------------------------------------------------------------
+def test_train_writes_learning_curves(trained):
+    assert (trained.run / "curves.png").read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.fixture(scope="module")
+def report(trained):
+    """cmx report on the tiny run: (the page's text, cmx's output)."""
+    printed = invoke("report", str(RUN)).output
+    return (trained.run / "report.html").read_text(encoding="utf-8"), printed
+
+
+def test_report_is_one_self_contained_page(report):
+    """Every image is inline, nothing else is loaded, no script runs; the match sections are there."""
+    import re
+
+    page, printed = report
+    assert "report.html" in printed and " MB in " in printed
+    sources = re.findall(r'(?:src|href)="([^"]*)"', page)
+    assert sources and all(s.startswith("data:") for s in sources)
+    assert "<script" not in page and len(page.encode()) < 5_000_000
+    for heading in ("Run", "Config", "Learning curves", "Metrics", "Match scores", "Most confident mistakes"):
+        assert f"<h2>{heading}" in page
+    assert "<th>val</th><th>test</th>" in page  # eval_val.json and eval_test.json side by side
+
+
+def test_report_renders_in_chromium(report, trained):
+    """Headless Chromium shows every image (naturalWidth > 0) and the console stays empty."""
+    from browser_check import check_page, find_chromium
+
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip("no Chromium found (apt-get install chromium, or set CMX_CHROMIUM); .ci/run installs it")
+    seen = check_page(trained.run / "report.html", chromium)
+    assert len(seen["images"]) >= 5  # curves, ROC, confusion matrix and the gallery
+    assert [i for i in seen["images"] if not (i["complete"] and i["naturalWidth"] > 0)] == []
+    assert seen["errors"] == [] and seen["console"] == []
+
+
+def test_export_match_scores_equal_the_run_model_in_a_fresh_process(trained):
+    """The SavedModel takes raw text and PNG bytes; TensorFlow alone gives the run's model's scores."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from crossmodal_tf.config import config_from_run
+    from crossmodal_tf.data.text import Vocabulary, tokenize
+    from crossmodal_tf.evaluate import load_run_model
+    from crossmodal_tf.run_dir import RunDir
+    from fresh_process import serve_in_fresh_process
+
+    printed = invoke("export", str(RUN), "--out", "exported/match").output
+    assert "serve(text: string, image: string)" in printed
+    texts = ["A small red circle, left of a square!", "a large BLUE triangle", "zebra", ""]
+    pixels = np.random.default_rng(3).integers(0, 256, (len(texts), 32, 32, 3), dtype=np.uint8)
+    encoded = []
+    for image in pixels:
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="PNG")
+        encoded.append(buffer.getvalue())
+    served = serve_in_fresh_process(trained.root / "exported/match", {"text": texts, "image": encoded})
+
+    config = config_from_run(trained.run)
+    vocab = Vocabulary.load(trained.run / "vocab.txt")
+    ids = [vocab.encode(tokenize(t)[: config.data.text.max_length]) for t in texts]
+    tokens = np.zeros((len(ids), max(1, max(map(len, ids)))), np.int32)
+    for row, one in enumerate(ids):
+        tokens[row, : len(one)] = one
+    model = load_run_model(RunDir(trained.run), config)
+    expected = np.asarray(model({"text": tokens, "image": pixels}, training=False))[:, 0]
+    np.testing.assert_allclose(served["score"], expected, atol=1e-5)
+
+
+def test_export_keras_format_and_bad_format(trained):
+    invoke("export", str(RUN), "--format", "keras", "--out", "exported/keras")
+    assert {p.name for p in (trained.root / "exported/keras").iterdir()} >= {"model.keras", "vocab.txt", "config.yaml"}
+    result = CliRunner().invoke(app, ["export", str(RUN), "--format", "onnx"])
+    assert isinstance(result.exception, CmxError) and "--format" in str(result.exception)
+
+
+def test_runs_lists_the_run(trained):
+    listed = CliRunner().invoke(app, ["runs", "runs"], env={"COLUMNS": "200"})
+    assert listed.exit_code == 0 and "tiny-match" in listed.output and "accuracy" in listed.output
+
+
+def _commands(group, path=()):
+    """(command path, command) of every command and group of the app."""
+    yield path, group
+    for name, command in getattr(group, "commands", {}).items():
+        yield from _commands(command, (*path, name))
+
+
+def test_every_command_help_has_an_example():
+    import typer
+
+    for path, _ in _commands(typer.main.get_command(app)):
+        result = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "200"})
+        assert result.exit_code == 0 and "Example:" in result.output, f"cmx {' '.join(path)} --help has no example"
+
+
+def test_shell_completion_completes_commands(workdir):
+    """What `cmx --install-completion` installs asks cmx itself for completions."""
+    done = subprocess.run([str(CMX)], cwd=workdir, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "_CMX_COMPLETE": "complete_bash", "COMP_WORDS": "cmx rep",
+                               "COMP_CWORD": "1"})
+    assert done.returncode == 0 and done.stdout.split() == ["report"]
+    # the script --install-completion writes; asked for by name, since --show-completion guesses the shell from
+    # the parent process, which under pytest is not a shell
+    script = subprocess.run([str(CMX)], cwd=workdir, capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "_CMX_COMPLETE": "source_bash"})
+    assert script.returncode == 0 and "_cmx_completion" in script.stdout

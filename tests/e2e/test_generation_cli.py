@@ -133,3 +133,53 @@ def test_sample_refuses_runs_that_do_not_generate(runs, tmp_path):
     result = CliRunner().invoke(app, ["sample", str(match_run)])
     assert isinstance(result.exception, CmxError)
     assert "task match does not generate text" in str(result.exception)
+
+
+# --- report and export ---------------------------------------------------------------------
+def test_reports_show_generated_texts(runs):
+    """The caption report puts greedy captions and samples at two temperatures beside the references."""
+    from browser_check import check_page, find_chromium
+
+    invoke("report", str(runs.caption))
+    invoke("report", str(runs.lm))
+    caption = (runs.caption / "report.html").read_text(encoding="utf-8")
+    lm = (runs.lm / "report.html").read_text(encoding="utf-8")
+    assert "<h2>Captions (test split)" in caption
+    assert all(f"<th>{column}</th>" in caption for column in ("greedy", "sample, T=0.5", "sample, T=1.0",
+                                                                "references"))
+    assert "<h2>Generated texts" in lm and "sample, T=1.0" in lm
+    chromium = find_chromium()
+    if chromium:  # the match report's test skips with the reason when there is none
+        seen = check_page(runs.caption / "report.html", chromium)
+        assert all(i["naturalWidth"] > 0 for i in seen["images"]) and not seen["errors"] and not seen["console"]
+
+
+def _greedy_samples(*args: str) -> list[str]:
+    invoke("sample", *args, "--strategy", "greedy", "--num-samples", "1", "--output", "greedy.jsonl")
+    return [json.loads(line)["text"] for line in Path("greedy.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+def test_exported_captioner_equals_cmx_sample_greedy(runs):
+    """Encoded PNGs in, in a process with TensorFlow alone: the captions of `cmx sample --strategy greedy`."""
+    from fresh_process import serve_in_fresh_process
+
+    invoke("export", str(runs.caption), "--out", "exported/caption")
+    rng = np.random.default_rng(5)
+    paths = []
+    for n in range(3):  # at the run's image size, so no resizing method can differ
+        path = runs.root / f"export-{n}.png"
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(path)
+        paths.append(path)
+    served = serve_in_fresh_process(runs.root / "exported/caption", {"image": [p.read_bytes() for p in paths]})
+    expected = _greedy_samples(str(runs.caption), *(arg for p in paths for arg in ("--image", str(p))))
+    assert served["text"] == expected
+
+
+def test_exported_language_model_equals_cmx_sample_greedy(runs):
+    """Prompt strings in (unknown words read as <unk>): the continuations of `cmx sample --strategy greedy`."""
+    from fresh_process import serve_in_fresh_process
+
+    invoke("export", str(runs.lm), "--out", "exported/lm")
+    prompts = ["", "a small red", "A zebra, LEFT of"]
+    served = serve_in_fresh_process(runs.root / "exported/lm", {"prompt": prompts})
+    assert served["text"] == _greedy_samples(str(runs.lm), *(arg for p in prompts for arg in ("--prompt", p)))

@@ -153,3 +153,44 @@ def test_search_refuses_runs_of_other_tasks(tmp_path):
     result = CliRunner().invoke(app, ["search", str(caption_run), "--query", "a circle"])
     assert isinstance(result.exception, CmxError)
     assert "task caption has no embedding index; cmx search needs a retrieval run" in str(result.exception)
+
+
+def test_report_shows_queries_with_their_top_images(runs):
+    invoke("report", str(runs.run))
+    page = (runs.run / "report.html").read_text(encoding="utf-8")
+    assert "<h2>Text → image search (test split" in page
+    assert "<th>query</th><th>top 5 images</th>" in page
+    assert page.count('class="card"') >= 5  # at least one strip of five images
+
+
+def test_exported_dual_encoder_equals_the_run_model_in_a_fresh_process(runs):
+    """Raw text and PNG bytes in, TensorFlow alone: the run's embeddings and their similarities."""
+    import io
+
+    from crossmodal_tf.config import config_from_run
+    from crossmodal_tf.data.text import Vocabulary, tokenize
+    from crossmodal_tf.evaluate import load_run_model
+    from crossmodal_tf.run_dir import RunDir
+    from crossmodal_tf.tasks.retrieval import build_encoders
+    from fresh_process import serve_in_fresh_process
+
+    invoke("export", str(runs.run), "--out", "exported/retrieval")
+    texts = ["a small red circle above a large blue square", "There is a GREEN triangle!"]
+    pixels = np.random.default_rng(5).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    encoded = []
+    for picture in pixels:
+        buffer = io.BytesIO()
+        Image.fromarray(picture).save(buffer, format="PNG")
+        encoded.append(buffer.getvalue())
+    served = serve_in_fresh_process(runs.root / "exported/retrieval", {"text": texts, "image": encoded})
+
+    config = config_from_run(runs.run)
+    vocab = Vocabulary.load(runs.run / "vocab.txt")
+    encoders = build_encoders(load_run_model(RunDir(runs.run), config))
+    ids = [vocab.encode(tokenize(t, config.data.text.level)) for t in texts]
+    width = max(len(i) for i in ids)
+    text_vectors = encoders["text"](np.array([i + [0] * (width - len(i)) for i in ids], np.int32)).numpy()
+    image_vectors = encoders["image"](pixels).numpy()
+    np.testing.assert_allclose(served["text_embedding"], text_vectors, atol=1e-5)
+    np.testing.assert_allclose(served["image_embedding"], image_vectors, atol=1e-5)
+    np.testing.assert_allclose(served["similarity"], text_vectors @ image_vectors.T, atol=1e-5)

@@ -121,3 +121,24 @@ def test_user_errors_exit_2_with_one_line(runs):
                             capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "100"})
     assert result.returncode == 2
     assert result.stderr.strip().startswith("cmx: error: --prompt: task seq2seq translates")
+
+
+# --- report and export ---------------------------------------------------------------------
+def test_report_shows_translations_with_sentence_bleu(runs):
+    invoke("report", str(runs.shapes))
+    page = (runs.shapes / "report.html").read_text(encoding="utf-8")
+    assert "<h2>Translations (test split, greedy)" in page
+    assert "<th>source</th><th>references</th><th>output</th><th>BLEU</th>" in page
+
+
+def test_exported_translator_equals_cmx_sample_greedy(runs):
+    """Raw sentences in, in a process with TensorFlow alone: the translations of `cmx sample --strategy greedy`."""
+    from fresh_process import serve_in_fresh_process
+
+    invoke("export", str(runs.shapes), "--out", "exported/translate")
+    sentences = ["a small red circle above a large blue square", "There is a GREEN triangle.", "zebra"]
+    served = serve_in_fresh_process(runs.root / "exported/translate", {"text": sentences})
+    args = [arg for s in sentences for arg in ("--text", s)]
+    invoke("sample", str(runs.shapes), *args, "--strategy", "greedy", "--num-samples", "1", "--output", "g.jsonl")
+    expected = [json.loads(line)["text"] for line in (runs.root / "g.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert served["text"] == expected

@@ -1,0 +1,70 @@
+"""The task-independent sections of a report: run facts, config summary, learning curves, metrics."""
+
+from __future__ import annotations
+
+from crossmodal_tf.report import figures
+from crossmodal_tf.report.page import Section, escape, image, note, table
+from crossmodal_tf.run_dir import RunDir
+from crossmodal_tf.runs import flatten, read_json, read_run_config, summarize_run
+
+# the config keys a reader looks for first; the full config follows in a fold-out
+SUMMARY_KEYS = ("task", "seed", "data.source", "data.path", "data.image.size", "data.text.level",
+                "data.text.max_length", "model.text.units", "model.text.layers", "model.image.filters",
+                "train.epochs", "train.batch_size", "train.optimizer.name", "train.optimizer.learning_rate",
+                "train.precision")
+# keys that only some tasks read (every config holds their defaults)
+TASK_KEYS = {"match": ("model.fusion.type",), "caption": ("model.condition",),
+             "seq2seq": ("data.target_text.level", "model.attention")}
+TEXT_ONLY = ("data.image.size", "model.image.filters")
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def run_facts(run: RunDir) -> Section:
+    """Dates, duration, epochs, best epoch, examples, versions and where the run ran."""
+    summary = summarize_run(run.root)
+    env, stats = read_json(run.env), read_json(run.stats)
+    rows = [["name", summary.name], ["task", summary.task], ["started", summary.started],
+            ["training time", _duration(summary.duration_s)],
+            ["epochs", f"{summary.epochs} of {summary.configured_epochs}"], ["best", summary.best_text()],
+            ["examples", ", ".join(f"{k} {v}" for k, v in stats.get("counts", {}).items())],
+            ["vocabulary", stats.get("vocab_size", "")],
+            ["command", " ".join(env.get("command", []))], ["git commit", env.get("git_commit") or "—"],
+            ["platform", env.get("platform", "")], ["devices", ", ".join(env.get("devices", []))]]
+    versions = ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items() if v)
+    rows.append(["versions", versions])
+    return Section("Run", table([], [[key, str(value)] for key, value in rows]))
+
+
+def config_summary(run: RunDir) -> Section:
+    """The main config keys, and the whole resolved config folded away."""
+    flat = flatten(read_run_config(run))
+    task = flat.get("task")
+    keys = [k for k in SUMMARY_KEYS if not (task in ("lm", "seq2seq") and k in TEXT_ONLY)]
+    rows = [[key, flat[key]] for key in [*keys, *TASK_KEYS.get(task, ())] if key in flat]
+    full = escape(run.config.read_text(encoding="utf-8"))
+    body = table(["key", "value"], rows) + f"<details><summary>config.yaml</summary><pre>{full}</pre></details>"
+    return Section("Config", body)
+
+
+def learning_curves(run: RunDir) -> Section:
+    """The learning curves figure (train and val per metric), or a note when no epoch finished."""
+    history = run.read_history()
+    if not history:
+        return Section("Learning curves", note("No finished epoch in metrics.jsonl yet."))
+    return Section("Learning curves", image(figures.learning_curves(history), "learning curves"))
+
+
+def metrics_table(run: RunDir) -> Section:
+    """eval_val.json and eval_test.json side by side."""
+    evals = {split: read_json(run.eval_json(split)) for split in ("val", "test")}
+    found = [s for s, values in evals.items() if values]
+    if not found:
+        return Section("Metrics", note("No eval_val.json or eval_test.json yet: run cmx eval and cmx test."))
+    names = [k for k in dict.fromkeys(k for s in found for k in evals[s]) if k not in ("split", "checkpoint")]
+    rows = [[name, *(evals[s].get(name, "") for s in found)] for name in names]
+    missing = [s for s in evals if s not in found]
+    extra = note(f"No eval_{missing[0]}.json: run cmx {'test' if missing[0] == 'test' else 'eval'}.") if missing else ""
+    return Section("Metrics", table(["metric", *found], rows) + extra)

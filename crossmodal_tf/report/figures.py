@@ -1,0 +1,121 @@
+"""Figures of a run as PNG bytes (matplotlib, Agg backend): learning curves, ROC curve, confusion matrix."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from crossmodal_tf.run_dir import RunDir, write_bytes_atomic
+
+DPI = 80  # small enough that a report with every figure stays well under a megabyte
+
+
+def _pyplot():
+    # Agg renders to memory without a display; selecting it here keeps `import crossmodal_tf` free of matplotlib
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(figure) -> bytes:
+    plt = _pyplot()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def curve_groups(history: list[dict]) -> dict[str, list[str]]:
+    """The history's metric names grouped by what they measure: {"loss": ["loss", "val_loss"], ...}."""
+    groups: dict[str, list[str]] = {}
+    for key in sorted({k for row in history for k in row} - {"epoch", "epoch_time_s", "learning_rate"}):
+        groups.setdefault(key.removeprefix("val_"), []).append(key)
+    return {name: sorted(keys, key=lambda k: k.startswith("val_")) for name, keys in groups.items()}
+
+
+def learning_curves(history: list[dict]) -> bytes:
+    """One panel per metric (train and val lines) over the epochs, as PNG bytes."""
+    plt = _pyplot()
+    groups = curve_groups(history)
+    figure, axes = plt.subplots(1, max(1, len(groups)), figsize=(4 * max(1, len(groups)), 3), squeeze=False)
+    epochs = [row["epoch"] for row in history]
+    for axis, (name, keys) in zip(axes[0], groups.items()):
+        for key in keys:
+            values = [row.get(key, np.nan) for row in history]
+            axis.plot(epochs, values, marker="o", markersize=3, label="val" if key.startswith("val_") else "train")
+        axis.set_title(name)
+        axis.set_xlabel("epoch")
+        axis.grid(alpha=0.3)
+        axis.legend()
+    figure.tight_layout()
+    return _png(figure)
+
+
+def write_curves(run_dir: str | Path) -> Path | None:
+    """Write RUN_DIR/curves.png from the run's history; None (nothing written) when no epoch finished."""
+    run = RunDir(Path(run_dir))
+    history = run.read_history()
+    if not history:
+        return None
+    write_bytes_atomic(run.curves, learning_curves(history))
+    return run.curves
+
+
+def roc_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """(false positive rates, true positive rates, area) of scores against 0/1 labels, one point per threshold."""
+    order = np.argsort(-scores, kind="stable")
+    labels = labels[order]
+    true_positives = np.concatenate([[0], np.cumsum(labels)])
+    false_positives = np.concatenate([[0], np.cumsum(1 - labels)])
+    tpr = true_positives / max(1, labels.sum())
+    fpr = false_positives / max(1, (1 - labels).sum())
+    return fpr, tpr, float(np.trapezoid(tpr, fpr))
+
+
+def roc_figure(labels: np.ndarray, scores: np.ndarray) -> bytes:
+    """The ROC curve of match scores, its area in the legend, as PNG bytes."""
+    plt = _pyplot()
+    fpr, tpr, area = roc_curve(labels, scores)
+    figure, axis = plt.subplots(figsize=(4, 4))
+    axis.plot(fpr, tpr, label=f"AUC {area:.3f}")
+    axis.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1)
+    axis.set_xlabel("false positive rate")
+    axis.set_ylabel("true positive rate")
+    axis.set_title("ROC")
+    axis.legend(loc="lower right")
+    return _png(figure)
+
+
+def confusion_figure(labels: np.ndarray, predictions: np.ndarray, names=("no match", "match")) -> bytes:
+    """The 2x2 confusion matrix (rows: truth, columns: prediction) with counts in the cells, as PNG bytes."""
+    plt = _pyplot()
+    matrix = np.zeros((2, 2), int)
+    np.add.at(matrix, (labels.astype(int), predictions.astype(int)), 1)
+    figure, axis = plt.subplots(figsize=(4, 3.5))
+    axis.imshow(matrix, cmap="Blues")
+    for (row, column), count in np.ndenumerate(matrix):
+        colour = "white" if count > matrix.max() / 2 else "black"
+        axis.text(column, row, str(count), ha="center", va="center", color=colour)
+    axis.set_xticks([0, 1], names)
+    axis.set_yticks([0, 1], names)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("true")
+    axis.set_title("confusion matrix")
+    return _png(figure)
+
+
+def image_png(pixels: np.ndarray, max_side: int = 128) -> bytes:
+    """A uint8 RGB array as PNG bytes, shrunk to max_side pixels at most (keeps gallery reports small)."""
+    from PIL import Image
+
+    image = Image.fromarray(np.asarray(pixels, np.uint8))
+    if max(image.size) > max_side:
+        image.thumbnail((max_side, max_side))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()

@@ -1,0 +1,38 @@
+"""Run an exported SavedModel in a fresh Python process that imports only TensorFlow."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+# The child gets the inputs as JSON (base64) and prints the outputs as JSON.
+# It fails if anything of this project was imported: the export must stand alone.
+CHILD = """
+import base64, json, sys
+import tensorflow as tf
+request = json.load(sys.stdin)
+inputs = {name: tf.constant([base64.b64decode(v) for v in values])
+          for name, values in request["inputs"].items()}
+served = tf.saved_model.load(request["path"]).signatures["serving_default"](**inputs)
+leaked = sorted(m for m in sys.modules if m.split(".")[0] in ("crossmodal_tf", "cli"))
+assert not leaked, leaked
+out = {k: [x.decode() if isinstance(x, bytes) else x for x in v.numpy().tolist()] for k, v in served.items()}
+print(json.dumps(out))
+"""
+
+
+def serve_in_fresh_process(path: Path, inputs: dict[str, list], timeout: float = 300) -> dict:
+    """The serving_default signature's outputs (as lists) for inputs: name → list of str or bytes."""
+    encoded = {name: [base64.b64encode(v if isinstance(v, bytes) else v.encode()).decode() for v in values]
+               for name, values in inputs.items()}
+    request = json.dumps({"path": str(Path(path).resolve()), "inputs": encoded})
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # nothing of this checkout on the path
+    done = subprocess.run([sys.executable, "-c", CHILD], input=request, capture_output=True, text=True,
+                          timeout=timeout, env={**env, "TF_CPP_MIN_LOG_LEVEL": "2"}, cwd=Path(path).parent)
+    if done.returncode != 0:
+        raise AssertionError(f"the fresh process failed: {done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
