@@ -53,6 +53,46 @@ class ResumedEarlyStopping(keras.callbacks.EarlyStopping):
         self.model.stop_training = False
 
 
+class StopBetweenSteps(keras.callbacks.Callback):
+    """Turns Ctrl-C into a stop between two training steps, where the state is consistent to checkpoint.
+
+    Python's own KeyboardInterrupt can land inside TensorFlow, where the tf.data
+    iterator may report it as the end of the data, and Keras then carries on as if
+    the epoch had ended. Instead, SIGINT only sets a flag here, and the next batch end
+    raises KeyboardInterrupt. A second Ctrl-C interrupts at once.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.requested = False
+        self._previous = None
+
+    def install(self) -> None:
+        """Take over SIGINT (main thread only; elsewhere Ctrl-C keeps Python's behaviour)."""
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+
+    def restore(self) -> None:
+        """Give SIGINT back to whoever had it."""
+        import signal
+
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+    def _on_sigint(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.requested:
+            raise KeyboardInterrupt
+
+
 class RichProgress(keras.callbacks.Callback):
     """A progress bar per epoch with the running loss (when bar is set), and one line per finished epoch."""
 

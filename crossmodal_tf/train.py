@@ -138,6 +138,7 @@ def _train_locked(config: Config, run: RunDir, stats: dict, resume: bool, overwr
                   command: list[str] | None, warn) -> dict:
     import keras
 
+    from crossmodal_tf.callbacks import StopBetweenSteps
     from crossmodal_tf.checkpoints import TrainingCheckpoint, TrainingPosition, list_checkpoints, restore_checkpoint
     from crossmodal_tf.data.pipeline import make_dataset, make_training_dataset
     from crossmodal_tf.environment import describe_environment, gpu_count, make_strategy, seed_everything
@@ -185,6 +186,9 @@ def _train_locked(config: Config, run: RunDir, stats: dict, resume: bool, overwr
         model.fit(dataset, validation_data=val_ds, initial_epoch=first_epoch, epochs=last_epoch,
                   steps_per_epoch=steps_per_epoch, callbacks=callbacks, shuffle=False, verbose=0)  # shuffled by epoch
 
+    stopper = StopBetweenSteps()
+    callbacks.append(stopper)  # last: the other callbacks have seen the step before it stops
+    stopper.install()
     try:
         first = start.epochs_done
         if start.steps_in_epoch and first < train_cfg.epochs:
@@ -193,9 +197,13 @@ def _train_locked(config: Config, run: RunDir, stats: dict, resume: bool, overwr
             first += 1
         if first < train_cfg.epochs and not model.stop_training:
             fit(first, train_cfg.epochs)
+        if stopper.requested:  # Ctrl-C during the last validation: training is over, but say so all the same
+            raise KeyboardInterrupt
     except KeyboardInterrupt:
         saved = checkpoint.save()
         raise TrainingInterrupted(run.root, checkpoint.position(), saved) from None
+    finally:
+        stopper.restore()
 
     history = run.read_history()
     if history and not all(math.isfinite(v) for v in history[-1].values() if isinstance(v, float)):

@@ -201,7 +201,7 @@ def test_bad_images_raise_bad_image(manifest, tmp_path):
 
 # --- through preprocess --------------------------------------------------------------------
 def manifest_config(tiny_config, folder: Path, *sets: str):
-    return tiny_config(f"data.source=manifest", f"data.path={folder}", "data.split.val=0", "data.split.test=0",
+    return tiny_config("data.source=manifest", f"data.path={folder}", "data.split.val=0", "data.split.test=0",
                        "data.image.size=16", *sets)
 
 

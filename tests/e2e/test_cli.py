@@ -19,6 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
+from cli_runner import invoke, png_bytes
 from crossmodal_tf.errors import CmxError
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -26,15 +27,6 @@ TINY = TESTS / "configs" / "tiny_match.yaml"
 CMX = Path(sys.executable).parent / "cmx"
 RUN = Path("runs/tiny-match")  # relative to the module's working folder
 EVAL_KEYS = {"accuracy", "auc", "f1", "precision", "recall", "loss"}
-
-
-def invoke(*args: str):
-    """Run a cmx command in-process; fail with its output when it does not exit 0."""
-    result = CliRunner().invoke(app, list(args))
-    if result.exit_code != 0:
-        raise AssertionError(f"cmx {' '.join(args)} exited {result.exit_code}: {result.output}\n"
-                             f"{result.exception!r}") from result.exception
-    return result
 
 
 @pytest.fixture(scope="module")
@@ -301,10 +293,7 @@ def test_report_renders_in_chromium(report, trained):
 
 def test_export_match_scores_equal_the_run_model_in_a_fresh_process(trained):
     """The SavedModel takes raw text and PNG bytes; TensorFlow alone gives the run's model's scores."""
-    import io
-
     import numpy as np
-    from PIL import Image
 
     from crossmodal_tf.config import config_from_run
     from crossmodal_tf.data.text import Vocabulary, tokenize
@@ -316,11 +305,7 @@ def test_export_match_scores_equal_the_run_model_in_a_fresh_process(trained):
     assert "serve(text: string, image: string)" in printed
     texts = ["A small red circle, left of a square!", "a large BLUE triangle", "zebra", ""]
     pixels = np.random.default_rng(3).integers(0, 256, (len(texts), 32, 32, 3), dtype=np.uint8)
-    encoded = []
-    for image in pixels:
-        buffer = io.BytesIO()
-        Image.fromarray(image).save(buffer, format="PNG")
-        encoded.append(buffer.getvalue())
+    encoded = png_bytes(pixels)
     served = serve_in_fresh_process(trained.root / "exported/match", {"text": texts, "image": encoded})
 
     config = config_from_run(trained.run)

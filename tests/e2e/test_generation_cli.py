@@ -15,18 +15,11 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from cli.main import app
+from cli_runner import invoke
 from crossmodal_tf.errors import CmxError
 
 TESTS = Path(__file__).resolve().parents[1]
 CMX = Path(sys.executable).parent / "cmx"
-
-
-def invoke(*args: str):
-    result = CliRunner().invoke(app, list(args))
-    if result.exit_code != 0:
-        raise AssertionError(f"cmx {' '.join(args)} exited {result.exit_code}: {result.output}\n"
-                             f"{result.exception!r}") from result.exception
-    return result
 
 
 def cmx(*args: str, cwd: Path) -> subprocess.CompletedProcess:

@@ -15,19 +15,12 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from cli.main import app
+from cli_runner import invoke, png_bytes
 from crossmodal_tf.errors import CmxError
 
 TESTS = Path(__file__).resolve().parents[1]
 CMX = Path(sys.executable).parent / "cmx"
 RECALL_KEYS = [f"{d}_{m}" for d in ("t2i", "i2t") for m in ("r1", "r5", "r10", "median_rank")]
-
-
-def invoke(*args: str):
-    result = CliRunner().invoke(app, list(args))
-    if result.exit_code != 0:
-        raise AssertionError(f"cmx {' '.join(args)} exited {result.exit_code}: {result.output}\n"
-                             f"{result.exception!r}") from result.exception
-    return result
 
 
 def search(run, *args: str) -> dict:
@@ -165,8 +158,6 @@ def test_report_shows_queries_with_their_top_images(runs):
 
 def test_exported_dual_encoder_equals_the_run_model_in_a_fresh_process(runs):
     """Raw text and PNG bytes in, TensorFlow alone: the run's embeddings and their similarities."""
-    import io
-
     from crossmodal_tf.config import config_from_run
     from crossmodal_tf.data.text import Vocabulary, tokenize
     from crossmodal_tf.evaluate import load_run_model
@@ -177,11 +168,7 @@ def test_exported_dual_encoder_equals_the_run_model_in_a_fresh_process(runs):
     invoke("export", str(runs.run), "--out", "exported/retrieval")
     texts = ["a small red circle above a large blue square", "There is a GREEN triangle!"]
     pixels = np.random.default_rng(5).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
-    encoded = []
-    for picture in pixels:
-        buffer = io.BytesIO()
-        Image.fromarray(picture).save(buffer, format="PNG")
-        encoded.append(buffer.getvalue())
+    encoded = png_bytes(pixels)
     served = serve_in_fresh_process(runs.root / "exported/retrieval", {"text": texts, "image": encoded})
 
     config = config_from_run(runs.run)

@@ -13,19 +13,12 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
+from cli_runner import invoke
 from crossmodal_tf.errors import CmxError
 
 TESTS = Path(__file__).resolve().parents[1]
 CMX = Path(sys.executable).parent / "cmx"
 CONFIG = TESTS / "configs" / "tiny_translate.yaml"
-
-
-def invoke(*args: str):
-    result = CliRunner().invoke(app, list(args))
-    if result.exit_code != 0:
-        raise AssertionError(f"cmx {' '.join(args)} exited {result.exit_code}: {result.output}\n"
-                             f"{result.exception!r}") from result.exception
-    return result
 
 
 def user_error(*args: str) -> str:
