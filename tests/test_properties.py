@@ -6,7 +6,7 @@ import string
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from crossmodal_tf.config.loading import _merge, apply_override, parse_override
@@ -119,6 +119,7 @@ ROW = st.one_of(st.dictionaries(st.sampled_from(["image", "text", "caption", "la
 
 @settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
 @given(st.lists(ROW, max_size=6), st.sampled_from(["captions.jsonl", "captions.csv"]), st.booleans())
+@example([{"image": "\r0"}], "captions.csv", False)  # found by this test: a bare carriage return in a CSV field
 def test_random_manifest_rows_raise_nothing_but_user_errors(tmp_path, rows, name, fail):
     """Whatever the rows hold, reading them yields Records or raises CmxError, never anything else."""
     import json

@@ -59,7 +59,13 @@ def _rows(path: Path, skips: SkipLog) -> Iterator[tuple[str, dict]]:
             continue
         if not line.strip():
             continue
-        fields = next(csv.reader(io.StringIO(line)))
+        try:
+            fields = next(csv.reader(io.StringIO(line)))
+        except csv.Error as exc:  # e.g. a bare carriage return inside a field
+            if header is None:
+                raise CmxError(f"{place}: unreadable CSV header ({exc})") from None
+            skips.add(place, f"malformed CSV row ({exc})")
+            continue
         if header is None:
             header = [f.strip().lower() for f in fields]
             if "image" not in header:
