@@ -50,15 +50,22 @@ def vocab_sizes(stats: dict) -> list[int]:
     return [stats["vocab_size"]] + ([stats["target_vocab_size"]] if "target_vocab_size" in stats else [])
 
 
-def build_optimizer(cfg, total_steps: int):
-    """The Keras optimizer of train.optimizer; total_steps sizes a decaying schedule."""
+def build_optimizer(cfg, total_steps: int, steps_per_epoch: int = 1):
+    """The Keras optimizer of train.optimizer; total_steps sizes a decaying schedule (and its warm-up)."""
     import keras
 
     classes = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
                "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}
     learning_rate = cfg.learning_rate
     if cfg.schedule == "cosine":
-        learning_rate = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, decay_steps=max(1, total_steps))
+        warmup = min(int(round(cfg.warmup_epochs * steps_per_epoch)), max(0, total_steps - 1))
+        if warmup:
+            learning_rate = keras.optimizers.schedules.CosineDecay(0.0, decay_steps=max(1, total_steps - warmup),
+                                                                   warmup_target=cfg.learning_rate,
+                                                                   warmup_steps=warmup)
+        else:
+            learning_rate = keras.optimizers.schedules.CosineDecay(cfg.learning_rate,
+                                                                   decay_steps=max(1, total_steps))
     kwargs = {"learning_rate": learning_rate}
     if cfg.clipnorm:
         kwargs["clipnorm"] = cfg.clipnorm
@@ -164,7 +171,7 @@ def _train_locked(config: Config, run: RunDir, stats: dict, resume: bool, overwr
     strategy = make_strategy(train_cfg.strategy)
     with strategy.scope():
         model = task.build_model(config, *vocab_sizes(stats))
-        model.compile(optimizer=build_optimizer(train_cfg.optimizer, steps * train_cfg.epochs), loss=task.loss(),
+        model.compile(optimizer=build_optimizer(train_cfg.optimizer, steps * train_cfg.epochs, steps), loss=task.loss(),
                       metrics=task.train_metrics(), jit_compile=jit)
 
     size = config.data.image.size if task.USES_IMAGE else None

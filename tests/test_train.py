@@ -83,3 +83,16 @@ def test_require_names_what_is_missing(tmp_path):
     (tmp_path / "plain").mkdir()
     with pytest.raises(CmxError, match="not a run directory"):
         RunDir(tmp_path / "plain").require()
+
+
+def test_cosine_schedule_warms_up_then_decays_to_zero():
+    pytest.importorskip("keras")
+    from crossmodal_tf.config import validate_config
+    from crossmodal_tf.train import build_optimizer
+
+    cfg = validate_config({"task": "match", "train": {"optimizer": {
+        "schedule": "cosine", "learning_rate": 0.002, "warmup_epochs": 1}}}).train.optimizer
+    schedule = build_optimizer(cfg, total_steps=100, steps_per_epoch=10)._learning_rate
+    rates = [float(schedule(step)) for step in (0, 5, 10, 55, 100)]
+    assert rates[0] == 0 and rates[1] == pytest.approx(0.001) and rates[2] == pytest.approx(0.002)
+    assert rates[3] == pytest.approx(0.001, rel=1e-3) and rates[4] == pytest.approx(0, abs=1e-9)

@@ -131,6 +131,8 @@ class OptimizerConfig(Section):
     schedule: Literal["constant", "cosine"] = Field(
         "constant", description="cosine: decay the learning rate to 0 over all training steps")
     clipnorm: float | None = Field(None, gt=0, description="clip each gradient to this norm")
+    warmup_epochs: float = Field(0.0, ge=0, description="cosine: rise linearly from 0 to learning_rate over this "
+                                                        "many epochs first, then decay")
 
 
 class EarlyStoppingConfig(Section):
