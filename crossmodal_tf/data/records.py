@@ -68,3 +68,18 @@ def read_lines(path: Path) -> Iterator[tuple[int, str | None]]:
                 yield number, raw.decode("utf-8-sig" if number == 1 else "utf-8")
             except UnicodeDecodeError:
                 yield number, None
+
+
+def json_object(line: str, place: str, skips: SkipLog) -> dict | None:
+    """A JSONL row as a dict, or None after counting it in skips (invalid JSON, or not an object)."""
+    import json
+
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        skips.add(place, f"invalid JSON ({exc.msg})")
+        return None
+    if not isinstance(row, dict):
+        skips.add(place, "row is not a JSON object")
+        return None
+    return row

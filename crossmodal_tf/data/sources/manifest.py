@@ -11,12 +11,11 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 from pathlib import Path
 from typing import Iterator
 
 from crossmodal_tf.data.images import open_image
-from crossmodal_tf.data.records import Record, SkipLog, read_lines
+from crossmodal_tf.data.records import Record, SkipLog, json_object, read_lines
 from crossmodal_tf.data.text import normalize
 from crossmodal_tf.errors import CmxError
 
@@ -41,15 +40,9 @@ def _rows(path: Path, skips: SkipLog) -> Iterator[tuple[str, dict]]:
             if line is None:
                 skips.add(place, "row is not UTF-8 text")
             elif line.strip():
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    skips.add(place, f"invalid JSON ({exc.msg})")
-                    continue
-                if isinstance(row, dict):
+                row = json_object(line, place, skips)
+                if row is not None:
                     yield place, row
-                else:
-                    skips.add(place, "row is not a JSON object")
         return
     header = None
     for number, line in read_lines(path):

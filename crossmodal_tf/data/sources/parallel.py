@@ -11,11 +11,10 @@ data.on_error: fail). Records carry no image.
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Iterator
 
-from crossmodal_tf.data.records import Record, SkipLog, read_lines
+from crossmodal_tf.data.records import Record, SkipLog, json_object, read_lines
 from crossmodal_tf.data.text import normalize
 from crossmodal_tf.errors import CmxError
 
@@ -45,13 +44,8 @@ def _pairs(path: Path, skips: SkipLog) -> Iterator[tuple[str, str, str]]:
         if not line.strip():
             continue
         if jsonl:
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                skips.add(place, f"invalid JSON ({exc.msg})")
-                continue
-            if not isinstance(row, dict):
-                skips.add(place, "row is not a JSON object")
+            row = json_object(line, place, skips)
+            if row is None:
                 continue
             source, target = row.get("source"), row.get("target")
         else:
