@@ -104,6 +104,7 @@ def train(config: ConfigPath, overrides: Overrides = None,
 
     Example: cmx train configs/shapes_match.yaml --set train.epochs=3 --run-dir runs/try
     """
+    from crossmodal_tf.distribute import WorkerLost
     from crossmodal_tf.train import TrainingInterrupted, train_from_file
 
     command = ["cmx", *sys.argv[1:]]
@@ -119,6 +120,9 @@ def train(config: ConfigPath, overrides: Overrides = None,
         err_console.print(f"cmx: interrupted {where}; {saved}\nresume with: {resume_command}", markup=False,
                           highlight=False, soft_wrap=True)
         raise typer.Exit(130) from None
+    except WorkerLost as lost:  # not the user's input: exit 1, but one clear line all the same
+        err_console.print(f"cmx: error: {lost}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
     best = f"{summary['best']:.4f}" if summary["best"] is not None else "n/a"
     console.print(f"{summary['run_dir']}: {summary['epochs']} epochs, best {summary['monitor']} {best}")
 

@@ -191,7 +191,7 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         self.save()
 
     def _global_step(self) -> int:
-        return int(self.model.optimizer.iterations)
+        return int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))  # a MirroredVariable has no __int__
 
     def position(self) -> TrainingPosition:
         """Where training stands now."""

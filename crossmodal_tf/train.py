@@ -132,23 +132,68 @@ def train(config: Config, run_dir: str | Path | None = None, *, resume: bool = F
     progress is "bar" (a live progress bar and a line per epoch), "lines" (a line per
     epoch) or "none". Ctrl-C saves a checkpoint and raises TrainingInterrupted.
     """
+    from crossmodal_tf.distribute import WorkerLost, make_strategy, read_cluster
+
     run = RunDir(Path(run_dir) if run_dir else config.run_dir)
-    _check_run_dir(run, config, resume, overwrite)
+    cluster = read_cluster(config.train.strategy)
+    chief = cluster is None or cluster.is_chief
+    if chief:
+        _check_run_dir(run, config, resume, overwrite)
+    strategy = make_strategy(config.train.strategy, cluster)  # first: multi_worker must precede other TF ops
     stats = preprocess(config, quiet=progress != "bar")
     stats.pop("reused", None)
-    with exclusive_lock(run.lock, str(run.root)):
-        _check_run_dir(run, config, resume, overwrite)  # again: another process may have written it meanwhile
-        return _train_locked(config, run, stats, resume, overwrite, progress, command, warn)
+    try:
+        if not chief:
+            return _train_as_worker(config, run, stats, resume, strategy, warn)
+        with exclusive_lock(run.lock, str(run.root)):
+            _check_run_dir(run, config, resume, overwrite)  # again: another process may have written it meanwhile
+            return _train_locked(config, run, stats, resume, overwrite, progress, command, warn, strategy)
+    except WorkerLost as exc:
+        raise WorkerLost(f"{run.root}: {cluster.name if cluster else 'worker'}: {exc}") from None
+
+
+def _train_as_worker(config: Config, run: RunDir, stats: dict, resume: bool, strategy, warn) -> dict:
+    """A non-chief worker of a multi-worker run: trains in step with the chief, writing only to a temporary folder.
+
+    Every worker saves its checkpoints (saving may take part in collectives), but only
+    the chief's land in the run directory. On --resume the worker starts from a copy
+    of the chief's history and checkpoints, so it restores the same state and makes
+    the same early-stopping decisions; that needs the run directory on storage every
+    worker sees.
+    """
+    import tempfile
+
+    scratch = RunDir(Path(tempfile.mkdtemp(prefix="cmx-worker-")))
+    try:
+        if resume:
+            if not list_checkpoints_in(run):
+                raise CmxError(f"{run.root}: this worker sees no checkpoint to resume from; with --resume the run "
+                               "directory must be on storage that every worker shares")
+            for path in (run.config, run.history, run.metrics):
+                if path.is_file():
+                    shutil.copyfile(path, scratch.root / path.name)
+            shutil.copytree(run.backup, scratch.backup)
+        summary = _train_locked(config, scratch, stats, resume, False, "none", None, warn, strategy, chief=False)
+        return {**summary, "run_dir": str(run.root)}
+    finally:
+        shutil.rmtree(scratch.root, ignore_errors=True)
+
+
+def list_checkpoints_in(run: RunDir) -> list[Path]:
+    """The resumable checkpoints of a run, newest first."""
+    from crossmodal_tf.checkpoints import list_checkpoints
+
+    return list_checkpoints(run.backup)
 
 
 def _train_locked(config: Config, run: RunDir, stats: dict, resume: bool, overwrite: bool, progress: str,
-                  command: list[str] | None, warn) -> dict:
+                  command: list[str] | None, warn, strategy, chief: bool = True) -> dict:
     import keras
 
     from crossmodal_tf.callbacks import StopBetweenSteps
     from crossmodal_tf.checkpoints import TrainingCheckpoint, TrainingPosition, list_checkpoints, restore_checkpoint
-    from crossmodal_tf.data.pipeline import make_dataset, make_training_dataset
-    from crossmodal_tf.environment import describe_environment, gpu_count, make_strategy, seed_everything
+    from crossmodal_tf.distribute import WorkerLost, gpu_count, is_multi_worker, is_peer_failure, prepare_model
+    from crossmodal_tf.environment import describe_environment, seed_everything
     from crossmodal_tf.tasks import load_task
 
     if overwrite:
@@ -168,7 +213,6 @@ def _train_locked(config: Config, run: RunDir, stats: dict, resume: bool, overwr
     task = load_task(config.task)
     counts = stats["counts"]
     steps = math.ceil(counts["train"] / train_cfg.batch_size)
-    strategy = make_strategy(train_cfg.strategy)
     with strategy.scope():
         model = task.build_model(config, *vocab_sizes(stats))
         model.compile(optimizer=build_optimizer(train_cfg.optimizer, steps * train_cfg.epochs, steps), loss=task.loss(),
@@ -177,19 +221,17 @@ def _train_locked(config: Config, run: RunDir, stats: dict, resume: bool, overwr
     size = config.data.image.size if task.USES_IMAGE else None
     start = TrainingPosition()
     if resume:
-        model.optimizer.build(model.trainable_variables)  # so that restoring fills the optimizer's state too
+        with strategy.scope():  # the optimizer's slots are distributed variables, like the weights
+            model.optimizer.build(model.trainable_variables)  # so that restoring fills the optimizer's state too
         start = restore_checkpoint(model, run.backup, warn=warn) or start
     has_val = counts["val"] > 0
-    val_ds = make_dataset(config.processed_dir, "val", counts["val"], config.eval.batch_size, size,
-                          arrange=task.arrange) if has_val else None
+    val_ds = _validation_batches(config, task, strategy, counts["val"], size) if has_val else None
     checkpoint = TrainingCheckpoint(run.backup, start, train_cfg.checkpoint_every_steps)
     callbacks = _callbacks(config, run, steps, progress, has_val, checkpoint)
+    prepare_model(model, strategy, _training_batches(config, task, None, counts["train"], size, 0, 1, 0).element_spec)
 
     def fit(first_epoch: int, last_epoch: int, skip: int = 0, steps_per_epoch: int = steps):
-        dataset = make_training_dataset(config.processed_dir, "train", counts["train"], train_cfg.batch_size, size,
-                                        seed=config.seed, shuffle_buffer=train_cfg.shuffle_buffer,
-                                        first_epoch=first_epoch, epochs=last_epoch, skip_batches=skip,
-                                        arrange=task.arrange)
+        dataset = _training_batches(config, task, strategy, counts["train"], size, first_epoch, last_epoch, skip)
         model.fit(dataset, validation_data=val_ds, initial_epoch=first_epoch, epochs=last_epoch,
                   steps_per_epoch=steps_per_epoch, callbacks=callbacks, shuffle=False, verbose=0)  # shuffled by epoch
 
@@ -209,6 +251,12 @@ def _train_locked(config: Config, run: RunDir, stats: dict, resume: bool, overwr
     except KeyboardInterrupt:
         saved = checkpoint.save()
         raise TrainingInterrupted(run.root, checkpoint.position(), saved) from None
+    except Exception as exc:
+        if is_multi_worker(strategy) and is_peer_failure(exc):
+            raise WorkerLost(f"training stopped in epoch {checkpoint.position().epochs_done + 1}: another worker "
+                             f"of the cluster failed ({str(exc).strip().splitlines()[0]}); start every worker "
+                             "again with --resume") from None
+        raise
     finally:
         stopper.restore()
 
@@ -222,12 +270,52 @@ def _train_locked(config: Config, run: RunDir, stats: dict, resume: bool, overwr
     if run.best_weights.is_file():
         model.load_weights(run.best_weights)
     save_model(model, run.model)
-    write_curves(run.root)
+    if chief:
+        write_curves(run.root)
     monitor = train_cfg.checkpoint.monitor
     values = [r[monitor] for r in history if monitor in r]
     best = (max if monitor_mode(monitor) == "max" else min)(values) if values else None
     return {"run_dir": str(run.root), "epochs": len(history), "monitor": monitor, "best": best,
             "examples": stats["counts"]}
+
+
+def _training_batches(config: Config, task, strategy, count: int, size: int | None, first_epoch: int,
+                      last_epoch: int, skip: int):
+    """The training batches of epochs first_epoch … last_epoch-1 less skip; per worker on a multi-worker strategy.
+
+    strategy None gives the local dataset (its element_spec is what prepare_model needs).
+    """
+    from crossmodal_tf.data.pipeline import make_training_dataset
+    from crossmodal_tf.distribute import is_multi_worker
+
+    train_cfg = config.train
+    kwargs = dict(seed=config.seed, shuffle_buffer=train_cfg.shuffle_buffer, first_epoch=first_epoch,
+                  epochs=last_epoch, skip_batches=skip, arrange=task.arrange)
+    if strategy is None or not is_multi_worker(strategy):
+        return make_training_dataset(config.processed_dir, "train", count, train_cfg.batch_size, size, **kwargs)
+
+    def worker_batches(context):
+        return make_training_dataset(config.processed_dir, "train", count,
+                                     context.get_per_replica_batch_size(train_cfg.batch_size), size,
+                                     worker=(context.input_pipeline_id, context.num_input_pipelines), **kwargs)
+
+    return strategy.distribute_datasets_from_function(worker_batches)
+
+
+def _validation_batches(config: Config, task, strategy, count: int, size: int | None):
+    """The validation batches; on a multi-worker strategy every worker evaluates all of them.
+
+    Keras averages the workers' metric values, so workers that each saw a different
+    part would give an AUC that is no one's; the whole split on each gives exactly the
+    single-process figures, and the same early-stopping decision on every worker.
+    """
+    from crossmodal_tf.data.pipeline import make_dataset
+    from crossmodal_tf.distribute import is_multi_worker
+
+    def batches(context=None):
+        return make_dataset(config.processed_dir, "val", count, config.eval.batch_size, size, arrange=task.arrange)
+
+    return strategy.distribute_datasets_from_function(batches) if is_multi_worker(strategy) else batches()
 
 
 def train_from_file(path: str, overrides: list[str], **kwargs) -> dict:

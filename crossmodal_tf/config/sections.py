@@ -151,8 +151,12 @@ class TrainConfig(Section):
     optimizer: OptimizerConfig = OptimizerConfig()
     early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
     checkpoint: CheckpointConfig = CheckpointConfig()
-    precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32"
-    strategy: Literal["auto", "one_device", "mirrored"] = "auto"
+    precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = Field(
+        "float32", description="mixed_* compute in 16 bits with float32 weights and outputs; mixed_float16 adds "
+                               "loss scaling")
+    strategy: Literal["auto", "one_device", "mirrored", "multi_worker"] = Field(
+        "auto", description="tf.distribute: auto (mirrored on several GPUs), one_device, mirrored, or multi_worker "
+                            "(MultiWorkerMirroredStrategy over the TF_CONFIG cluster; docs/SCALING.md)")
     jit_compile: Literal["auto", True, False] = Field("auto", description="XLA; auto uses it on GPUs only")
     checkpoint_every_steps: int | None = Field(
         None, ge=1, description="also checkpoint every this many batches within an epoch (long epochs); "

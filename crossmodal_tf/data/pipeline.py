@@ -8,13 +8,16 @@ from crossmodal_tf.data.shards import shard_paths
 from crossmodal_tf.errors import CmxError
 
 
-def parsed_examples(processed: Path, split: str, num_examples: int, image_size: int | None):
+def parsed_examples(processed: Path, split: str, num_examples: int | None, image_size: int | None,
+                    shard: tuple[int, int] | None = None):
     """The examples of one split as a cached tf.data.Dataset of dicts: text, target, image, label, kind, key.
 
     image_size None is a text-only dataset (no image); target holds a translation
     pair's target ids (empty for other tasks). Examples are parsed once and cached
     parsed (uint8 pixels and token ids are compact), so later epochs only shuffle and
     batch: parsing on every epoch would take CPU from training on a small machine.
+    shard (index, count) keeps one worker's share: whole files when there are at least
+    count files, else every count-th example; num_examples is then None (unknown).
     """
     import tensorflow as tf
 
@@ -42,9 +45,16 @@ def parsed_examples(processed: Path, split: str, num_examples: int, image_size: 
 
     # Reading the shards interleaved (one record from each in turn) mixes them even
     # before the shuffle buffer; the known size lets Keras count steps per epoch.
+    index, count = shard or (0, 1)
+    by_file = len(files) >= count
+    if by_file:
+        files = files[index::count]
     dataset = tf.data.Dataset.from_tensor_slices(files).interleave(
         tf.data.TFRecordDataset, cycle_length=len(files), block_length=1)
-    dataset = dataset.apply(tf.data.experimental.assert_cardinality(num_examples))
+    if not by_file:
+        dataset = dataset.shard(count, index)
+    if num_examples is not None:
+        dataset = dataset.apply(tf.data.experimental.assert_cardinality(num_examples))
     return dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE).cache()
 
 
@@ -70,24 +80,34 @@ def make_dataset(processed: Path, split: str, num_examples: int, batch_size: int
 
 def make_training_dataset(processed: Path, split: str, num_examples: int, batch_size: int, image_size: int | None,
                           *, seed: int, shuffle_buffer: int, first_epoch: int, epochs: int, skip_batches: int = 0,
-                          arrange=None):
+                          arrange=None, worker: tuple[int, int] | None = None):
     """Shuffled batches of epochs first_epoch … epochs-1, one after the other, less the first skip_batches.
 
     Each epoch's order is a function of (seed, epoch) alone, not of how many epochs
     this process has run before: a run resumed at epoch k (and batch j) sees exactly
     the batches an uninterrupted run would have seen from there. Use with model.fit's
     steps_per_epoch = ceil(num_examples / batch_size).
+
+    worker (index, count) makes one worker's stream of a multi-worker run: its share
+    of the files (see parsed_examples), batch_size being the per-replica batch. Shares
+    differ in size, so the stream is endless, with full batches that run on across
+    epoch ends: every worker then has a batch for each of the steps that fit asks for.
     """
     import tensorflow as tf
 
-    examples = parsed_examples(processed, split, num_examples, image_size)
+    examples = parsed_examples(processed, split, None if worker else num_examples, image_size, shard=worker)
 
-    def epoch_batches(epoch):
+    def epoch_examples(epoch):
         epoch_seed = tf.cast(seed, tf.int64) * 100_003 + epoch
-        return examples.shuffle(shuffle_buffer, seed=epoch_seed, reshuffle_each_iteration=False).padded_batch(
-            batch_size)
+        return examples.shuffle(shuffle_buffer, seed=epoch_seed, reshuffle_each_iteration=False)
 
-    dataset = tf.data.Dataset.range(first_epoch, epochs).flat_map(epoch_batches).skip(skip_batches)
+    if worker:
+        dataset = tf.data.Dataset.range(first_epoch, 2**62).flat_map(epoch_examples).padded_batch(
+            batch_size, drop_remainder=True)
+    else:
+        dataset = tf.data.Dataset.range(first_epoch, epochs).flat_map(
+            lambda epoch: epoch_examples(epoch).padded_batch(batch_size))
+    dataset = dataset.skip(skip_batches)
     if arrange is not None:
         dataset = dataset.map(arrange)
     return dataset.prefetch(tf.data.AUTOTUNE)

@@ -289,3 +289,27 @@ def test_command_misuse(run_cmx, match_run, tmp_path, monkeypatch, args, expecte
     assert_user_error(run_cmx(*[a.format(**paths) for a in args]), *expected)
     assert {str(p.relative_to(match_run)) for p in match_run.rglob("*")} == before  # the run is untouched
     assert not (tmp_path / "no-such-run").exists()
+
+
+# --- the multi-worker cluster ----------------------------------------------------------------------
+TF_CONFIG_CASES = {
+    "no TF_CONFIG": (None, ["train.strategy", "TF_CONFIG"]),
+    "not JSON": ("{cluster: ", ["TF_CONFIG", "not valid JSON"]),
+    "no cluster": ('{"task": {"type": "worker", "index": 0}}', ["TF_CONFIG", '"cluster"']),
+    "task of no job": ('{"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "ps", "index": 0}}',
+                       ["TF_CONFIG", '"task"', "worker"]),
+    "index out of range": ('{"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "worker", "index": 3}}',
+                           ["TF_CONFIG", "index 3"]),
+}
+
+
+@pytest.mark.parametrize("value, expected", list(TF_CONFIG_CASES.values()), ids=list(TF_CONFIG_CASES))
+def test_bad_tf_config(run_cmx, tmp_path, monkeypatch, value, expected):
+    monkeypatch.chdir(tmp_path)
+    if value is None:
+        monkeypatch.delenv("TF_CONFIG", raising=False)
+    else:
+        monkeypatch.setenv("TF_CONFIG", value)
+    before = {str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")}
+    assert_user_error(run_cmx("train", str(TINY), "--set", "train.strategy=multi_worker"), *expected)
+    nothing_written(tmp_path, before)
