@@ -1,4 +1,4 @@
-"""Facts about where a run ran (env.json) and the TensorFlow settings a run needs."""
+"""Facts about where a run ran (env.json), and seeding for repeatable runs."""
 
 from __future__ import annotations
 
@@ -46,28 +46,21 @@ def describe_environment(seed: int, command: list[str] | None = None) -> dict:
     }
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and TensorFlow and ask TensorFlow for deterministic ops."""
+def seed_everything(seed: int, deterministic: bool = True) -> None:
+    """Seed Python, NumPy and TensorFlow; deterministic also asks TensorFlow for deterministic ops.
+
+    XLA (train.jit_compile) needs deterministic ops off: Keras silently falls back to
+    plain graphs while they are on, as not every op has a deterministic XLA kernel.
+    """
     import keras
     import tensorflow as tf
 
     keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    else:
+        # TensorFlow exports only the switch on; a process that trains with XLA after
+        # a run without it (tests, notebooks) must turn it off again.
+        from tensorflow.python.framework import config as tf_config
 
-
-def gpu_count() -> int:
-    import tensorflow as tf
-
-    return len(tf.config.list_physical_devices("GPU"))
-
-
-def make_strategy(name: str):
-    """The tf.distribute strategy for train.strategy (auto: mirrored on several GPUs, else the default)."""
-    import tensorflow as tf
-
-    gpus = gpu_count()
-    if name == "mirrored" or (name == "auto" and gpus > 1):
-        return tf.distribute.MirroredStrategy()
-    if name == "one_device":
-        return tf.distribute.OneDeviceStrategy("/gpu:0" if gpus else "/cpu:0")
-    return tf.distribute.get_strategy()
+        tf_config.disable_op_determinism()

@@ -132,6 +132,8 @@ def train(config: Config, run_dir: str | Path | None = None, *, resume: bool = F
     progress is "bar" (a live progress bar and a line per epoch), "lines" (a line per
     epoch) or "none". Ctrl-C saves a checkpoint and raises TrainingInterrupted.
     """
+    import keras
+
     from crossmodal_tf.distribute import WorkerLost, make_strategy, read_cluster
 
     run = RunDir(Path(run_dir) if run_dir else config.run_dir)
@@ -142,6 +144,7 @@ def train(config: Config, run_dir: str | Path | None = None, *, resume: bool = F
     strategy = make_strategy(config.train.strategy, cluster)  # first: multi_worker must precede other TF ops
     stats = preprocess(config, quiet=progress != "bar")
     stats.pop("reused", None)
+    policy = keras.mixed_precision.global_policy()
     try:
         if not chief:
             return _train_as_worker(config, run, stats, resume, strategy, warn)
@@ -150,6 +153,8 @@ def train(config: Config, run_dir: str | Path | None = None, *, resume: bool = F
             return _train_locked(config, run, stats, resume, overwrite, progress, command, warn, strategy)
     except WorkerLost as exc:
         raise WorkerLost(f"{run.root}: {cluster.name if cluster else 'worker'}: {exc}") from None
+    finally:
+        keras.mixed_precision.set_global_policy(policy)  # train.precision is this run's, not the process's
 
 
 def _train_as_worker(config: Config, run: RunDir, stats: dict, resume: bool, strategy, warn) -> dict:
@@ -206,10 +211,10 @@ def _train_locked(config: Config, run: RunDir, stats: dict, resume: bool, overwr
         shutil.copyfile(config.processed_dir / "target_vocab.txt", run.target_vocab)
     write_json(run.env, describe_environment(config.seed, command))
 
-    seed_everything(config.seed)
-    keras.mixed_precision.set_global_policy(config.train.precision)
     train_cfg = config.train
     jit = gpu_count() > 0 if train_cfg.jit_compile == "auto" else train_cfg.jit_compile
+    seed_everything(config.seed, deterministic=not jit)
+    keras.mixed_precision.set_global_policy(train_cfg.precision)
     task = load_task(config.task)
     counts = stats["counts"]
     steps = math.ceil(counts["train"] / train_cfg.batch_size)
