@@ -295,7 +295,7 @@ def _training_batches(config: Config, task, strategy, count: int, size: int | No
 
     train_cfg = config.train
     kwargs = dict(seed=config.seed, shuffle_buffer=train_cfg.shuffle_buffer, first_epoch=first_epoch,
-                  epochs=last_epoch, skip_batches=skip, arrange=task.arrange)
+                  epochs=last_epoch, skip_batches=skip, arrange=task.arrange, length_window=train_cfg.length_window)
     if strategy is None or not is_multi_worker(strategy):
         return make_training_dataset(config.processed_dir, "train", count, train_cfg.batch_size, size, **kwargs)
 

@@ -78,9 +78,51 @@ def make_dataset(processed: Path, split: str, num_examples: int, batch_size: int
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
+def length_sorted_batches(examples, batch_size: int, window: int, seed=None):
+    """Batches of texts of similar length: each run of window × batch_size examples is sorted by length, then batched.
+
+    Batches are padded to their longest text, so a batch of like lengths makes the LSTM
+    run few padded steps. Every full run gives exactly `window` batches, so a split of n
+    examples still gives ceil(n / batch_size) batches, and steps per epoch and resume
+    positions do not change. seed (a tensor is fine) shuffles the batches of each run,
+    so training does not see them shortest first; window 1 is plain batching.
+    """
+    import tensorflow as tf
+
+    if window <= 1:
+        return examples.padded_batch(batch_size)
+
+    variable = [key for key, spec in examples.element_spec.items() if spec.shape.rank and spec.shape[0] is None]
+
+    def with_lengths(example):
+        return {**example, **{key + LENGTH_SUFFIX: tf.shape(example[key])[0] for key in variable}}
+
+    def sort_run(run):
+        order = tf.argsort(run["text" + LENGTH_SUFFIX], stable=True)
+        return {key: tf.gather(value, order) for key, value in run.items()}
+
+    def split_run(run):
+        def batch(index):
+            part = {key: value[index * batch_size:(index + 1) * batch_size] for key, value in run.items()}
+            # pad only to this batch's longest text, not the run's
+            return {key: value[:, : tf.reduce_max(part[key + LENGTH_SUFFIX])] if key in variable else value
+                    for key, value in part.items() if not key.endswith(LENGTH_SUFFIX)}
+
+        size = tf.shape(run["text" + LENGTH_SUFFIX], out_type=tf.int64)[0]
+        return tf.data.Dataset.range((size + batch_size - 1) // batch_size).map(batch)
+
+    # Runs are sliced into batches rather than unbatched and batched again: unbatching
+    # the empty target texts of non-translation tasks crashes TensorFlow 2.21.
+    batches = examples.map(with_lengths).padded_batch(window * batch_size).map(sort_run).flat_map(split_run)
+    return batches if seed is None else batches.shuffle(window, seed=seed, reshuffle_each_iteration=False)
+
+
+LENGTH_SUFFIX = "__length"
+
+
 def make_training_dataset(processed: Path, split: str, num_examples: int, batch_size: int, image_size: int | None,
                           *, seed: int, shuffle_buffer: int, first_epoch: int, epochs: int, skip_batches: int = 0,
-                          arrange=None, worker: tuple[int, int] | None = None):
+                          arrange=None, worker: tuple[int, int] | None = None, length_window: int = 1):
     """Shuffled batches of epochs first_epoch … epochs-1, one after the other, less the first skip_batches.
 
     Each epoch's order is a function of (seed, epoch) alone, not of how many epochs
@@ -90,23 +132,26 @@ def make_training_dataset(processed: Path, split: str, num_examples: int, batch_
 
     worker (index, count) makes one worker's stream of a multi-worker run: its share
     of the files (see parsed_examples), batch_size being the per-replica batch. Shares
-    differ in size, so the stream is endless, with full batches that run on across
-    epoch ends: every worker then has a batch for each of the steps that fit asks for.
+    differ in size, so the stream is endless, with batches that run on across epoch
+    ends: every worker then has a full batch for each of the steps that fit asks for.
     """
     import tensorflow as tf
 
     examples = parsed_examples(processed, split, None if worker else num_examples, image_size, shard=worker)
 
+    def epoch_seed(epoch):
+        return tf.cast(seed, tf.int64) * 100_003 + epoch
+
     def epoch_examples(epoch):
-        epoch_seed = tf.cast(seed, tf.int64) * 100_003 + epoch
-        return examples.shuffle(shuffle_buffer, seed=epoch_seed, reshuffle_each_iteration=False)
+        return examples.shuffle(shuffle_buffer, seed=epoch_seed(epoch), reshuffle_each_iteration=False)
 
     if worker:
-        dataset = tf.data.Dataset.range(first_epoch, 2**62).flat_map(epoch_examples).padded_batch(
-            batch_size, drop_remainder=True)
+        stream = tf.data.Dataset.range(first_epoch, 2**62).flat_map(epoch_examples)
+        dataset = length_sorted_batches(stream, batch_size, length_window, seed=epoch_seed(first_epoch))
     else:
         dataset = tf.data.Dataset.range(first_epoch, epochs).flat_map(
-            lambda epoch: epoch_examples(epoch).padded_batch(batch_size))
+            lambda epoch: length_sorted_batches(epoch_examples(epoch), batch_size, length_window,
+                                                seed=epoch_seed(epoch)))
     dataset = dataset.skip(skip_batches)
     if arrange is not None:
         dataset = dataset.map(arrange)
