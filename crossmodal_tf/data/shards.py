@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
+
+SHARD_BYTES = 100 * 10**6  # big enough to read fast, small enough to spread over many readers
+MIN_SHARDS = 4  # so that several training workers can each read whole files of every split
+
+
+def auto_shard_count(estimated_bytes: int) -> int:
+    """Shards for a split of about estimated_bytes: one per SHARD_BYTES, and at least MIN_SHARDS."""
+    return max(MIN_SHARDS, math.ceil(estimated_bytes / SHARD_BYTES))
 
 
 def serialize_example(image: np.ndarray | None, text: list[int], label: int, kind: int, key: str,
