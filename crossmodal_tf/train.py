@@ -181,7 +181,7 @@ def _train_locked(config: Config, run: RunDir, stats: dict, resume: bool, overwr
         start = restore_checkpoint(model, run.backup, warn=warn) or start
     has_val = counts["val"] > 0
     val_ds = make_dataset(config.processed_dir, "val", counts["val"], config.eval.batch_size, size,
-                          arrange=task.arrange) if has_val else None
+                          arrange=task.arrange, cache=config.data.cache) if has_val else None
     checkpoint = TrainingCheckpoint(run.backup, start, train_cfg.checkpoint_every_steps)
     callbacks = _callbacks(config, run, steps, progress, has_val, checkpoint)
 
@@ -189,7 +189,7 @@ def _train_locked(config: Config, run: RunDir, stats: dict, resume: bool, overwr
         dataset = make_training_dataset(config.processed_dir, "train", counts["train"], train_cfg.batch_size, size,
                                         seed=config.seed, shuffle_buffer=train_cfg.shuffle_buffer,
                                         first_epoch=first_epoch, epochs=last_epoch, skip_batches=skip,
-                                        arrange=task.arrange)
+                                        arrange=task.arrange, cache=config.data.cache)
         model.fit(dataset, validation_data=val_ds, initial_epoch=first_epoch, epochs=last_epoch,
                   steps_per_epoch=steps_per_epoch, callbacks=callbacks, shuffle=False, verbose=0)  # shuffled by epoch
 

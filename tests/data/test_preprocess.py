@@ -404,3 +404,29 @@ def test_make_dataset_without_shards(tmp_path):
 
     with pytest.raises(CmxError, match="preprocess"):
         make_dataset(tmp_path, "train", 10, 4, 32)
+
+
+def test_streamed_split_reads_the_cached_examples(processed, monkeypatch):
+    """data.cache none streams the shards every epoch, in the same order as the in-memory cache; auto picks by size."""
+    from crossmodal_tf.data import pipeline
+    from crossmodal_tf.data.pipeline import caches_in_memory, make_dataset, make_training_dataset
+
+    config, stats, _ = processed
+    args = (config.processed_dir, "train", stats["counts"]["train"], 16, config.data.image.size)
+
+    def keys_and_texts(cache):
+        batches = list(make_dataset(*args, cache=cache))
+        return [(k, t.tobytes()) for b in batches for k, t in zip(b["key"].numpy(), b["text"].numpy())]
+
+    assert keys_and_texts("none") == keys_and_texts("memory")
+
+    def epoch_keys(cache):  # two shuffled training epochs
+        dataset = make_training_dataset(*args, seed=1, shuffle_buffer=50, first_epoch=0, epochs=2, cache=cache)
+        return [key for batch in dataset for key in batch["key"].numpy()]
+
+    assert epoch_keys("none") == epoch_keys("memory")
+    files = [str(p) for p in shard_paths(config.processed_dir, "train")]
+    assert caches_in_memory(files, "auto") and caches_in_memory(files, "memory")
+    assert not caches_in_memory(files, "none")
+    monkeypatch.setattr(pipeline, "MEMORY_CACHE_BYTES", 1)  # as if the shards held more than 2 GB
+    assert not caches_in_memory(files, "auto")
