@@ -34,6 +34,9 @@ SPLITS = ("train", "val", "test")
 FORMAT_VERSION = 3
 POOL_SIZE = 5000
 EXAMPLE_TEXT_BYTES = 200  # an example's size less its pixels: token ids, key, label, kind, protobuf framing
+# Records whose examples are counted in pass 1 to size the shards: not the first ones,
+# while the caption pools that random negatives come from are still nearly empty.
+SAMPLE_FROM, SAMPLE_SIZE = 100, 200
 
 
 def split_of(key: str, seed: int, val: float, test: float) -> str:
@@ -112,30 +115,41 @@ def _replace_dir(new: Path, target: Path) -> None:
 
 @dataclass
 class TextScan:
-    """What pass 1 learns: train-split token counts (both sides), images and captions per split, caption pools."""
+    """What pass 1 learns: train-split token counts (both sides), images and captions per split, caption pools,
+    and examples per caption in a sample of records (for sizing shards)."""
 
     tokens: Counter
     target_tokens: Counter
     images: Counter
     captions: Counter
     pools: dict
+    examples_per_caption: float = 1.0
 
 
-def _scan_text(config: Config, source, skips: SkipLog, with_targets: bool) -> TextScan:
+def _scan_text(config: Config, source, task, skips: SkipLog) -> TextScan:
     """Pass 1: split counts, train-split token counts (source and target side) and a caption pool per split."""
     data, text, target_text = config.data, config.data.text, config.data.target_text
+    with_targets = getattr(task, "TARGET_TEXT", False)
     pools = {s: CaptionPool(POOL_SIZE, random.Random(f"{config.seed}:pool:{s}")) for s in SPLITS}
     scan = TextScan(Counter(), Counter(), Counter(), Counter(), pools)
-    for record in source.read_records(data, config.seed, skips):
+    sampled = Counter()
+    for index, record in enumerate(source.read_records(data, config.seed, skips)):
         split = split_of(record.key, config.seed, data.split.val, data.split.test)
         scan.images[split] += 1
         scan.captions[split] += len(record.captions)
+        if SAMPLE_FROM <= index < SAMPLE_FROM + SAMPLE_SIZE:
+            # a throwaway draw: pass 2 draws every image's examples again with its own rng
+            sampled["examples"] += len(task.make_examples(record, random.Random(index), pools[split], data,
+                                                          getattr(source, "hard_negative", None)))
+            sampled["captions"] += len(record.captions)
         for caption in record.captions:
             pools[split].add(record.canonical, caption)
             if split == "train":
                 scan.tokens.update(tokenize(caption, text.level, text.lowercase)[: text.max_length])
         if with_targets and split == "train" and record.translation:
             scan.target_tokens.update(_target_tokens(record.translation, target_text))
+    if sampled["captions"]:
+        scan.examples_per_caption = sampled["examples"] / sampled["captions"]
     return scan
 
 
@@ -146,13 +160,13 @@ def _target_tokens(text: str, cfg) -> list[str]:
 def shard_counts(config: Config, scan: TextScan, uses_image: bool) -> dict[str, int]:
     """Shards per split: data.num_shards, or for 'auto' about SHARD_BYTES each, estimated from pass 1.
 
-    Pass 1 knows captions, not examples: every task but match stores one example per
-    caption, and match fewer, so the estimate errs towards more, smaller shards.
+    Examples are estimated as captions x the examples per caption of a sample of
+    records (a task may store one example per caption, or fewer, or add negatives).
     """
     if config.data.num_shards != "auto":
         return {s: config.data.num_shards for s in SPLITS}
     example_bytes = EXAMPLE_TEXT_BYTES + (config.data.image.size ** 2 * 3 if uses_image else 0)
-    return {s: auto_shard_count(scan.captions[s] * example_bytes) for s in SPLITS}
+    return {s: auto_shard_count(round(scan.captions[s] * scan.examples_per_caption * example_bytes)) for s in SPLITS}
 
 
 def _encoder(config: Config, task, vocab: Vocabulary, target_vocab: Vocabulary | None) -> Encoder:
@@ -191,7 +205,7 @@ def _write_processed(config: Config, out: Path, print_: str, quiet: bool) -> dic
     with_targets = getattr(task, "TARGET_TEXT", False)
     started = time.time()
     scan_skips = SkipLog(data.on_error)
-    scan = _scan_text(config, source, scan_skips, with_targets)
+    scan = _scan_text(config, source, task, scan_skips)
     images = scan.images
     if not images.get("train"):
         raise CmxError(f"data: the dataset is empty after filtering: no training images "

@@ -230,10 +230,12 @@ def test_auto_shard_count_arithmetic():
 
 
 def test_auto_shard_counts_per_split(tiny_config):
-    """num_shards auto estimates each split's bytes from pass 1's caption count and the image size."""
+    """num_shards auto estimates each split's bytes from pass 1's captions, examples per caption and image size."""
     scan = TextScan(Counter(), Counter(), Counter(), Counter(train=150_000, val=20_000, test=0), {})
     config = tiny_config("data.num_shards=auto", "data.image.size=64")  # 12,288 pixel bytes + 200
     assert shard_counts(config, scan, uses_image=True) == {"train": 19, "val": 4, "test": 4}
+    scan.examples_per_caption = 0.4  # e.g. match: 1 positive + 1 negative of an image's 5 captions
+    assert shard_counts(config, scan, uses_image=True) == {"train": 8, "val": 4, "test": 4}
     assert shard_counts(config, scan, uses_image=False) == {"train": 4, "val": 4, "test": 4}
     assert shard_counts(tiny_config("data.num_shards=3"), scan, True) == {"train": 3, "val": 3, "test": 3}
 
