@@ -16,7 +16,7 @@ class StopBeforeTraining(Exception):
 
 @pytest.fixture
 def no_training(monkeypatch):
-    def refuse(seed):
+    def refuse(seed, deterministic=True):
         raise StopBeforeTraining(seed)
 
     monkeypatch.setattr(crossmodal_tf.environment, "seed_everything", refuse)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WrapValidator, model_validator
 
 from crossmodal_tf.data.sources import SOURCES
 from crossmodal_tf.tasks import TASKS
@@ -25,6 +25,16 @@ class Section(BaseModel):
 
 
 # --- data -----------------------------------------------------------------------------
+def _count_or_auto(value, handler):
+    """A whole number of at least 1, or 'auto': one plain message rather than one per union member."""
+    if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        return handler(value)
+    raise ValueError(f"expected a whole number of at least 1 or 'auto', found {value!r}")
+
+
+CountOrAuto = Annotated[Annotated[int, Field(ge=1)] | Literal["auto"], WrapValidator(_count_or_auto)]
+
+
 class ShapesConfig(Section):
     num_images: int = Field(6000, ge=1, description="images to generate")
     image_size: int = Field(64, ge=16, le=512, description="side of the generated images in pixels")
@@ -67,7 +77,14 @@ class DataConfig(Section):
     path: str = Field("data/raw/shapes", description="raw data folder")
     processed: str | None = Field(None, description="preprocessed output; default data/processed/<name>")
     on_error: Literal["skip", "fail"] = Field("skip", description="a bad record is skipped and counted, or fatal")
-    num_shards: int = Field(4, ge=1, description="TFRecord files per split")
+    num_shards: CountOrAuto = Field(
+        "auto", description="TFRecord files per split; auto: about 100 MB each, at least 4 per split")
+    workers: CountOrAuto = Field(
+        "auto", description="preprocess processes encoding images; 1 encodes in-process; auto: one per CPU "
+                            "core (at most 8), in-process for small datasets; does not change the output")
+    cache: Literal["auto", "memory", "none"] = Field(
+        "auto", description="training keeps a split's parsed examples in memory, or streams them from the "
+                            "shards every epoch; auto: memory when the split's shards are under 2 GB")
     shapes: ShapesConfig = ShapesConfig()
     image: ImageConfig = ImageConfig()
     text: TextConfig = TextConfig()

@@ -2,22 +2,34 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from crossmodal_tf.data.shards import shard_paths
 from crossmodal_tf.errors import CmxError
 
+MEMORY_CACHE_BYTES = 2 * 10**9  # data.cache auto: splits whose shards hold less are cached in memory
+
+
+def caches_in_memory(files: list[str], cache: str = "auto") -> bool:
+    """Whether a split is kept in memory (data.cache 'memory', or 'auto' below MEMORY_CACHE_BYTES of shards)."""
+    if cache == "auto":
+        return sum(os.path.getsize(f) for f in files) < MEMORY_CACHE_BYTES
+    return cache == "memory"
+
 
 def parsed_examples(processed: Path, split: str, num_examples: int | None, image_size: int | None,
-                    shard: tuple[int, int] | None = None):
-    """The examples of one split as a cached tf.data.Dataset of dicts: text, target, image, label, kind, key.
+                    cache: str = "auto", shard: tuple[int, int] | None = None):
+    """The examples of one split as a tf.data.Dataset of dicts: text, target, image, label, kind, key.
 
     image_size None is a text-only dataset (no image); target holds a translation
-    pair's target ids (empty for other tasks). Examples are parsed once and cached
-    parsed (uint8 pixels and token ids are compact), so later epochs only shuffle and
-    batch: parsing on every epoch would take CPU from training on a small machine.
-    shard (index, count) keeps one worker's share: whole files when there are at least
-    count files, else every count-th example; num_examples is then None (unknown).
+    pair's target ids (empty for other tasks). A split that fits in memory (see
+    caches_in_memory) is parsed once and cached parsed (uint8 pixels and token ids are
+    compact), so later epochs only shuffle and batch: parsing on every epoch would take
+    CPU from training on a small machine. A larger split is streamed from its shards
+    every epoch, in the same order. shard (index, count) keeps one worker's share: whole
+    files when there are at least count files, else every count-th example;
+    num_examples is then None (unknown).
     """
     import tensorflow as tf
 
@@ -45,21 +57,25 @@ def parsed_examples(processed: Path, split: str, num_examples: int | None, image
 
     # Reading the shards interleaved (one record from each in turn) mixes them even
     # before the shuffle buffer; the known size lets Keras count steps per epoch.
+    # Streamed, the files are read in parallel; deterministic keeps the cached order.
+    in_memory = caches_in_memory(files, cache)
     index, count = shard or (0, 1)
     by_file = len(files) >= count
     if by_file:
         files = files[index::count]
+    parallel = {} if in_memory else {"num_parallel_calls": tf.data.AUTOTUNE, "deterministic": True}
     dataset = tf.data.Dataset.from_tensor_slices(files).interleave(
-        tf.data.TFRecordDataset, cycle_length=len(files), block_length=1)
+        tf.data.TFRecordDataset, cycle_length=len(files), block_length=1, **parallel)
     if not by_file:
         dataset = dataset.shard(count, index)
     if num_examples is not None:
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(num_examples))
-    return dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE).cache()
+    dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.cache() if in_memory else dataset
 
 
 def make_dataset(processed: Path, split: str, num_examples: int, batch_size: int, image_size: int | None, *,
-                 shuffle: bool = False, seed: int = 0, shuffle_buffer: int = 10000, arrange=None):
+                 shuffle: bool = False, seed: int = 0, shuffle_buffer: int = 10000, arrange=None, cache: str = "auto"):
     """A batched tf.data.Dataset of one split's parsed examples (see parsed_examples), or arrange(batch).
 
     arrange is a task's function from such a batch to (inputs, targets), as model.fit
@@ -69,7 +85,7 @@ def make_dataset(processed: Path, split: str, num_examples: int, batch_size: int
     """
     import tensorflow as tf
 
-    dataset = parsed_examples(processed, split, num_examples, image_size)
+    dataset = parsed_examples(processed, split, num_examples, image_size, cache)
     if shuffle:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.padded_batch(batch_size)
@@ -122,7 +138,8 @@ LENGTH_SUFFIX = "__length"
 
 def make_training_dataset(processed: Path, split: str, num_examples: int, batch_size: int, image_size: int | None,
                           *, seed: int, shuffle_buffer: int, first_epoch: int, epochs: int, skip_batches: int = 0,
-                          arrange=None, worker: tuple[int, int] | None = None, length_window: int = 1):
+                          arrange=None, worker: tuple[int, int] | None = None, length_window: int = 1,
+                          cache: str = "auto"):
     """Shuffled batches of epochs first_epoch … epochs-1, one after the other, less the first skip_batches.
 
     Each epoch's order is a function of (seed, epoch) alone, not of how many epochs
@@ -134,10 +151,11 @@ def make_training_dataset(processed: Path, split: str, num_examples: int, batch_
     of the files (see parsed_examples), batch_size being the per-replica batch. Shares
     differ in size, so the stream is endless, with batches that run on across epoch
     ends: every worker then has a full batch for each of the steps that fit asks for.
+    length_window > 1 batches texts of similar length together (length_sorted_batches).
     """
     import tensorflow as tf
 
-    examples = parsed_examples(processed, split, None if worker else num_examples, image_size, shard=worker)
+    examples = parsed_examples(processed, split, None if worker else num_examples, image_size, cache, shard=worker)
 
     def epoch_seed(epoch):
         return tf.cast(seed, tf.int64) * 100_003 + epoch

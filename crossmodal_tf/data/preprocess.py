@@ -16,12 +16,15 @@ import random
 import shutil
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from crossmodal_tf.config import Config
-from crossmodal_tf.data.images import BadImage, image_to_array
+from crossmodal_tf.data.encode import EncodeJob, Encoder, TextSide, encoding, resolve_workers
 from crossmodal_tf.data.pairs import EXAMPLE_KINDS, CaptionPool
 from crossmodal_tf.data.records import SkipLog
+from crossmodal_tf.data.shards import auto_shard_count
 from crossmodal_tf.data.sources import load_source
 from crossmodal_tf.data.text import Vocabulary, tokenize
 from crossmodal_tf.errors import CmxError
@@ -30,6 +33,10 @@ from crossmodal_tf.locks import exclusive_lock
 SPLITS = ("train", "val", "test")
 FORMAT_VERSION = 3
 POOL_SIZE = 5000
+EXAMPLE_TEXT_BYTES = 200  # an example's size less its pixels: token ids, key, label, kind, protobuf framing
+# Records whose examples are counted in pass 1 to size the shards: not the first ones,
+# while the caption pools that random negatives come from are still nearly empty.
+SAMPLE_FROM, SAMPLE_SIZE = 100, 200
 
 
 def split_of(key: str, seed: int, val: float, test: float) -> str:
@@ -50,7 +57,8 @@ def fingerprint(config: Config) -> str:
         "format": FORMAT_VERSION,
         "task": config.task,
         "seed": config.seed,
-        "data": config.data.model_dump(mode="json", exclude={"processed", "on_error"}),
+        # how the work is done (processes, caching, error policy) does not change what is written
+        "data": config.data.model_dump(mode="json", exclude={"processed", "on_error", "workers", "cache"}),
         "source": source.fingerprint(config.data),
     }
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
@@ -105,33 +113,90 @@ def _replace_dir(new: Path, target: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _scan_text(config: Config, source, skips: SkipLog, with_targets: bool) -> tuple[Counter, Counter, dict, dict]:
+@dataclass
+class TextScan:
+    """What pass 1 learns: train-split token counts (both sides), images and captions per split, caption pools,
+    and examples per caption in a sample of records (for sizing shards)."""
+
+    tokens: Counter
+    target_tokens: Counter
+    images: Counter
+    captions: Counter
+    pools: dict
+    examples_per_caption: float = 1.0
+
+
+def _scan_text(config: Config, source, task, skips: SkipLog) -> TextScan:
     """Pass 1: split counts, train-split token counts (source and target side) and a caption pool per split."""
     data, text, target_text = config.data, config.data.text, config.data.target_text
-    tokens: Counter = Counter()
-    target_tokens: Counter = Counter()
-    images = Counter()
+    with_targets = getattr(task, "TARGET_TEXT", False)
     pools = {s: CaptionPool(POOL_SIZE, random.Random(f"{config.seed}:pool:{s}")) for s in SPLITS}
-    for record in source.read_records(data, config.seed, skips):
+    scan = TextScan(Counter(), Counter(), Counter(), Counter(), pools)
+    sampled = Counter()
+    for index, record in enumerate(source.read_records(data, config.seed, skips)):
         split = split_of(record.key, config.seed, data.split.val, data.split.test)
-        images[split] += 1
+        scan.images[split] += 1
+        scan.captions[split] += len(record.captions)
+        if SAMPLE_FROM <= index < SAMPLE_FROM + SAMPLE_SIZE:
+            # a throwaway draw: pass 2 draws every image's examples again with its own rng
+            sampled["examples"] += len(task.make_examples(record, random.Random(index), pools[split], data,
+                                                          getattr(source, "hard_negative", None)))
+            sampled["captions"] += len(record.captions)
         for caption in record.captions:
             pools[split].add(record.canonical, caption)
             if split == "train":
-                tokens.update(tokenize(caption, text.level, text.lowercase)[: text.max_length])
+                scan.tokens.update(tokenize(caption, text.level, text.lowercase)[: text.max_length])
         if with_targets and split == "train" and record.translation:
-            target_tokens.update(_target_tokens(record.translation, target_text))
-    return tokens, target_tokens, dict(images), pools
+            scan.target_tokens.update(_target_tokens(record.translation, target_text))
+    if sampled["captions"]:
+        scan.examples_per_caption = sampled["examples"] / sampled["captions"]
+    return scan
 
 
 def _target_tokens(text: str, cfg) -> list[str]:
     return tokenize(text, cfg.level, cfg.lowercase)[: cfg.max_length]
 
 
+def shard_counts(config: Config, scan: TextScan, uses_image: bool) -> dict[str, int]:
+    """Shards per split: data.num_shards, or for 'auto' about SHARD_BYTES each, estimated from pass 1.
+
+    Examples are estimated as captions x the examples per caption of a sample of
+    records (a task may store one example per caption, or fewer, or add negatives).
+    """
+    if config.data.num_shards != "auto":
+        return {s: config.data.num_shards for s in SPLITS}
+    example_bytes = EXAMPLE_TEXT_BYTES + (config.data.image.size ** 2 * 3 if uses_image else 0)
+    return {s: auto_shard_count(round(scan.captions[s] * scan.examples_per_caption * example_bytes)) for s in SPLITS}
+
+
+def _encoder(config: Config, task, vocab: Vocabulary, target_vocab: Vocabulary | None) -> Encoder:
+    """The settings every image of this run is encoded with."""
+    def side(vocab, cfg):
+        return TextSide(vocab, cfg.level, cfg.lowercase, cfg.max_length)
+
+    data = config.data
+    target = side(target_vocab, data.target_text) if target_vocab is not None else None
+    return Encoder(side(vocab, data.text), task.FRAME_TEXT, data.image.size, target)
+
+
+def _jobs(config: Config, source, task, pools: dict) -> Iterator[EncodeJob]:
+    """Pass 2's records as EncodeJobs: each image's examples are drawn here, where the caption pools are."""
+    data = config.data
+    hard_negative = getattr(source, "hard_negative", None)
+    for record in source.read_records(data, config.seed, SkipLog("skip")):
+        split = split_of(record.key, config.seed, data.split.val, data.split.test)
+        rng = random.Random(f"{config.seed}:examples:{record.key}")
+        examples = task.make_examples(record, rng, pools[split], data, hard_negative)
+        rng.shuffle(examples)
+        rows = tuple((caption, label, EXAMPLE_KINDS.index(kind), target[0] if target else None)
+                     for caption, label, kind, *target in examples)
+        yield EncodeJob(split, record.key, record.place, record.load_image if task.USES_IMAGE else None, rows)
+
+
 def _write_processed(config: Config, out: Path, print_: str, quiet: bool) -> dict:
     from rich.progress import Progress
 
-    from crossmodal_tf.data.shards import ShardWriter, serialize_example
+    from crossmodal_tf.data.shards import ShardWriter
     from crossmodal_tf.tasks import load_task
 
     data, text = config.data, config.data.text
@@ -140,51 +205,41 @@ def _write_processed(config: Config, out: Path, print_: str, quiet: bool) -> dic
     with_targets = getattr(task, "TARGET_TEXT", False)
     started = time.time()
     scan_skips = SkipLog(data.on_error)
-    tokens, target_tokens, images, pools = _scan_text(config, source, scan_skips, with_targets)
+    scan = _scan_text(config, source, task, scan_skips)
+    images = scan.images
     if not images.get("train"):
         raise CmxError(f"data: the dataset is empty after filtering: no training images "
                        f"({sum(images.values())} images in all, {scan_skips.count} rows skipped"
                        + (f"; first: {scan_skips.examples[0]['place']}: {scan_skips.examples[0]['reason']}"
                           if scan_skips.examples else "") + ")")
-    vocab = Vocabulary.build(tokens, text.min_freq, text.max_size)
+    vocab = Vocabulary.build(scan.tokens, text.min_freq, text.max_size)
     vocab.save(out / "vocab.txt")
     target_vocab = None
     if with_targets:
-        target_vocab = Vocabulary.build(target_tokens, data.target_text.min_freq, data.target_text.max_size)
+        target_vocab = Vocabulary.build(scan.target_tokens, data.target_text.min_freq, data.target_text.max_size)
         target_vocab.save(out / "target_vocab.txt")
 
-    hard_negative = getattr(source, "hard_negative", None)
-    writers = {s: ShardWriter(out, s, data.num_shards, config.seed) for s in SPLITS}
+    num_shards = shard_counts(config, scan, task.USES_IMAGE)
+    workers = resolve_workers(data.workers, sum(images.values()))
+    writers = {s: ShardWriter(out, s, num_shards[s], config.seed) for s in SPLITS}
     skips = SkipLog(data.on_error)
     kinds = {s: Counter() for s in SPLITS}
     lengths: Counter = Counter()
     written_images = Counter()
     try:
-        with Progress(disable=quiet, transient=True) as progress:
+        with Progress(disable=quiet, transient=True) as progress, \
+                encoding(_encoder(config, task, vocab, target_vocab), workers) as encode:
             bar = progress.add_task("preprocess", total=sum(images.values()))
-            for record in source.read_records(data, config.seed, SkipLog("skip")):
+            for job, encoded in encode(_jobs(config, source, task, scan.pools)):
                 progress.advance(bar)
-                split = split_of(record.key, config.seed, data.split.val, data.split.test)
-                rng = random.Random(f"{config.seed}:examples:{record.key}")
-                pixels = None
-                if task.USES_IMAGE:
-                    try:
-                        pixels = image_to_array(record.load_image(), data.image.size)
-                    except BadImage as exc:
-                        skips.add(record.place, str(exc))
-                        continue
-                written_images[split] += 1
-                examples = task.make_examples(record, rng, pools[split], data, hard_negative)
-                rng.shuffle(examples)
-                for caption, label, kind, *target in examples:
-                    ids = tokenize(caption, text.level, text.lowercase)[: text.max_length]
-                    lengths[len(ids)] += 1
-                    encoded = vocab.encode(ids, add_start=task.FRAME_TEXT, add_end=task.FRAME_TEXT)
-                    target_ids = (target_vocab.encode(_target_tokens(target[0], data.target_text), True, True)
-                                  if target_vocab is not None else None)
-                    writers[split].write(serialize_example(pixels, encoded, label, EXAMPLE_KINDS.index(kind),
-                                                           record.key, target_ids))
-                    kinds[split][kind] += 1
+                if encoded.bad_image is not None:
+                    skips.add(job.place, encoded.bad_image)
+                    continue
+                written_images[job.split] += 1
+                for serialized in encoded.serialized:
+                    writers[job.split].write(serialized)
+                lengths.update(encoded.lengths)
+                kinds[job.split].update(EXAMPLE_KINDS[row[2]] for row in job.examples)
     finally:
         for writer in writers.values():
             writer.close()
@@ -204,13 +259,14 @@ def _write_processed(config: Config, out: Path, print_: str, quiet: bool) -> dic
         "examples_by_kind": {s: dict(kinds[s]) for s in SPLITS},
         "vocab_size": len(vocab),
         **({"target_vocab_size": len(target_vocab)} if target_vocab is not None else {}),
-        "train_tokens": sum(tokens.values()),
+        "train_tokens": sum(scan.tokens.values()),
         "caption_length_histogram": {str(k): lengths[k] for k in sorted(lengths)},
         "skipped": all_skips.to_dict(),
         "task": config.task,
         "source": data.source,
         "image_size": data.image.size,
-        "num_shards": data.num_shards,
+        "num_shards": num_shards,
+        "workers": workers,
         "fingerprint": print_,
         "seconds": round(time.time() - started, 2),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -15,7 +15,9 @@ class Record:
     captions: its English texts; labels, when given, are parallel 0/1 match labels.
     translation: the target-language text of a translation pair (shapes: Chinese).
     load_image: returns a PIL image; called only when pixels are needed (a source
-        without images, such as parallel, raises when asked).
+        without images, such as parallel, raises when asked). It must pickle (a
+        module-level function, or functools.partial of one: no lambda), because
+        preprocess calls it in worker processes.
     canonical: meaning of the captions; two records with the same canonical text
         describe the same content, so one's caption is no negative for the other.
     scene: structured content, when the source knows it (hard negatives need it).

@@ -2,29 +2,65 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 
+SHARD_BYTES = 100 * 10**6  # big enough to read fast, small enough to spread over many readers
+MIN_SHARDS = 4  # so that several training workers can each read whole files of every split
+
+
+def auto_shard_count(estimated_bytes: int) -> int:
+    """Shards for a split of about estimated_bytes: one per SHARD_BYTES, and at least MIN_SHARDS."""
+    return max(MIN_SHARDS, math.ceil(estimated_bytes / SHARD_BYTES))
 
 
 def serialize_example(image: np.ndarray | None, text: list[int], label: int, kind: int, key: str,
                       target: list[int] | None = None) -> bytes:
-    """One tf.train.Example: raw uint8 pixels (none for text-only tasks), token ids, 0/1 label, example kind,
-    image key, and the target-side token ids of a translation pair."""
-    import tensorflow as tf
+    """One serialised tf.train.Example: raw uint8 pixels (none for text-only tasks), token ids, 0/1 label,
+    example kind, image key, and the target-side token ids of a translation pair.
 
-    feature = {
-        "text": tf.train.Feature(int64_list=tf.train.Int64List(value=text)),
-        "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
-        "kind": tf.train.Feature(int64_list=tf.train.Int64List(value=[kind])),
-        "key": tf.train.Feature(bytes_list=tf.train.BytesList(value=[key.encode()])),
-    }
+    Encoded here rather than with tf.train.Example so that preprocess workers need not
+    import TensorFlow (seconds and hundreds of MB per process). Features are written in
+    sorted order, so the bytes depend on the example alone; any protobuf reader
+    (tf.io.parse_single_example included) reads them as the same Example.
+    """
+    feature = {"text": _int64_list(text), "label": _int64_list([label]), "kind": _int64_list([kind]),
+               "key": _bytes_list(key.encode())}
     if image is not None:
-        feature["image"] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[image.tobytes()]))
+        feature["image"] = _bytes_list(image.tobytes())
     if target is not None:
-        feature["target"] = tf.train.Feature(int64_list=tf.train.Int64List(value=target))
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+        feature["target"] = _int64_list(target)
+    entries = b"".join(_field(1, _field(1, name.encode()) + _field(2, feature[name])) for name in sorted(feature))
+    return _field(1, entries)  # Example.features (1) → Features.feature (1): map<string, Feature>
+
+
+def _varint(value: int) -> bytes:
+    """Protobuf base-128 varint; negative int64 values as their 64-bit two's complement."""
+    value &= (1 << 64) - 1
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field (wire type 2)."""
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _bytes_list(value: bytes) -> bytes:
+    """Feature{bytes_list (1): BytesList{value (1): [value]}}."""
+    return _field(1, _field(1, value))
+
+
+def _int64_list(values: list[int]) -> bytes:
+    """Feature{int64_list (3): Int64List{value (1), packed}}; no values is an empty list, as TensorFlow writes it."""
+    packed = b"".join(_varint(int(v)) for v in values)
+    return _field(3, _field(1, packed) if values else b"")
 
 
 class ShardWriter:

@@ -12,12 +12,17 @@ PAD, UNK, START, END = "<pad>", "<unk>", "<start>", "<end>"
 RESERVED = (PAD, UNK, START, END)  # ids 0..3; 0 is padding so Keras masking can use mask_zero
 _PUNCTUATION = re.compile(r"[^\w\s]", re.UNICODE)
 _SPACES = re.compile(r"\s+")
+# ASCII control characters (Unicode category C) other than tab and newline
+_ASCII_CONTROLS = {code: None for code in [*range(0x20), 0x7F] if chr(code) not in "\t\n"}
 
 
 def normalize(text: str, lowercase: bool = True) -> str:
     """NFKC-normalise, drop punctuation and control characters, collapse whitespace."""
-    text = unicodedata.normalize("NFKC", text)
-    text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C" or ch in "\t\n ")
+    if text.isascii():  # the common case, and NFKC leaves ASCII as it is: skip the per-character loop
+        text = text.translate(_ASCII_CONTROLS)
+    else:
+        text = unicodedata.normalize("NFKC", text)
+        text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C" or ch in "\t\n ")
     if lowercase:
         text = text.lower()
     text = _PUNCTUATION.sub(" ", text)

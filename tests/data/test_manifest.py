@@ -205,9 +205,11 @@ def manifest_config(tiny_config, folder: Path, *sets: str):
                        "data.image.size=16", *sets)
 
 
-def test_preprocess_skips_and_counts_bad_rows(tiny_config, manifest):
-    """Missing, corrupt and escaping images are skipped and listed in stats.json with their rows."""
-    config = manifest_config(tiny_config, manifest)
+@pytest.mark.parametrize("workers", [1, 2])
+def test_preprocess_skips_and_counts_bad_rows(tiny_config, manifest, workers):
+    """Missing, corrupt and escaping images are skipped and listed in stats.json with their rows,
+    whether the images are decoded in-process or in worker processes."""
+    config = manifest_config(tiny_config, manifest, f"data.workers={workers}")
     stats = preprocess(config)
     written = json.loads((config.processed_dir / "stats.json").read_text(encoding="utf-8"))
     assert written["skipped"]["count"] == 3
@@ -234,11 +236,13 @@ def test_preprocess_with_labels_uses_them(tiny_config, tmp_path):
     assert stats["counts"]["train"] == 3
 
 
-def test_preprocess_on_error_fail_names_the_row_and_writes_nothing(tiny_config, manifest):
-    """With data.on_error: fail a bad image stops preprocess with file:line, leaving no output."""
+@pytest.mark.parametrize("workers", [1, 2])
+def test_preprocess_on_error_fail_names_the_row_and_writes_nothing(tiny_config, manifest, workers):
+    """With data.on_error: fail a bad image stops preprocess with file:line, leaving no output
+    (the same message when a worker process found it)."""
     csv = manifest / "captions.csv"
     csv.write_text(CSV_ROWS.replace("../outside.png,an outside picture\n", ""), encoding="utf-8")
-    config = manifest_config(tiny_config, manifest, "data.on_error=fail")
+    config = manifest_config(tiny_config, manifest, "data.on_error=fail", f"data.workers={workers}")
     with pytest.raises(CmxError) as info:
         preprocess(config)
     assert str(info.value).startswith(f"{csv}:7: image not found")

@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from crossmodal_tf.data import preprocess as preprocess_module
+from crossmodal_tf.data import encode as encode_module
 from crossmodal_tf.data.pairs import EXAMPLE_KINDS
-from crossmodal_tf.data.preprocess import SPLITS, preprocess, split_of
-from crossmodal_tf.data.shards import shard_paths
+from crossmodal_tf.data.encode import AUTO_POOL_MIN_IMAGES, MAX_AUTO_WORKERS, resolve_workers
+from crossmodal_tf.data.preprocess import SPLITS, TextScan, preprocess, shard_counts, split_of
+from crossmodal_tf.data.shards import auto_shard_count, shard_paths
 from crossmodal_tf.data.sources.shapes import make_record, read_records
 from crossmodal_tf.data.text import RESERVED, Vocabulary, normalize, tokenize
 from crossmodal_tf.errors import CmxError
@@ -88,6 +89,7 @@ def test_stats_json_counts_and_histogram(processed):
     assert histogram == dict(lengths)
     assert written["skipped"] == {"count": 0, "by_reason": {}, "first": []}
     assert written["vocab_size"] == len(Vocabulary.load(config.processed_dir / "vocab.txt"))
+    assert written["num_shards"] == {split: config.data.num_shards for split in SPLITS}
     assert len(list(shard_paths(config.processed_dir, "train"))) == config.data.num_shards
 
 
@@ -196,6 +198,48 @@ def test_vocabulary_ignores_val_and_test_words(tiny_config, tmp_path):
     assert "shared" in vocab
 
 
+# --- worker processes and shard counts ----------------------------------------------------
+def test_workers_write_the_same_shards(tmp_path, tiny_loader):
+    """data.workers=2 writes byte-identical shards and the same stats as encoding in-process."""
+    outputs = []
+    for workers in (1, 2):
+        config = tiny_loader(tmp_path, "data.shapes.num_images=40", f"data.workers={workers}",
+                             f"data.processed={tmp_path / str(workers)}")
+        stats = preprocess(config)
+        assert stats["workers"] == workers
+        files = sorted(config.processed_dir.iterdir())
+        contents = {p.name: p.read_bytes() for p in files if p.name != "stats.json"}
+        outputs.append((contents, {k: v for k, v in stats.items() if k not in ("seconds", "created", "workers")}))
+    assert outputs[0] == outputs[1]
+    # the number of workers decides how, not what: the output stays up to date
+    assert preprocess(tiny_loader(tmp_path, "data.shapes.num_images=40", "data.workers=3", "data.cache=none",
+                                  f"data.processed={tmp_path / '1'}"))["reused"] is True
+
+
+def test_auto_workers():
+    """auto: one worker per core (at most 8), but in-process for a dataset too small to pay for the start."""
+    assert resolve_workers(3, 10) == 3
+    assert resolve_workers("auto", AUTO_POOL_MIN_IMAGES - 1) == 1
+    assert 1 <= resolve_workers("auto", 10**6) <= MAX_AUTO_WORKERS
+
+
+def test_auto_shard_count_arithmetic():
+    """One shard per 100 MB, rounded up, and never fewer than 4."""
+    mb = 10**6
+    assert [auto_shard_count(n) for n in (0, 1, 400 * mb, 401 * mb, 1000 * mb, 1001 * mb)] == [4, 4, 4, 5, 10, 11]
+
+
+def test_auto_shard_counts_per_split(tiny_config):
+    """num_shards auto estimates each split's bytes from pass 1's captions, examples per caption and image size."""
+    scan = TextScan(Counter(), Counter(), Counter(), Counter(train=150_000, val=20_000, test=0), {})
+    config = tiny_config("data.num_shards=auto", "data.image.size=64")  # 12,288 pixel bytes + 200
+    assert shard_counts(config, scan, uses_image=True) == {"train": 19, "val": 4, "test": 4}
+    scan.examples_per_caption = 0.4  # e.g. match: 1 positive + 1 negative of an image's 5 captions
+    assert shard_counts(config, scan, uses_image=True) == {"train": 8, "val": 4, "test": 4}
+    assert shard_counts(config, scan, uses_image=False) == {"train": 4, "val": 4, "test": 4}
+    assert shard_counts(tiny_config("data.num_shards=3"), scan, True) == {"train": 3, "val": 3, "test": 3}
+
+
 # --- reuse, force, atomic output ---------------------------------------------------------
 def shard_digest(folder: Path) -> str:
     digest = hashlib.sha256()
@@ -232,7 +276,7 @@ class Interrupted(Exception):
 
 def interrupt_after(monkeypatch, calls: int, error=KeyboardInterrupt):
     """Make the image encoding in preprocess fail on its N-th call (a crash mid-way)."""
-    real = preprocess_module.image_to_array
+    real = encode_module.image_to_array
     seen = {"n": 0}
 
     def flaky(*args, **kwargs):
@@ -241,7 +285,7 @@ def interrupt_after(monkeypatch, calls: int, error=KeyboardInterrupt):
             raise error()
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(preprocess_module, "image_to_array", flaky)
+    monkeypatch.setattr(encode_module, "image_to_array", flaky)
 
 
 def leftovers(config) -> list[str]:
@@ -362,3 +406,29 @@ def test_make_dataset_without_shards(tmp_path):
 
     with pytest.raises(CmxError, match="preprocess"):
         make_dataset(tmp_path, "train", 10, 4, 32)
+
+
+def test_streamed_split_reads_the_cached_examples(processed, monkeypatch):
+    """data.cache none streams the shards every epoch, in the same order as the in-memory cache; auto picks by size."""
+    from crossmodal_tf.data import pipeline
+    from crossmodal_tf.data.pipeline import caches_in_memory, make_dataset, make_training_dataset
+
+    config, stats, _ = processed
+    args = (config.processed_dir, "train", stats["counts"]["train"], 16, config.data.image.size)
+
+    def keys_and_texts(cache):
+        batches = list(make_dataset(*args, cache=cache))
+        return [(k, t.tobytes()) for b in batches for k, t in zip(b["key"].numpy(), b["text"].numpy())]
+
+    assert keys_and_texts("none") == keys_and_texts("memory")
+
+    def epoch_keys(cache):  # two shuffled training epochs
+        dataset = make_training_dataset(*args, seed=1, shuffle_buffer=50, first_epoch=0, epochs=2, cache=cache)
+        return [key for batch in dataset for key in batch["key"].numpy()]
+
+    assert epoch_keys("none") == epoch_keys("memory")
+    files = [str(p) for p in shard_paths(config.processed_dir, "train")]
+    assert caches_in_memory(files, "auto") and caches_in_memory(files, "memory")
+    assert not caches_in_memory(files, "none")
+    monkeypatch.setattr(pipeline, "MEMORY_CACHE_BYTES", 1)  # as if the shards held more than 2 GB
+    assert not caches_in_memory(files, "auto")

@@ -133,3 +133,11 @@ def test_vocabulary_must_start_with_reserved_tokens():
     """A token list without the reserved prefix (e.g. a foreign vocab.txt) is refused."""
     with pytest.raises(ValueError):
         Vocabulary(["red", "circle"])
+
+
+def test_ascii_fast_path_matches_the_unicode_rules():
+    """ASCII text (the fast path) normalises as the general NFKC + control-character path does."""
+    for code in range(128):
+        text = f"A{chr(code)}b  c"
+        # one non-ASCII word sends the same text down the general path; the two must agree
+        assert normalize(text) + " é" == normalize(text + " é"), code

@@ -1,7 +1,7 @@
 """Data sources: each module yields Records and nothing else.
 
 A source module provides `read_records(data_config, seed, skips)` and
-`fingerprint(data_config)`. Adding a source is one module plus one line here;
+`fingerprint(data_config)`; its records' load_image must pickle (see Record). Adding a source is one module plus one line here;
 modules are named, not imported, so the config layer stays light.
 """
 

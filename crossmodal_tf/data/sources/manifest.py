@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+from functools import partial
 from pathlib import Path
 from typing import Iterator
 
@@ -123,7 +124,7 @@ def read_records(data_config, seed: int, skips: SkipLog | None = None) -> Iterat
             key=key,
             captions=tuple(group["captions"]),
             labels=tuple(labels) if labels[0] is not None else None,
-            load_image=lambda p=group["image"]: open_image(p, max_pixels),
+            load_image=partial(open_image, group["image"], max_pixels),
             canonical=f"manifest:{key}",
             place=group["place"],
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Iterator
 
 import numpy as np
@@ -183,6 +184,11 @@ def render_scene(scene: Scene, image_size: int, rng: np.random.Generator):
     return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
 
 
+def draw_image(scene: Scene, image_size: int, pixel_seed: int):
+    """The scene rendered with its own noise seed: the same pixels on every call, in any process."""
+    return render_scene(scene, image_size, np.random.default_rng(pixel_seed))
+
+
 def make_record(index: int, seed: int, image_size: int = 64, two_object_fraction: float = 0.6,
                 captions_per_image: int = 5) -> Record:
     """Image number `index` of the shapes dataset for `seed`: a Record with lazy pixels."""
@@ -192,7 +198,7 @@ def make_record(index: int, seed: int, image_size: int = 64, two_object_fraction
     return Record(
         key=f"shapes-{index:07d}",
         captions=scene.captions(rng, captions_per_image),
-        load_image=lambda: render_scene(scene, image_size, np.random.default_rng(pixel_seed)),
+        load_image=partial(draw_image, scene, image_size, pixel_seed),
         canonical=scene.canonical(),
         translation=scene.caption_zh(),
         scene=scene,
