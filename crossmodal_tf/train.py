@@ -309,7 +309,7 @@ def _training_batches(config: Config, task, strategy, count: int, size: int | No
 
 
 def _validation_batches(config: Config, task, strategy, count: int, size: int | None):
-    """The validation batches; on a multi-worker strategy every worker evaluates all of them.
+    """The validation batches, texts of like length together; on a multi-worker strategy every worker evaluates all.
 
     Keras averages the workers' metric values, so workers that each saw a different
     part would give an AUC that is no one's; the whole split on each gives exactly the
@@ -320,7 +320,7 @@ def _validation_batches(config: Config, task, strategy, count: int, size: int | 
 
     def batches(context=None):
         return make_dataset(config.processed_dir, "val", count, config.eval.batch_size, size, arrange=task.arrange,
-                            cache=config.data.cache)
+                            cache=config.data.cache, length_window=config.train.length_window)
 
     return strategy.distribute_datasets_from_function(batches) if is_multi_worker(strategy) else batches()
 

@@ -75,20 +75,22 @@ def parsed_examples(processed: Path, split: str, num_examples: int | None, image
 
 
 def make_dataset(processed: Path, split: str, num_examples: int, batch_size: int, image_size: int | None, *,
-                 shuffle: bool = False, seed: int = 0, shuffle_buffer: int = 10000, arrange=None, cache: str = "auto"):
+                 shuffle: bool = False, seed: int = 0, shuffle_buffer: int = 10000, arrange=None, cache: str = "auto",
+                 length_window: int = 1):
     """A batched tf.data.Dataset of one split's parsed examples (see parsed_examples), or arrange(batch).
 
     arrange is a task's function from such a batch to (inputs, targets), as model.fit
     wants them. Texts are padded to the longest caption of each batch, not to
     max_length, so the LSTM runs no more steps than the batch needs. Images stay
-    uint8 until the model scales them.
+    uint8 until the model scales them. length_window > 1 batches texts of similar length
+    together (length_sorted_batches), for metrics that do not depend on the order.
     """
     import tensorflow as tf
 
     dataset = parsed_examples(processed, split, num_examples, image_size, cache)
     if shuffle:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.padded_batch(batch_size)
+    dataset = length_sorted_batches(dataset, batch_size, length_window)
     if arrange is not None:
         dataset = dataset.map(arrange)
     return dataset.prefetch(tf.data.AUTOTUNE)
