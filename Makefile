@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= configs/shapes_match.yaml
 
-.PHONY: demo demo-caption demo-translate demo-retrieval test install clean bench bench-decoding bench-search
+.PHONY: demo demo-caption demo-translate demo-retrieval test install clean bench bench-all bench-decoding bench-search
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_spine.py
+
+# every scale figure in one run (about 12 minutes on 2 CPU cores) → benchmarks/RESULTS.md
+bench-all: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
 
 bench-decoding: $(STAMP)
 	$(BIN)/python benchmarks/bench_decoding.py

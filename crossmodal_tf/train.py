@@ -168,10 +168,12 @@ def _train_as_worker(config: Config, run: RunDir, stats: dict, resume: bool, str
     """
     import tempfile
 
+    from crossmodal_tf.checkpoints import list_checkpoints
+
     scratch = RunDir(Path(tempfile.mkdtemp(prefix="cmx-worker-")))
     try:
         if resume:
-            if not list_checkpoints_in(run):
+            if not list_checkpoints(run.backup):
                 raise CmxError(f"{run.root}: this worker sees no checkpoint to resume from; with --resume the run "
                                "directory must be on storage that every worker shares")
             for path in (run.config, run.history, run.metrics):
@@ -182,13 +184,6 @@ def _train_as_worker(config: Config, run: RunDir, stats: dict, resume: bool, str
         return {**summary, "run_dir": str(run.root)}
     finally:
         shutil.rmtree(scratch.root, ignore_errors=True)
-
-
-def list_checkpoints_in(run: RunDir) -> list[Path]:
-    """The resumable checkpoints of a run, newest first."""
-    from crossmodal_tf.checkpoints import list_checkpoints
-
-    return list_checkpoints(run.backup)
 
 
 def _train_locked(config: Config, run: RunDir, stats: dict, resume: bool, overwrite: bool, progress: str,
