@@ -4,9 +4,10 @@
 
 1. Speed: the same shapes config (configs/shapes_match.yaml, match task, images drawn and
    stored at 32x32) preprocessed with data.workers=1 and with data.workers = the usable
-   cores. Two rates each: over the command's wall time (with the fixed start-up,
-   mostly importing TensorFlow) and over the stage's own time (stats.json 'seconds':
-   both passes over the data, TensorFlow already imported).
+   cores. Three rates each: over the command's wall time (with the fixed start-up,
+   mostly importing TensorFlow), over the stage's own time (stats.json 'seconds':
+   both passes over the data, TensorFlow already imported), and over pass 2 alone,
+   where the images are encoded (the part that runs in the worker processes).
 2. Memory: peak resident memory of the preprocess at 10,000 and at 100,000 images (all
    cores). Two measures: the largest single process of the run (getrusage's
    RUSAGE_CHILDREN ru_maxrss in a wrapper process: the max over the preprocess process
@@ -96,6 +97,8 @@ def run_preprocess(work: Path, images: int, workers: int) -> dict:
     return {"images": images, "workers": stats["workers"], "wall_s": round(report["wall_s"], 2),
             "stage_s": stats["seconds"], "images_per_s": round(images / report["wall_s"], 1),
             "stage_images_per_s": round(images / stats["seconds"], 1),
+            "encode_s": stats["seconds_by_pass"]["encode"],
+            "encode_images_per_s": round(images / stats["seconds_by_pass"]["encode"], 1),
             "peak_rss_mb_largest_process": round(report["max_rss_kb"] / 1024, 1),
             "peak_rss_mb_process_tree": round(peak_tree / 1024, 1),
             "shard_mb": round(shard_bytes / 1e6, 1), "num_shards": stats["num_shards"]}
@@ -115,7 +118,8 @@ def measure(work_dir) -> dict:
         "config": f"{CONFIG}, match task, {IMAGE_SIZE}x{IMAGE_SIZE} images",
         "speed": {"workers_1": one, "workers_all": every,
                   "speedup_wall": round(one["wall_s"] / every["wall_s"], 2),
-                  "speedup_stage": round(one["stage_s"] / every["stage_s"], 2)},
+                  "speedup_stage": round(one["stage_s"] / every["stage_s"], 2),
+                  "speedup_encode": round(one["encode_s"] / every["encode_s"], 2)},
         "memory": {"small": small, "large": large,
                    "ratio_largest_process": round(large["peak_rss_mb_largest_process"]
                                                   / small["peak_rss_mb_largest_process"], 3),

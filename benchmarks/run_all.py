@@ -59,7 +59,7 @@ def measure(work: Path, quick: bool) -> dict:
     timed("latency", bench_spine.cli_latency, CONFIG)
     timed("preprocess", bench_preprocess.measure, work / "preprocess")
     overrides = ["data.shapes.num_images=2500"] if quick else []
-    timed("training", bench_spine.throughput, CONFIG, work / "training", epochs=2 if quick else 3, overrides=overrides)
+    timed("training", bench_spine.throughput, CONFIG, work / "training", epochs=2 if quick else 4, overrides=overrides)
     timed("decoding", decoding, 4 if quick else 20)
     return results
 
@@ -103,8 +103,11 @@ def render(results: dict, command: str) -> str:
         f"| preprocess images/s, {one['images']:,} shapes images (wall time, start-up included) "
         f"| {every['workers']} workers: {every['images_per_s']:.0f} | 1 worker: {one['images_per_s']:.0f} "
         f"| **{speed['speedup_wall']:.2f}×** | ≥ 1.7×: {verdict(speed['speedup_wall'] >= 1.7)} |",
-        f"| preprocess images/s, the stage alone (stats.json `seconds`) | {every['stage_images_per_s']:.0f} "
-        f"| {one['stage_images_per_s']:.0f} | {speed['speedup_stage']:.2f}× | |",
+        f"| preprocess images/s, the stage alone (stats.json `seconds`: both passes) "
+        f"| {every['stage_images_per_s']:.0f} | {one['stage_images_per_s']:.0f} | {speed['speedup_stage']:.2f}× | |",
+        f"| preprocess images/s, pass 2 alone (encoding the images: `seconds_by_pass.encode`) "
+        f"| {every['encode_images_per_s']:.0f} | {one['encode_images_per_s']:.0f} | "
+        f"**{speed['speedup_encode']:.2f}×** | ≥ 1.7×: {verdict(speed['speedup_encode'] >= 1.7)} |",
         f"| peak RSS of preprocess, largest process | {large['images']:,} images: "
         f"{large['peak_rss_mb_largest_process']:.0f} MB | {small['images']:,} images: "
         f"{small['peak_rss_mb_largest_process']:.0f} MB | **{memory['ratio_largest_process']:.3f}** "

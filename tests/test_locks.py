@@ -35,7 +35,7 @@ class StopBeforeTraining(Exception):
     """Raised where training would start: these tests need the run directory prepared, not a trained model."""
 
 
-def refuse_to_train(seed):
+def refuse_to_train(seed, deterministic=True):
     raise StopBeforeTraining(seed)
 
 

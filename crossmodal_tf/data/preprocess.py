@@ -206,6 +206,7 @@ def _write_processed(config: Config, out: Path, print_: str, quiet: bool) -> dic
     started = time.time()
     scan_skips = SkipLog(data.on_error)
     scan = _scan_text(config, source, task, scan_skips)
+    scanned = time.time()
     images = scan.images
     if not images.get("train"):
         raise CmxError(f"data: the dataset is empty after filtering: no training images "
@@ -269,6 +270,8 @@ def _write_processed(config: Config, out: Path, print_: str, quiet: bool) -> dic
         "workers": workers,
         "fingerprint": print_,
         "seconds": round(time.time() - started, 2),
+        # pass 1 reads text in this process; pass 2 encodes the images in `workers` processes
+        "seconds_by_pass": {"scan": round(scanned - started, 2), "encode": round(time.time() - scanned, 2)},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     (out / "stats.json").write_text(json.dumps(stats, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
