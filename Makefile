@@ -8,10 +8,10 @@ CONFIG ?= configs/shapes_match.yaml
 
 .PHONY: demo demo-caption demo-translate demo-retrieval test install clean bench bench-all bench-decoding bench-search
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev]" -c constraints.txt
 	touch $(STAMP)
 
 install: $(STAMP)
