@@ -22,11 +22,11 @@ import pytest
 TESTS = Path(__file__).resolve().parents[1]
 CMX = Path(sys.executable).parent / "cmx"
 CONFIG = TESTS / "configs" / "tiny_caption.yaml"
-SETTINGS = ["--quiet", "--set", "train.epochs=6", "--set", "train.batch_size=32"]
+SETTINGS = ["--quiet", "--set", "train.epochs=4", "--set", "train.batch_size=32"]
 MULTI = ["--set", "train.strategy=multi_worker"]
 # Two workers see the examples in another order than one process does (each reads its
 # own shards), so losses agree closely but not to the digit. Training lowers this
-# config's loss by about 0.55 in 6 epochs; 5 % of the final loss is about 0.14.
+# config's loss by about 0.45 in 4 epochs; 5 % of the final loss is about 0.15.
 TOLERANCE = 0.05
 
 
@@ -84,8 +84,8 @@ def test_two_workers_train_like_one_process(tmp_path, single_run):
 
     run = tmp_path / "runs" / "tiny-caption"
     rows = history(run)
-    assert len(rows) == len(single_run) == 6
-    assert rows[0]["loss"] - rows[-1]["loss"] > 0.3  # it learned, as the single process does
+    assert len(rows) == len(single_run) == 4
+    assert rows[0]["loss"] - rows[-1]["loss"] > 0.25  # it learned, as the single process does
     for key in ("loss", "val_loss"):
         assert abs(rows[-1][key] - single_run[-1][key]) <= TOLERANCE * single_run[-1][key], (key, rows, single_run)
     assert (run / "model.keras").is_file() and (run / "curves.png").is_file()
@@ -117,4 +117,4 @@ def test_a_dead_worker_stops_the_other_and_resume_finishes(tmp_path):
     results = [finish(w) for w in resumed]
     assert [c for c, _ in results] == [0, 0], results[0][1][-2000:] + results[1][1][-2000:]
     rows = history(tmp_path / "runs" / "tiny-caption")
-    assert [r["epoch"] for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
