@@ -52,18 +52,29 @@ def run_demo(config: str, work: Path) -> dict:
     return {**times, "epochs": len(history) - 1, "test": metrics}
 
 
-def throughput(config_path: str, work: Path, epochs: int = 4, overrides: list[str] | tuple = ()) -> dict:
-    """samples/s of cmx train and of model.fit on numpy arrays, same model, same data, both validating each epoch."""
-    sets = ["--set", "name=bench-speed", "--set", f"output.dir={work}/runs", "--set", f"data.processed={work}/processed",
-            "--set", f"train.epochs={epochs}", "--set", "train.early_stopping.patience=0",
-            *[arg for value in overrides for arg in ("--set", value)]]
-    subprocess.run([CMX, "train", config_path, *sets, "--overwrite", "--quiet"], check=True, capture_output=True,
-                   cwd=ROOT)
-    run = work / "runs" / "bench-speed"
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+def throughput(config_path: str, work: Path, epochs: int = 4, overrides: list[str] | tuple = (),
+               variants: dict[str, list[str]] | None = None) -> dict:
+    """samples/s of cmx train and of model.fit on numpy arrays, same model, same data, both validating each epoch.
+
+    variants maps a name to further --set values for more cmx train runs (say, length-sorted
+    batches), each compared with the same numpy fit.
+    """
+    def cmx_train(name: str, extra: list[str]) -> tuple[float, Path]:
+        sets = ["--set", f"name=bench-speed-{name}", "--set", f"output.dir={work}/runs",
+                "--set", f"data.processed={work}/processed", "--set", f"train.epochs={epochs}",
+                "--set", "train.early_stopping.patience=0",
+                *[arg for value in [*overrides, *extra] for arg in ("--set", value)]]
+        subprocess.run([CMX, "train", config_path, *sets, "--overwrite", "--quiet"], check=True, capture_output=True,
+                       cwd=ROOT)
+        run = work / "runs" / f"bench-speed-{name}"
+        rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        count = json.loads((run / "stats.json").read_text())["counts"]["train"]
+        return statistics.median(count / r["epoch_time_s"] for r in rows[1:]), run
+
+    cmx_rate, run = cmx_train("default", [])
+    variant_rates = {name: cmx_train(name.replace("=", "-"), extra)[0] for name, extra in (variants or {}).items()}
     stats = json.loads((run / "stats.json").read_text())
     n_train = stats["counts"]["train"]
-    cmx_rate = statistics.median(n_train / r["epoch_time_s"] for r in rows[1:])
 
     import numpy as np
     import tensorflow as tf
@@ -115,7 +126,8 @@ def throughput(config_path: str, work: Path, epochs: int = 4, overrides: list[st
               validation_data=validation, validation_batch_size=config.eval.batch_size)
     numpy_rate = statistics.median(len(y) / t for t in epoch_times[1:])
     return {"train_examples": n_train, "epochs": epochs, "cmx_samples_s": cmx_rate, "numpy_fit_samples_s": numpy_rate,
-            "ratio": cmx_rate / numpy_rate}
+            "ratio": cmx_rate / numpy_rate,
+            "variants": {name: {"cmx_samples_s": rate, "ratio": rate / numpy_rate} for name, rate in variant_rates.items()}}
 
 
 def write_results(results: dict, command: str) -> None:
