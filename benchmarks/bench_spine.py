@@ -53,26 +53,27 @@ def run_demo(config: str, work: Path) -> dict:
 
 
 def throughput(config_path: str, work: Path, epochs: int = 4, overrides: list[str] | tuple = (),
-               variants: dict[str, list[str]] | None = None) -> dict:
+               rounds: int = 1) -> dict:
     """samples/s of cmx train and of model.fit on numpy arrays, same model, same data, both validating each epoch.
 
-    variants maps a name to further --set values for more cmx train runs (say, length-sorted
-    batches), each compared with the same numpy fit.
+    rounds > 1 alternates the two (cmx, numpy, cmx, numpy, ...): this machine's speed
+    drifts by tens of percent within minutes, and alternating spreads the drift over
+    both sides. Each side's figure is the median of its epochs, leaving out the first
+    epoch of each block (tracing, filling caches).
     """
-    def cmx_train(name: str, extra: list[str]) -> tuple[float, Path]:
-        sets = ["--set", f"name=bench-speed-{name}", "--set", f"output.dir={work}/runs",
+    def cmx_train(round_: int) -> tuple[list[float], Path]:
+        sets = ["--set", f"name=bench-speed-{round_}", "--set", f"output.dir={work}/runs",
                 "--set", f"data.processed={work}/processed", "--set", f"train.epochs={epochs}",
                 "--set", "train.early_stopping.patience=0",
-                *[arg for value in [*overrides, *extra] for arg in ("--set", value)]]
+                *[arg for value in overrides for arg in ("--set", value)]]
         subprocess.run([CMX, "train", config_path, *sets, "--overwrite", "--quiet"], check=True, capture_output=True,
                        cwd=ROOT)
-        run = work / "runs" / f"bench-speed-{name}"
+        run = work / "runs" / f"bench-speed-{round_}"
         rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
         count = json.loads((run / "stats.json").read_text())["counts"]["train"]
-        return statistics.median(count / r["epoch_time_s"] for r in rows[1:]), run
+        return [count / r["epoch_time_s"] for r in rows[1:]], run
 
-    cmx_rate, run = cmx_train("default", [])
-    variant_rates = {name: cmx_train(name.replace("=", "-"), extra)[0] for name, extra in (variants or {}).items()}
+    cmx_rates, run = cmx_train(0)
     stats = json.loads((run / "stats.json").read_text())
     n_train = stats["counts"]["train"]
 
@@ -105,14 +106,6 @@ def throughput(config_path: str, work: Path, epochs: int = 4, overrides: list[st
     x, y = arrays("train")
     validation = arrays("val")  # cmx train validates every epoch, and its epoch times include that
 
-    seed_everything(config.seed)
-    task = load_task(config.task)
-    model = task.build_model(config, stats["vocab_size"])
-    model.compile(optimizer=build_optimizer(config.train.optimizer, len(y) // config.train.batch_size * epochs),
-                  loss=task.loss(),
-                  metrics=task.train_metrics(), jit_compile=False)
-    epoch_times = []
-
     import keras
 
     class EpochTimer(keras.callbacks.Callback):
@@ -122,12 +115,23 @@ def throughput(config_path: str, work: Path, epochs: int = 4, overrides: list[st
         def on_epoch_end(self, epoch, logs=None):
             epoch_times.append(time.perf_counter() - self.started)
 
-    model.fit(x, y, batch_size=config.train.batch_size, epochs=epochs, callbacks=[EpochTimer()], verbose=0,
-              validation_data=validation, validation_batch_size=config.eval.batch_size)
-    numpy_rate = statistics.median(len(y) / t for t in epoch_times[1:])
-    return {"train_examples": n_train, "epochs": epochs, "cmx_samples_s": cmx_rate, "numpy_fit_samples_s": numpy_rate,
-            "ratio": cmx_rate / numpy_rate,
-            "variants": {name: {"cmx_samples_s": rate, "ratio": rate / numpy_rate} for name, rate in variant_rates.items()}}
+    numpy_rates = []
+    for round_ in range(rounds):
+        if round_:
+            cmx_rates += cmx_train(round_)[0]
+        seed_everything(config.seed)
+        task = load_task(config.task)
+        model = task.build_model(config, stats["vocab_size"])
+        model.compile(optimizer=build_optimizer(config.train.optimizer, len(y) // config.train.batch_size * epochs),
+                      loss=task.loss(), metrics=task.train_metrics(), jit_compile=False)
+        epoch_times = []
+        model.fit(x, y, batch_size=config.train.batch_size, epochs=epochs, callbacks=[EpochTimer()], verbose=0,
+                  validation_data=validation, validation_batch_size=config.eval.batch_size)
+        numpy_rates += [len(y) / t for t in epoch_times[1:]]
+    cmx_rate, numpy_rate = statistics.median(cmx_rates), statistics.median(numpy_rates)
+    return {"train_examples": n_train, "epochs": epochs, "rounds": rounds, "cmx_samples_s": cmx_rate,
+            "numpy_fit_samples_s": numpy_rate, "ratio": cmx_rate / numpy_rate,
+            "cmx_epochs_samples_s": [round(r) for r in cmx_rates], "numpy_epochs_samples_s": [round(r) for r in numpy_rates]}
 
 
 def write_results(results: dict, command: str) -> None:

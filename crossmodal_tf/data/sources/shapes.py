@@ -118,14 +118,23 @@ def _random_object(rng: random.Random) -> ShapeObject:
 
 def _place_pair(rng: random.Random, a: ShapeObject, b: ShapeObject, relation: str):
     """Positions for a and b so that 'a REL b' holds clearly, or None."""
+    # rng.uniform(lo, hi) is lo + (hi - lo) * rng.random(); spelled out, the same numbers
+    # come out about twice as fast, and preprocessing draws every scene twice.
+    draw = rng.random
+    a_low, a_span = a.radius, (1 - a.radius) - a.radius
+    b_low, b_span = b.radius, (1 - b.radius) - b.radius
+    gap = a.radius + b.radius + 0.04
+    horizontal = relation in ("left", "right")
     for _ in range(200):
-        ax, ay = rng.uniform(a.radius, 1 - a.radius), rng.uniform(a.radius, 1 - a.radius)
-        bx, by = rng.uniform(b.radius, 1 - b.radius), rng.uniform(b.radius, 1 - b.radius)
+        ax, ay = a_low + a_span * draw(), a_low + a_span * draw()
+        bx, by = b_low + b_span * draw(), b_low + b_span * draw()
         # main axis distance must separate the objects; the cross axis offset stays
         # well below it so that no other relation could be read off the picture.
-        along = {"left": bx - ax, "right": ax - bx, "above": by - ay, "below": ay - by}[relation]
-        across = abs(ay - by) if relation in ("left", "right") else abs(ax - bx)
-        if along >= a.radius + b.radius + 0.04 and across <= 0.5 * along:
+        if horizontal:
+            along, across = (bx - ax if relation == "left" else ax - bx), abs(ay - by)
+        else:
+            along, across = (by - ay if relation == "above" else ay - by), abs(ax - bx)
+        if along >= gap and across <= 0.5 * along:
             return replace(a, x=ax, y=ay), replace(b, x=bx, y=by)
     return None
 
