@@ -151,9 +151,11 @@ def render(results: dict, command: str) -> str:
         f"| `cmx --help` latency (median of 7) | {lat['help_s']:.3f} s | `cmx config validate`: "
         f"{lat['validate_s']:.3f} s | | < 0.5 s: {verdict(lat['help_s'] < 0.5)} |",
         "",
-        f"- Shards at 100,000 images: {large['shard_mb']:.0f} MB in {large['num_shards']} files per split "
-        "(`data.num_shards: auto`, about 100 MB each, at least 4).",
-        f"- Peak RSS: {pre['measured']}. The parent process holds TensorFlow and Keras; the workers import neither.",
+        f"- Shards at {large['images']:,} images: {large['shard_mb']:.0f} MB in "
+        + ", ".join(f"{n} {split}" for split, n in large["num_shards"].items())
+        + " files (`data.num_shards: auto`: about 100 MB each, at least 4 per split).",
+        f"- Peak RSS, measured two ways: {pre['measured'].removeprefix('peak RSS: ')}. The parent process holds "
+        "TensorFlow and Keras; the workers import neither.",
         "- Training: the same model built by the same task code, the same data, both with validation each epoch. "
         "`cmx train` reads TFRecord shards through tf.data and pads each batch to its longest caption; the "
         "hand-written fit pads every caption to `data.text.max_length`. Per-epoch samples/s: cmx "
