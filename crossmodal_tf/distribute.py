@@ -35,14 +35,13 @@ class Cluster:
     num_workers: int
     task_type: str
     task_id: int
+    has_chief_job: bool = False
 
     @property
     def is_chief(self) -> bool:
         """The chief writes the run directory: the `chief` task, or worker 0 when there is none."""
         return self.task_type == "chief" or (self.task_type == "worker" and self.task_id == 0
                                              and not self.has_chief_job)
-
-    has_chief_job: bool = False
 
     @property
     def name(self) -> str:
@@ -126,17 +125,18 @@ def is_multi_worker(strategy) -> bool:
     return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and strategy.extended._in_multi_worker_mode()
 
 
-def prepare_model(model, strategy, element_spec) -> None:
+def prepare_model(model, strategy, local_dataset) -> None:
     """Build a compiled model's metrics and loss from a local batch spec, so fit need not all-reduce a batch.
 
     Only for multi-worker strategies: Keras would otherwise reduce the first batch of
     the distributed dataset, a nested structure that the collective strategy cannot
-    reduce (keras-team/keras#20585).
+    reduce (keras-team/keras#20585). local_dataset() gives an undistributed dataset
+    of the same batches; it is only called here.
     """
     if not is_multi_worker(strategy):
         return
     with strategy.scope():
-        model._symbolic_build(data_batch=element_spec)
+        model._symbolic_build(data_batch=local_dataset().element_spec)
     model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
 
 

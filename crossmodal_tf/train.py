@@ -228,7 +228,7 @@ def _train_locked(config: Config, run: RunDir, stats: dict, resume: bool, overwr
     val_ds = _validation_batches(config, task, strategy, counts["val"], size) if has_val else None
     checkpoint = TrainingCheckpoint(run.backup, start, train_cfg.checkpoint_every_steps)
     callbacks = _callbacks(config, run, steps, progress, has_val, checkpoint)
-    prepare_model(model, strategy, _training_batches(config, task, None, counts["train"], size, 0, 1, 0).element_spec)
+    prepare_model(model, strategy, lambda: _training_batches(config, task, None, counts["train"], size, 0, 1, 0))
 
     def fit(first_epoch: int, last_epoch: int, skip: int = 0, steps_per_epoch: int = steps):
         dataset = _training_batches(config, task, strategy, counts["train"], size, first_epoch, last_epoch, skip)
