@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from crossmodal_tf.distribute import local_tf_configs  # noqa: E402  (no TensorFlow at import)
+
 CMX = str(Path(sys.executable).with_name("cmx"))
 CONFIG = ROOT / "tests" / "configs" / "tiny_caption.yaml"
 SETTINGS = ["--quiet", "--set", "train.epochs=4", "--set", "train.batch_size=32"]
@@ -34,16 +36,6 @@ def _final(run: Path) -> dict:
     return {"epochs": len(rows), "loss": float(rows[-1]["loss"]), "val_loss": float(rows[-1]["val_loss"])}
 
 
-def _ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def measure(work_dir) -> dict:
     """Final losses and wall times of one process and of a two-worker cluster on the same config."""
     work = Path(work_dir)
@@ -53,14 +45,12 @@ def measure(work_dir) -> dict:
                    capture_output=True)
     single_s = time.perf_counter() - started
 
-    ports = _ports(2)
     started = time.perf_counter()
     workers = []
-    for index in range(2):
-        spec = {"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]}, "task": {"type": "worker", "index": index}}
+    for tf_config in local_tf_configs(2):
         workers.append(subprocess.Popen(
             [CMX, "train", str(CONFIG), *SETTINGS, "--set", "train.strategy=multi_worker", "--run-dir", "runs/two"],
-            cwd=work, env={**os.environ, "TF_CONFIG": json.dumps(spec)}, stdout=subprocess.DEVNULL,
+            cwd=work, env={**os.environ, "TF_CONFIG": tf_config}, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE, text=True))
     for worker in workers:
         _, err = worker.communicate(timeout=600)

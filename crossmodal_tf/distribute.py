@@ -75,6 +75,24 @@ def read_cluster(strategy: str, environ=os.environ) -> Cluster | None:
     return Cluster(num_workers=workers, task_type=task["type"], task_id=index, has_chief_job="chief" in cluster)
 
 
+def local_tf_configs(count: int) -> list[str]:
+    """TF_CONFIG values for a cluster of `count` workers on 127.0.0.1, one per worker (index order).
+
+    The ports are free when chosen; start the workers soon after. For trying multi_worker
+    on one machine, and for the tests and benchmarks that do.
+    """
+    import socket
+
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    workers = [f"127.0.0.1:{s.getsockname()[1]}" for s in sockets]
+    for s in sockets:
+        s.close()
+    return [json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}})
+            for i in range(count)]
+
+
 def gpu_count() -> int:
     """The GPUs TensorFlow sees on this machine."""
     import tensorflow as tf

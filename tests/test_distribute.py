@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from crossmodal_tf.distribute import read_cluster
+from crossmodal_tf.distribute import local_tf_configs, read_cluster
 from crossmodal_tf.errors import CmxError
 
 
@@ -32,3 +32,10 @@ def test_other_strategies_ignore_tf_config():
     assert read_cluster("auto", {"TF_CONFIG": "not json"}) is None
     with pytest.raises(CmxError, match="TF_CONFIG"):
         read_cluster("multi_worker", {})
+
+
+def test_local_tf_configs_describe_one_cluster_on_free_ports():
+    configs = [json.loads(c) for c in local_tf_configs(2)]
+    assert configs[0]["cluster"] == configs[1]["cluster"] and [c["task"]["index"] for c in configs] == [0, 1]
+    workers = configs[0]["cluster"]["worker"]
+    assert len(set(workers)) == 2 and all(w.startswith("127.0.0.1:") for w in workers)

@@ -8,16 +8,16 @@ is tested here with two local processes.
 from __future__ import annotations
 
 import csv
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+
+from crossmodal_tf.distribute import local_tf_configs
 
 TESTS = Path(__file__).resolve().parents[1]
 CMX = Path(sys.executable).parent / "cmx"
@@ -30,25 +30,13 @@ MULTI = ["--set", "train.strategy=multi_worker"]
 TOLERANCE = 0.05
 
 
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def start_workers(cwd: Path, scratch: Path, *extra: str) -> list[subprocess.Popen]:
     """Start the two workers of one cluster; worker 0 is the chief. Their temp folders go under scratch."""
-    ports = free_ports(2)
     workers = []
-    for index in range(2):
-        spec = {"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]}, "task": {"type": "worker", "index": index}}
+    for index, tf_config in enumerate(local_tf_configs(2)):
         tmp = scratch / f"tmp{index}"
         tmp.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "TF_CONFIG": json.dumps(spec), "TMPDIR": str(tmp)}
+        env = {**os.environ, "TF_CONFIG": tf_config, "TMPDIR": str(tmp)}
         workers.append(subprocess.Popen([str(CMX), "train", str(CONFIG), *SETTINGS, *MULTI, *extra], cwd=cwd, env=env,
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     return workers
