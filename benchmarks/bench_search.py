@@ -31,16 +31,14 @@ sys.path.insert(0, str(ROOT))
 
 def load_encoders(run_dir: Path, records):
     """(config, vocabulary, encoders, what they are) of a trained run, or of an untrained default model."""
-    from crossmodal_tf.config import config_from_run, load_config
+    from crossmodal_tf.config import load_config
     from crossmodal_tf.data.text import Vocabulary, tokenize
-    from crossmodal_tf.evaluate import load_run_model
-    from crossmodal_tf.run_dir import RunDir
+    from crossmodal_tf.run import open_run
     from crossmodal_tf.tasks import retrieval
 
     if (run_dir / "model.keras").is_file():
-        run = RunDir(run_dir)
-        config = config_from_run(run.root)
-        return config, Vocabulary.load(run.vocab), retrieval.build_encoders(load_run_model(run, config)), str(run_dir)
+        run = open_run(run_dir)
+        return run.config, run.vocab, retrieval.build_encoders(run.model()), str(run_dir)
     config = load_config(ROOT / "configs" / "shapes_retrieval.yaml")
     counts = Counter(t for r in records for c in r.captions for t in tokenize(c))
     vocab = Vocabulary.build(counts)

@@ -50,3 +50,14 @@ def recall_scores(ranks: np.ndarray, prefix: str) -> dict:
     scores = {f"{prefix}_r{k}": float(np.mean(ranks <= k)) for k in RECALL_AT}
     scores[f"{prefix}_median_rank"] = float(np.median(ranks))
     return scores
+
+
+def top_matches(gallery: np.ndarray, query: np.ndarray, top_k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and scores of the top_k rows of gallery by dot product with query, best first."""
+    # einsum runs on one thread; BLAS's threaded matrix-vector product (gallery @ query) took
+    # 7-12 ms instead of 0.1 ms for 10,000 rows whenever the two cores were busy with other work
+    scores = np.einsum("nd,d->n", gallery, query)
+    k = min(top_k, len(scores))
+    best = np.argpartition(-scores, k - 1)[:k]
+    best = best[np.argsort(-scores[best], kind="stable")]
+    return best, scores[best]

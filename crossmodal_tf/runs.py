@@ -16,10 +16,8 @@ import yaml
 
 from crossmodal_tf.errors import CmxError
 from crossmodal_tf.run_dir import RunDir
-from crossmodal_tf.train import monitor_mode
-
-# the metric that sums up a task's test split (eval_test.json); a task missing here shows its loss
-HEADLINE_METRICS = {"match": "accuracy", "lm": "perplexity", "caption": "bleu4", "seq2seq": "bleu", "retrieval": "r1"}
+from crossmodal_tf.tasks import TASKS, load_task
+from crossmodal_tf.tasks.base import monitor_mode
 
 
 @dataclass
@@ -80,7 +78,8 @@ def summarize_run(path: str | Path) -> RunSummary:
     monitor = config.get("train", {}).get("checkpoint", {}).get("monitor", "val_loss")
     epoch, best = best_epoch(history, monitor)
     task = str(config.get("task", "?"))
-    metric = HEADLINE_METRICS.get(task, "loss")
+    # a run of a task this cmx does not know (a newer one wrote it) shows its loss
+    metric = load_task(task).headline_metric if task in TASKS else "loss"
     test = read_json(run.eval_json("test"))
     started = read_json(run.env).get("started") or time.strftime("%Y-%m-%dT%H:%M:%S%z",
                                                                   time.localtime(run.config.stat().st_mtime))

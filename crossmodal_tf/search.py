@@ -18,13 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
-from crossmodal_tf.config import config_from_run
+from crossmodal_tf.data.images import load_image_batch
 from crossmodal_tf.data.preprocess import read_stats
+from crossmodal_tf.data.text import encode_prompt
 from crossmodal_tf.errors import CmxError
-from crossmodal_tf.run_dir import RunDir, write_json
+from crossmodal_tf.retrieval_scores import top_matches
+from crossmodal_tf.run import SPLITS, Run, open_run
+from crossmodal_tf.run_dir import write_json
 
 INDEX_FORMAT = 1
-SPLITS = ("train", "val", "test")
 
 
 @dataclass
@@ -53,73 +55,56 @@ class SearchIndex:
             return cls(**{name: arrays[name] for name in cls.__dataclass_fields__})
 
 
-def index_paths(run: RunDir, split: str) -> tuple[Path, Path]:
+def index_paths(run: Run, split: str) -> tuple[Path, Path]:
     """The index file of a split and the JSON describing what it was built from."""
-    return run.index / f"{split}.npz", run.index / f"{split}.json"
+    return run.paths.index / f"{split}.npz", run.paths.index / f"{split}.json"
 
 
-def index_source(run: RunDir, config, split: str) -> dict:
+def index_source(run: Run, split: str) -> dict:
     """What an index of this run and split is built from now: a change in any of it makes an index stale."""
-    stats = read_stats(config.processed_dir) or {}
-    digest = hashlib.sha256(run.model.read_bytes()).hexdigest() if run.model.is_file() else None
+    stats = read_stats(run.config.processed_dir) or {}
+    model = run.paths.model
+    digest = hashlib.sha256(model.read_bytes()).hexdigest() if model.is_file() else None
     return {"format": INDEX_FORMAT, "split": split, "model_sha256": digest, "data_fingerprint": stats.get("fingerprint")}
 
 
-def build_index(run: RunDir, config, split: str, encoders, vocab) -> SearchIndex:
+def build_index(run: Run, split: str, encoders) -> SearchIndex:
     """Embed the split's distinct images and captions with a run's encoders."""
-    from crossmodal_tf.data.pipeline import make_dataset
     from crossmodal_tf.data.text import detokenize
-    from crossmodal_tf.evaluate import run_data
     from crossmodal_tf.tasks.retrieval import embed_split
 
-    stats = run_data(run, config)
-    if not stats["counts"].get(split):
+    if not run.count(split):
         raise CmxError(f"{run.root}: the {split} split is empty (data.split.{split} is 0?); pick another --split")
-    dataset = make_dataset(config.processed_dir, split, stats["counts"][split], config.eval.batch_size,
-                           config.data.image.size)
-    embedded = embed_split(encoders, dataset)
+    embedded = embed_split(encoders, run.dataset(split))
     first_caption = {}
     for caption, image in embedded.pairs:
         first_caption.setdefault(int(image), int(caption))
-    captions = [detokenize(vocab.decode(ids), config.data.text.level) for ids in embedded.captions]
+    captions = [detokenize(run.vocab.decode(ids), run.config.data.text.level) for ids in embedded.captions]
     return SearchIndex(np.array(embedded.keys, dtype=str), embedded.image_embeddings, np.array(captions, dtype=str),
                        embedded.text_embeddings, np.array([first_caption[i] for i in range(len(embedded.keys))]))
 
 
-def open_index(run: RunDir, config, split: str, encoders, vocab) -> tuple[SearchIndex, bool]:
+def open_index(run: Run, split: str, encoders) -> tuple[SearchIndex, bool]:
     """The split's index, built (and saved) when missing or stale; returns (index, whether it was built)."""
     path, described = index_paths(run, split)
-    source = index_source(run, config, split)
+    source = index_source(run, split)
     if path.is_file() and described.is_file():
         try:
             if json.loads(described.read_text(encoding="utf-8")).get("source") == source:
                 return SearchIndex.load(path), False
         except (ValueError, OSError, KeyError, zipfile.BadZipFile):
             pass  # an unreadable index is rebuilt like a stale one
-    index = build_index(run, config, split, encoders, vocab)
+    index = build_index(run, split, encoders)
     path.parent.mkdir(parents=True, exist_ok=True)
     index.save(path)
     # the description is written last and from the state after building (which may have preprocessed again)
-    write_json(described, {"source": index_source(run, config, split), "images": len(index.keys),
+    write_json(described, {"source": index_source(run, split), "images": len(index.keys),
                            "captions": len(index.captions)})
     return index, True
 
 
-def top_matches(gallery: np.ndarray, query: np.ndarray, top_k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices and scores of the top_k rows of gallery by dot product with query, best first."""
-    # einsum runs on one thread; BLAS's threaded matrix-vector product (gallery @ query) took
-    # 7-12 ms instead of 0.1 ms for 10,000 rows whenever the two cores were busy with other work
-    scores = np.einsum("nd,d->n", gallery, query)
-    k = min(top_k, len(scores))
-    best = np.argpartition(-scores, k - 1)[:k]
-    best = best[np.argsort(-scores[best], kind="stable")]
-    return best, scores[best]
-
-
 def query_ids(query: str, vocab, text_cfg, warn) -> list[int]:
     """A query's token ids; a CmxError when none of its words is known, a warning for the unknown ones."""
-    from crossmodal_tf.sample import encode_prompt
-
     ids, _, unknown = encode_prompt(query, vocab, text_cfg)
     if not ids:
         raise CmxError(f"--query {query!r}: no words to search for")
@@ -152,14 +137,12 @@ class Searcher:
                 for rank, (i, score) in enumerate(zip(best, scores), 1)]
 
 
-def load_searcher(run: RunDir, config, split: str) -> tuple[Searcher, bool]:
+def load_searcher(run: Run, split: str) -> tuple[Searcher, bool]:
     """A Searcher over the run's index of a split (built when missing or stale), and whether it was built."""
-    from crossmodal_tf.data.text import Vocabulary
-    from crossmodal_tf.evaluate import load_run_model
     from crossmodal_tf.tasks.retrieval import build_encoders
 
-    encoders = build_encoders(load_run_model(run, config))
-    index, built = open_index(run, config, split, encoders, Vocabulary.load(run.vocab))
+    encoders = build_encoders(run.model())
+    index, built = open_index(run, split, encoders)
     return Searcher(index, encoders), built
 
 
@@ -175,21 +158,17 @@ def search_run(run_dir: str | Path, query: str | None = None, image: str | None 
         raise CmxError("cmx search: give either --query TEXT or --image PATH (one of them)")
     if top_k < 1:
         raise CmxError(f"--top-k: expected 1 or more, found {top_k}")
+    run = open_run(run_dir)
+    if not run.task.search_inputs:
+        raise CmxError(f"{run.root}: task {run.config.task} has no embedding index; cmx search needs a retrieval run")
     if split not in SPLITS:
         raise CmxError(f"--split: expected one of {', '.join(SPLITS)}, found {split!r}")
-    run = RunDir(Path(run_dir)).require()
-    config = config_from_run(run.root)
-    if config.task != "retrieval":
-        raise CmxError(f"{run.root}: task {config.task} has no embedding index; cmx search needs a retrieval run")
-
-    from crossmodal_tf.data.text import Vocabulary
-    from crossmodal_tf.sample import load_images
-
+    text_cfg, image_cfg = run.config.data.text, run.config.data.image
     if query is not None:
-        ids = query_ids(query, Vocabulary.load(run.vocab), config.data.text, warn)
+        ids = query_ids(query, run.vocab, text_cfg, warn)
     else:
-        pixels = load_images([image], config.data.image.size, config.data.image.max_pixels)[0]
-    searcher, built = load_searcher(run, config, split)
+        pixels = load_image_batch([image], image_cfg.size, image_cfg.max_pixels)[0]
+    searcher, built = load_searcher(run, split)
     results = searcher.by_text(ids, top_k) if query is not None else searcher.by_image(pixels, top_k)
     found = {"run": str(run.root), "split": split, **({"query": query} if query is not None else {"image": image}),
              "index": {"path": str(index_paths(run, split)[0]), "built": built}, "results": results}

@@ -13,14 +13,7 @@ from crossmodal_tf.errors import CmxError
 from crossmodal_tf.locks import exclusive_lock
 from crossmodal_tf.report.figures import write_curves
 from crossmodal_tf.run_dir import RunDir, write_atomic, write_json
-
-_MAXIMISED = ("acc", "auc", "precision", "recall", "f1")
-
-
-def monitor_mode(monitor: str) -> str:
-    """'max' for metrics where higher is better, 'min' for losses."""
-    return "max" if any(part in monitor for part in _MAXIMISED) else "min"
-
+from crossmodal_tf.tasks.base import monitor_mode
 
 def _without_epochs(config: Config) -> dict:
     data = config.to_dict()
@@ -43,11 +36,6 @@ def _check_run_dir(run: RunDir, config: Config, resume: bool, overwrite: bool) -
         raise CmxError(f"{run.root}: run directory exists; use --resume to continue it or --overwrite to replace it")
     elif exists and not run.config.is_file():
         raise CmxError(f"{run.root}: not a run directory (no config.yaml); --overwrite only replaces runs")
-
-
-def vocab_sizes(stats: dict) -> list[int]:
-    """The vocabulary sizes a task's build_model takes: the text's, and a seq2seq run's target side."""
-    return [stats["vocab_size"]] + ([stats["target_vocab_size"]] if "target_vocab_size" in stats else [])
 
 
 def build_optimizer(cfg, total_steps: int, steps_per_epoch: int = 1):
@@ -214,11 +202,11 @@ def _train_locked(config: Config, run: RunDir, stats: dict, resume: bool, overwr
     counts = stats["counts"]
     steps = math.ceil(counts["train"] / train_cfg.batch_size)
     with strategy.scope():
-        model = task.build_model(config, *vocab_sizes(stats))
+        model = task.build_model(config, *task.vocab_sizes(stats))
         model.compile(optimizer=build_optimizer(train_cfg.optimizer, steps * train_cfg.epochs, steps), loss=task.loss(),
                       metrics=task.train_metrics(), jit_compile=jit)
 
-    size = config.data.image.size if task.USES_IMAGE else None
+    size = config.data.image.size if task.uses_image else None
     start = TrainingPosition()
     if resume:
         with strategy.scope():  # the optimizer's slots are distributed variables, like the weights

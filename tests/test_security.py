@@ -17,15 +17,15 @@ def test_a_model_file_with_python_code_is_refused(tmp_path):
     """A Lambda layer (arbitrary code) in model.keras is a user error, and the code never runs."""
     keras = pytest.importorskip("keras")
 
-    from crossmodal_tf.config import validate_config
-    from crossmodal_tf.evaluate import load_run_model
+    from crossmodal_tf.run import open_run
 
     run = RunDir(tmp_path / "run")
     run.root.mkdir()
+    run.config.write_text("task: match\n", encoding="utf-8")
     inputs = keras.Input((2,))
     keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs)).save(run.model)
     with pytest.raises(CmxError, match="holds Python code"):
-        load_run_model(run, validate_config({"task": "match"}))
+        open_run(run.root).model()
 
 
 def test_nothing_is_pickled_or_loaded_unsafely():

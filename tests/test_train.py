@@ -7,7 +7,8 @@ import pytest
 import crossmodal_tf.environment
 from crossmodal_tf.errors import CmxError
 from crossmodal_tf.run_dir import RunDir
-from crossmodal_tf.train import monitor_mode, train
+from crossmodal_tf.tasks.base import monitor_mode
+from crossmodal_tf.train import train
 
 
 class StopBeforeTraining(Exception):

@@ -58,3 +58,14 @@ def image_to_array(image, size: int) -> np.ndarray:
     if rgb.size != (size, size):
         rgb = rgb.resize((size, size), Image.Resampling.BILINEAR)
     return np.asarray(rgb, dtype=np.uint8)
+
+
+def load_image_batch(paths: list[str], size: int, max_pixels: int, option: str = "--image") -> np.ndarray:
+    """The images at paths as a uint8 batch (size x size); a missing or unreadable one is a CmxError naming it."""
+    arrays = []
+    for path in paths:
+        try:
+            arrays.append(image_to_array(open_image(Path(path), max_pixels), size))
+        except BadImage as exc:
+            raise CmxError(f"{option} {path}: {exc}") from None
+    return np.stack(arrays)

@@ -129,7 +129,7 @@ class TextScan:
 def _scan_text(config: Config, source, task, skips: SkipLog) -> TextScan:
     """Pass 1: split counts, train-split token counts (source and target side) and a caption pool per split."""
     data, text, target_text = config.data, config.data.text, config.data.target_text
-    with_targets = getattr(task, "TARGET_TEXT", False)
+    with_targets = task.target_text
     pools = {s: CaptionPool(POOL_SIZE, random.Random(f"{config.seed}:pool:{s}")) for s in SPLITS}
     scan = TextScan(Counter(), Counter(), Counter(), Counter(), pools)
     sampled = Counter()
@@ -176,7 +176,7 @@ def _encoder(config: Config, task, vocab: Vocabulary, target_vocab: Vocabulary |
 
     data = config.data
     target = side(target_vocab, data.target_text) if target_vocab is not None else None
-    return Encoder(side(vocab, data.text), task.FRAME_TEXT, data.image.size, target)
+    return Encoder(side(vocab, data.text), task.frame_text, data.image.size, target)
 
 
 def _jobs(config: Config, source, task, pools: dict) -> Iterator[EncodeJob]:
@@ -190,7 +190,7 @@ def _jobs(config: Config, source, task, pools: dict) -> Iterator[EncodeJob]:
         rng.shuffle(examples)
         rows = tuple((caption, label, EXAMPLE_KINDS.index(kind), target[0] if target else None)
                      for caption, label, kind, *target in examples)
-        yield EncodeJob(split, record.key, record.place, record.load_image if task.USES_IMAGE else None, rows)
+        yield EncodeJob(split, record.key, record.place, record.load_image if task.uses_image else None, rows)
 
 
 def _write_processed(config: Config, out: Path, print_: str, quiet: bool) -> dict:
@@ -202,7 +202,7 @@ def _write_processed(config: Config, out: Path, print_: str, quiet: bool) -> dic
     data, text = config.data, config.data.text
     source = load_source(data.source)
     task = load_task(config.task)
-    with_targets = getattr(task, "TARGET_TEXT", False)
+    with_targets = task.target_text
     started = time.time()
     scan_skips = SkipLog(data.on_error)
     scan = _scan_text(config, source, task, scan_skips)
@@ -220,7 +220,7 @@ def _write_processed(config: Config, out: Path, print_: str, quiet: bool) -> dic
         target_vocab = Vocabulary.build(scan.target_tokens, data.target_text.min_freq, data.target_text.max_size)
         target_vocab.save(out / "target_vocab.txt")
 
-    num_shards = shard_counts(config, scan, task.USES_IMAGE)
+    num_shards = shard_counts(config, scan, task.uses_image)
     workers = resolve_workers(data.workers, sum(images.values()))
     writers = {s: ShardWriter(out, s, num_shards[s], config.seed) for s in SPLITS}
     skips = SkipLog(data.on_error)

@@ -10,6 +10,8 @@ import numpy as np
 SHARD_BYTES = 100 * 10**6  # big enough to read fast, small enough to spread over many readers
 MIN_SHARDS = 4  # so that several training workers can each read whole files of every split
 
+SPLITS = ("train", "val", "test")  # every preprocessed folder has these, each possibly empty
+
 
 def auto_shard_count(estimated_bytes: int) -> int:
     """Shards for a split of about estimated_bytes: one per SHARD_BYTES, and at least MIN_SHARDS."""

@@ -84,3 +84,10 @@ class Vocabulary:
     @classmethod
     def load(cls, path: Path) -> "Vocabulary":
         return cls(Path(path).read_text(encoding="utf-8").rstrip("\n").split("\n"))
+
+
+def encode_prompt(prompt: str, vocab: Vocabulary, text_cfg) -> tuple[list[int], list[str], list[str]]:
+    """A user's text as ids, its tokens as the model sees them (unknown ones as <unk>), and the unknown words."""
+    tokens = tokenize(prompt, text_cfg.level, text_cfg.lowercase)
+    unknown = [t for t in tokens if t not in vocab.index]
+    return vocab.encode(tokens), [t if t in vocab.index else UNK for t in tokens], unknown

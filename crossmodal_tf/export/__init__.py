@@ -2,8 +2,8 @@
 
 The SavedModel's `serve` signature (also `serving_default`) does all preprocessing
 in the graph (export/text_ops.py, export/image_ops.py), so `tf.saved_model.load`
-with TensorFlow alone, or TensorFlow Serving, runs it. serving.py holds each task's
-function.
+with TensorFlow alone, or TensorFlow Serving, runs it. Each task's export_endpoint hook
+builds its function from the pieces in serving.py.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import shutil
 from pathlib import Path
 
 from crossmodal_tf.errors import CmxError
-from crossmodal_tf.run_dir import RunDir
 
 FORMATS = ("savedmodel", "keras")
 
@@ -26,39 +25,30 @@ def _fresh(out: Path) -> None:
 
 def export_run(run_dir: str | Path, export_format: str = "savedmodel", out: str | Path | None = None) -> dict:
     """Export a run's best model to out (default RUN_DIR/export/<format>); returns the path and its signature."""
-    from crossmodal_tf.config import config_from_run
+    from crossmodal_tf.run import open_run
 
     if export_format not in FORMATS:
         raise CmxError(f"--format: expected one of {', '.join(FORMATS)}, found {export_format!r}")
-    run = RunDir(Path(run_dir)).require()
-    config = config_from_run(run.root)
-    if not run.model.is_file():
+    run = open_run(run_dir)
+    paths = run.paths
+    if not paths.model.is_file():
         raise CmxError(f"{run.root}: no model.keras yet; finish training first")
     out = Path(out) if out else run.root / "export" / export_format
     _fresh(out)
     if export_format == "keras":
         out.mkdir(parents=True, exist_ok=True)
-        for path in (run.model, run.config, run.vocab, run.target_vocab):
+        for path in (paths.model, paths.config, paths.vocab, paths.target_vocab):
             if path.is_file():
                 shutil.copy2(path, out / path.name)
         return {"path": str(out), "format": "keras", "signature": "model.keras (token ids, uint8 images)"}
-    return _write_saved_model(run, config, out)
+    return _write_saved_model(run, out)
 
 
-def _write_saved_model(run: RunDir, config, out: Path) -> dict:
+def _write_saved_model(run, out: Path) -> dict:
     import keras
 
-    from crossmodal_tf.data.text import Vocabulary
-    from crossmodal_tf.evaluate import load_run_model
-    from crossmodal_tf.export.serving import ENDPOINTS
-
-    make_endpoint = ENDPOINTS.get(config.task)
-    if make_endpoint is None:
-        raise CmxError(f"{run.root}: cmx export has no SavedModel signature for task {config.task} yet; "
-                       "use --format keras")
-    model = load_run_model(run, config)
-    target_vocab = Vocabulary.load(run.target_vocab) if run.target_vocab.is_file() else None
-    endpoint = make_endpoint(model, config, Vocabulary.load(run.vocab), target_vocab)
+    model = run.model()
+    endpoint = run.task.export_endpoint(run, model)
     archive = keras.export.ExportArchive()
     archive.track(model)
     for resource in endpoint.resources:

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from crossmodal_tf.report import figures
 from crossmodal_tf.report.page import Section, escape, image, note, table
+from crossmodal_tf.run import Run
 from crossmodal_tf.run_dir import RunDir
 from crossmodal_tf.runs import flatten, read_json, read_run_config, summarize_run
 
 # the config keys a reader looks for first; the full config follows in a fold-out
+# (keys that only some tasks read are shown for those tasks alone)
 SUMMARY_KEYS = ("task", "seed", "data.source", "data.path", "data.image.size", "data.text.level",
-                "data.text.max_length", "model.text.units", "model.text.layers", "model.image.filters",
+                "data.text.max_length", "data.target_text.level", "model.text.units", "model.text.layers",
+                "model.image.filters", "model.fusion.type", "model.condition", "model.attention", "model.embedding.dim",
                 "train.epochs", "train.batch_size", "train.optimizer.name", "train.optimizer.learning_rate",
                 "train.precision")
-# keys that only some tasks read (every config holds their defaults)
-TASK_KEYS = {"match": ("model.fusion.type",), "caption": ("model.condition",),
-             "seq2seq": ("data.target_text.level", "model.attention")}
-TEXT_ONLY = ("data.image.size", "model.image.filters")
 
 
 def _duration(seconds: float) -> str:
@@ -38,13 +37,11 @@ def run_facts(run: RunDir) -> Section:
     return Section("Run", table([], [[key, str(value)] for key, value in rows]))
 
 
-def config_summary(run: RunDir) -> Section:
-    """The main config keys, and the whole resolved config folded away."""
-    flat = flatten(read_run_config(run))
-    task = flat.get("task")
-    keys = [k for k in SUMMARY_KEYS if not (task in ("lm", "seq2seq") and k in TEXT_ONLY)]
-    rows = [[key, flat[key]] for key in [*keys, *TASK_KEYS.get(task, ())] if key in flat]
-    full = escape(run.config.read_text(encoding="utf-8"))
+def config_summary(run: Run) -> Section:
+    """The main config keys the run's task reads, and the whole resolved config folded away."""
+    flat = flatten(read_run_config(run.paths))
+    rows = [[key, flat[key]] for key in SUMMARY_KEYS if key in flat and run.task.reads_key(key)]
+    full = escape(run.paths.config.read_text(encoding="utf-8"))
     body = table(["key", "value"], rows) + f"<details><summary>config.yaml</summary><pre>{full}</pre></details>"
     return Section("Config", body)
 

@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
-import keras
+import random
+
 import numpy as np
-from keras import layers
 
-from crossmodal_tf.decoding import DecodeSettings
-from crossmodal_tf.models.branches import build_image_branch
-from crossmodal_tf.models.decoder import LstmGenerator, build_lstm_decoder, conditioned_start
-from crossmodal_tf.tasks.sequence import (  # noqa: F401  the task's interface, shared with lm
-    FRAME_TEXT, GENERATES_TEXT, evaluate_tokens, generate, loss, make_decoder, make_examples, teacher_forcing, texts,
-    train_metrics)
-from crossmodal_tf.text_scores import caption_scores
+from crossmodal_tf.errors import CmxError
+from crossmodal_tf.tasks import sequence
+from crossmodal_tf.tasks.base import Task
 
-TAKES_IMAGE = True
-USES_IMAGE = True
+RANDOM_IMAGES = 4  # test images `cmx sample` captions when no --image is given
+EXAMPLES = 8  # images the report captions
+TEMPERATURES = (0.5, 1.0)
 
 
-def build_model(config, vocab_size: int) -> keras.Model:
+def build_model(config, vocab_size: int, target_vocab_size: int | None = None):
     """Image branch → Dense 'caption_condition' → LSTM decoder (model.condition says how it conditions)."""
+    import keras
+    from keras import layers
+
+    from crossmodal_tf.models.branches import build_image_branch
+    from crossmodal_tf.models.decoder import build_lstm_decoder
+
     size = config.data.image.size
     images = keras.Input(shape=(size, size, 3), dtype="uint8", name="image")
     tokens = keras.Input(shape=(None,), dtype="int32", name="text")
@@ -31,12 +34,14 @@ def build_model(config, vocab_size: int) -> keras.Model:
 
 def arrange(batch):
     """A parsed batch → (image and decoder inputs, next-token targets)."""
-    inputs, targets = teacher_forcing(batch["text"])
+    inputs, targets = sequence.teacher_forcing(batch["text"])
     return {"text": inputs, "image": batch["image"]}, targets
 
 
-def generator(model: keras.Model, config) -> LstmGenerator:
+def generator(model, config):
     """The trained model in single-step form; its start state comes from the image."""
+    from crossmodal_tf.models.decoder import LstmGenerator, conditioned_start
+
     start = conditioned_start(model, config.model.text, "caption_condition", config.model.condition)
     return LstmGenerator(model, config.model.text, start, ("image",))
 
@@ -51,42 +56,104 @@ def images_with_references(dataset, vocab, level: str):
                 order.append(key)
                 images[key] = image
                 references[key] = []
-            references[key].extend(texts(text[None, :], vocab, level))
+            references[key].extend(sequence.texts(text[None, :], vocab, level))
     stacked = np.stack([images[k] for k in order]) if order else np.zeros((0, 1, 1, 3), np.uint8)
     return order, stacked, [references[k] for k in order]
 
 
-def describe(gen: LstmGenerator, decoder, vocab, images: np.ndarray, settings: DecodeSettings,
-             batch_size: int, num_samples: int = 1, seed: int = 0, prompt_ids=()):
-    """Captions for images (optionally continuing a prompt): the Decoded result, (images, num_samples, steps).
-
-    Every batch is padded to batch_size, so the compiled loop sees one shape and
-    compiles once.
-    """
-    from crossmodal_tf.decoding import Decoded
-
-    parts = []
-    batch_size = max(1, min(batch_size, len(images)))  # no padding beyond the images there are
-    for begin in range(0, len(images), batch_size):
-        chunk = images[begin:begin + batch_size]
-        padded = np.concatenate([chunk, np.zeros((batch_size - len(chunk), *chunk.shape[1:]), chunk.dtype)])
-        decoded = generate(gen, decoder, vocab, {"image": padded}, batch_size, settings, num_samples, seed + begin,
-                           prompt_ids)
-        parts.append(Decoded(decoded.tokens[: len(chunk)], decoded.log_probs[: len(chunk)],
-                             decoded.scores[: len(chunk)]))
-    return Decoded(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("tokens", "log_probs", "scores")))
+def describe(gen, decoder, vocab, images: np.ndarray, settings, batch_size: int, num_samples: int = 1,
+             seed: int = 0):
+    """Captions for images: the Decoded result, (images, num_samples, steps)."""
+    return sequence.decode_rows(gen, decoder, vocab, "image", images, settings, batch_size, num_samples, seed)
 
 
-def evaluate(model: keras.Model, dataset, config, context) -> dict:
+def evaluate(run, model, dataset) -> dict:
     """Token metrics with teacher forcing, then BLEU-1…4 (and CIDEr-D) of greedy captions of each distinct image."""
-    results = evaluate_tokens(model, dataset, arrange, context)
+    from crossmodal_tf.text_scores import caption_scores
+
+    config = run.config
+    results = sequence.evaluate_tokens(run, model, dataset, arrange)
     level = config.data.text.level
-    _, images, references = images_with_references(dataset, context.vocab, level)
+    _, images, references = images_with_references(dataset, run.vocab, level)
     gen = generator(model, config)
-    decoder = make_decoder(gen, context.vocab)
-    settings = DecodeSettings("greedy", max_length=config.data.text.max_length + 1)  # the words and <end>
-    decoded = describe(gen, decoder, context.vocab, images, settings, config.eval.batch_size)
-    hypotheses = texts(decoded.tokens[:, 0], context.vocab, level)
+    decoder = sequence.make_decoder(gen, run.vocab)
+    settings = sequence.greedy(config.data.text.max_length + 1)  # the words and <end>
+    decoded = describe(gen, decoder, run.vocab, images, settings, config.eval.batch_size)
+    hypotheses = sequence.texts(decoded.tokens[:, 0], run.vocab, level)
     results.update(caption_scores(hypotheses, references, level))
     results["images"] = len(hypotheses)
     return results
+
+
+def sample(run, request, settings, seed: int, warn) -> list[dict]:
+    """Captions of the request's images (random test images when none), continuing its prompts if any."""
+    from crossmodal_tf.data.images import load_image_batch
+
+    image_cfg = run.config.data.image
+    references = None
+    if request.images:
+        batch = load_image_batch(list(request.images), image_cfg.size, image_cfg.max_pixels)
+        labels = list(request.images)
+    else:
+        split = run.eval_split()
+        keys, images, refs = images_with_references(run.dataset(split), run.vocab, run.config.data.text.level)
+        if not keys:
+            raise CmxError(f"{run.config.processed_dir}: no test or val images to sample for; pass --image PATH")
+        chosen = sorted(random.Random(seed).sample(range(len(keys)), min(RANDOM_IMAGES, len(keys))))
+        batch, labels, references = images[chosen], [f"test image {keys[i]}" for i in chosen], [refs[i] for i in chosen]
+    gen = generator(run.model(), run.config)
+    return sequence.continue_prompts(run, gen, request.prompts, settings, seed, warn, {"image": batch}, labels,
+                                     references)
+
+
+def report_sections(run, model, split: str, dataset) -> list:
+    """Test images with the greedy caption, samples at two temperatures and the reference captions."""
+    from crossmodal_tf.decoding import DecodeSettings
+    from crossmodal_tf.report import figures
+    from crossmodal_tf.report.page import Section, escape, image, note, table
+
+    level, max_length, seed = run.config.data.text.level, run.config.sample.max_length, run.config.seed
+    keys, images, references = images_with_references(dataset, run.vocab, level)
+    keys, images, references = keys[:EXAMPLES], images[:EXAMPLES], references[:EXAMPLES]
+    if not keys:
+        return [Section("Captions", note(f"No images in the {split} split."))]
+    gen = generator(model, run.config)
+    decoder = sequence.make_decoder(gen, run.vocab, jit_compile=False)  # compiling takes longer than a few rows
+    batch = run.config.eval.batch_size
+    columns = {"greedy": describe(gen, decoder, run.vocab, images, sequence.greedy(max_length), batch)}
+    for temperature in TEMPERATURES:
+        settings = DecodeSettings("sample", temperature=temperature, max_length=max_length)
+        columns[f"sample, T={temperature}"] = describe(gen, decoder, run.vocab, images, settings, batch, seed=seed)
+    generated = {name: sequence.texts(result.tokens[:, 0], run.vocab, level) for name, result in columns.items()}
+    rows = [[image(figures.image_png(images[i]), keys[i], "example"), *(generated[name][i] for name in columns),
+             "<br>".join(escape(r) for r in references[i])] for i in range(len(keys))]
+    return [Section(f"Captions ({split} split)",
+                    table(["image", *columns, "references"], rows, raw_columns=(0, len(columns) + 1)))]
+
+
+def export_endpoint(run, model):
+    """Encoded images → {"text", "tokens", "log_prob"}: greedy captions."""
+    import tensorflow as tf
+
+    from crossmodal_tf.data.text import START
+    from crossmodal_tf.export.image_ops import decode_images
+    from crossmodal_tf.export.serving import IMAGE, Endpoint, greedy_outputs
+
+    config, vocab, gen = run.config, run.vocab, generator(model, run.config)
+
+    def serve(image):
+        images = decode_images(image, config.data.image.size)
+        first = tf.fill([tf.shape(images)[0]], vocab.index[START])
+        return greedy_outputs(gen, vocab, config.data.text.level, config.sample.max_length,
+                              gen.start({"image": images}), first)
+
+    return Endpoint(serve, [IMAGE])
+
+
+TASK = Task(
+    name="caption", uses_image=True, frame_text=True, metric_names=("token_accuracy",), headline_metric="bleu4",
+    reads=("data.image", "model.image", "model.condition", "sample"), generates_text=True,
+    sample_inputs=("image", "prompt"),
+    make_examples=sequence.make_examples, build_model=build_model, loss=sequence.loss,
+    train_metrics=sequence.train_metrics, arrange=arrange, evaluate=evaluate, report_sections=report_sections,
+    export_endpoint=export_endpoint, sample=sample)

@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import keras
-import numpy as np
-from keras import layers
-
 from crossmodal_tf.data.pairs import EXAMPLE_KINDS, match_pairs
-from crossmodal_tf.models.branches import build_image_branch, build_text_branch
-from crossmodal_tf.models.fusion import FUSIONS
+from crossmodal_tf.tasks.base import Task
 
-GENERATES_TEXT = False
-FRAME_TEXT = False  # captions are stored as plain token ids
-USES_IMAGE = True
+MISTAKES = 12  # the report's gallery of the most confident mistakes
 
 
 def make_examples(record, rng, pool, data_cfg, hard_negative) -> list[tuple[str, int, str]]:
@@ -20,8 +13,14 @@ def make_examples(record, rng, pool, data_cfg, hard_negative) -> list[tuple[str,
     return match_pairs(record, rng, pool, data_cfg.negatives, hard_negative)
 
 
-def build_model(config, vocab_size: int) -> keras.Model:
+def build_model(config, vocab_size: int, target_vocab_size: int | None = None):
     """The match model: text branch + image branch → fusion → Dense(1, sigmoid) named 'match'."""
+    import keras
+    from keras import layers
+
+    from crossmodal_tf.models.branches import build_image_branch, build_text_branch
+    from crossmodal_tf.models.fusion import FUSIONS
+
     size = config.data.image.size
     tokens = keras.Input(shape=(None,), dtype="int32", name="text")
     images = keras.Input(shape=(size, size, 3), dtype="uint8", name="image")
@@ -42,20 +41,42 @@ def arrange(batch):
 
 
 def loss():
+    import keras
+
     return keras.losses.BinaryCrossentropy()
 
 
 def train_metrics() -> list:
+    import keras
+
     return [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")]
 
 
-def evaluate(model: keras.Model, dataset, config, context=None) -> dict:
+def scored_batches(model, dataset):
+    """Each parsed batch with its labels and match scores as numpy vectors: (batch, labels, scores).
+
+    The model runs as one compiled graph: called eagerly, Keras steps through the
+    LSTM in Python, several times slower.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    score_of = tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True)
+    for batch in dataset:
+        inputs, label = arrange(batch)
+        yield batch, np.asarray(label)[:, 0], np.asarray(score_of(inputs))[:, 0]
+
+
+def evaluate(run, model, dataset) -> dict:
     """Loss, accuracy, precision, recall, F1 and ROC AUC over a dataset of parsed batches.
 
     Also the accuracy on each kind of example (positives, random and hard negatives),
     which shows whether the model tells apart captions that differ in one attribute.
     """
-    threshold = config.eval.threshold
+    import keras
+    import numpy as np
+
+    threshold = run.config.eval.threshold
     metrics = {
         "loss": keras.metrics.BinaryCrossentropy(),
         "accuracy": keras.metrics.BinaryAccuracy(threshold=threshold),
@@ -65,15 +86,12 @@ def evaluate(model: keras.Model, dataset, config, context=None) -> dict:
         "auc": keras.metrics.AUC(num_thresholds=1000),
     }
     scores, labels, kinds = [], [], []
-    for batch in dataset:
-        inputs, label = arrange(batch)
-        kind = batch["kind"]
-        score = model(inputs, training=False)
+    for batch, label, score in scored_batches(model, dataset):
         for metric in metrics.values():
-            metric.update_state(label, score)
-        scores.append(np.asarray(score)[:, 0])
-        labels.append(np.asarray(label)[:, 0])
-        kinds.append(np.asarray(kind))
+            metric.update_state(label[:, None], score[:, None])
+        scores.append(score)
+        labels.append(label)
+        kinds.append(np.asarray(batch["kind"]))
     if not scores:
         return {}
     # F1Score returns one value per class: a vector of length 1 here
@@ -87,3 +105,55 @@ def evaluate(model: keras.Model, dataset, config, context=None) -> dict:
     results["examples"] = int(len(scores))
     return results
 
+
+def report_sections(run, model, split: str, dataset) -> list:
+    """ROC curve, confusion matrix and the most confident mistakes of a match run."""
+    import numpy as np
+
+    from crossmodal_tf.report import figures
+    from crossmodal_tf.report.page import Section, card, gallery, image, note
+    from crossmodal_tf.tasks.sequence import texts
+
+    threshold = run.config.eval.threshold
+    scores, labels, wrong = [], [], []  # wrong: (error, score, label, kind, text, image) of misjudged pairs
+    for batch, label, score in scored_batches(model, dataset):
+        scores.append(score)
+        labels.append(label)
+        kinds, ids, images = (batch[key].numpy() for key in ("kind", "text", "image"))
+        for row in np.flatnonzero((score >= threshold) != (label >= 0.5)):
+            wrong.append((abs(score[row] - label[row]), score[row], label[row], kinds[row], ids[row], images[row]))
+        wrong = sorted(wrong, key=lambda w: -w[0])[:MISTAKES]  # only the gallery's images are kept
+    scores, labels = np.concatenate(scores), np.concatenate(labels)
+    figures_html = (image(figures.roc_figure(labels, scores), "ROC curve")
+                    + image(figures.confusion_figure(labels, scores >= threshold), "confusion matrix"))
+    level = run.config.data.text.level
+    cards = [card(figures.image_png(pixels), f"mistake {n + 1}",
+                  [texts(ids[None], run.vocab, level)[0],
+                   f"score {score:.3f}, truth: {'match' if label >= 0.5 else 'no match'} "
+                   f"({EXAMPLE_KINDS[kind].replace('_', ' ')})"])
+             for n, (_, score, label, kind, ids, pixels) in enumerate(wrong)]
+    mistakes = gallery(cards) if cards else note("No mistakes on this split.")
+    return [Section(f"Match scores ({split} split, {len(scores)} pairs, threshold {threshold})", figures_html),
+            Section("Most confident mistakes", note("The pairs the model got wrong with the most confidence: "
+                                                    "the image, the caption it judged, its score.") + mistakes)]
+
+
+def export_endpoint(run, model):
+    """(text strings, encoded images) → {"score": match probability}."""
+    from crossmodal_tf.export.serving import IMAGE, TEXT, Endpoint, text_input
+    from crossmodal_tf.export.image_ops import decode_images
+
+    encode_text, table = text_input(run.vocab, run.config.data.text)
+
+    def serve(text, image):
+        inputs = {"text": encode_text(text), "image": decode_images(image, run.config.data.image.size)}
+        return {"score": model(inputs, training=False)[:, 0]}
+
+    return Endpoint(serve, [TEXT, IMAGE], [table])
+
+
+TASK = Task(
+    name="match", uses_image=True, frame_text=False, metric_names=("accuracy", "auc"), headline_metric="accuracy",
+    reads=("data.image", "data.negatives", "model.image", "model.fusion", "eval.threshold"),
+    make_examples=make_examples, build_model=build_model, loss=loss, train_metrics=train_metrics, arrange=arrange,
+    evaluate=evaluate, report_sections=report_sections, export_endpoint=export_endpoint)

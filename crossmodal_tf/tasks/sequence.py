@@ -1,7 +1,8 @@
-"""What the generative tasks (lm, caption) share: examples, teacher forcing, loss and token metrics.
+"""What the generative tasks (lm, caption, seq2seq) share: examples, teacher forcing, loss, token metrics,
+decoding in batches and `cmx sample`'s continuation of prompts.
 
-Texts are stored framed as <start> w1 … wn <end>. Teacher forcing feeds
-<start> w1 … wn and predicts w1 … wn <end>; padding (id 0) is masked out of the
+Texts a model predicts are stored framed as <start> w1 … wn <end>. Teacher forcing
+feeds <start> w1 … wn and predicts w1 … wn <end>; padding (id 0) is masked out of the
 loss and the metrics.
 """
 
@@ -10,13 +11,9 @@ from __future__ import annotations
 import math
 from collections import Counter
 
-import keras
 import numpy as np
 
-from crossmodal_tf.data.text import END, START, Vocabulary, detokenize
-
-FRAME_TEXT = True  # preprocess stores <start> … <end> around every text
-GENERATES_TEXT = True
+from crossmodal_tf.data.text import END, START, Vocabulary, detokenize, encode_prompt
 
 
 def make_examples(record, rng, pool, data_cfg, hard_negative) -> list[tuple[str, int, str]]:
@@ -26,24 +23,14 @@ def make_examples(record, rng, pool, data_cfg, hard_negative) -> list[tuple[str,
 
 def loss():
     """Cross-entropy over next-token logits; padding targets (id 0) do not count."""
+    import keras
+
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0)
 
 
-@keras.saving.register_keras_serializable(package="crossmodal_tf")
-class TokenAccuracy(keras.metrics.SparseCategoricalAccuracy):
-    """Next-token accuracy over real targets only.
-
-    The decoder's input mask alone is not enough: a text's <end> is a real input
-    whose target is padding, and would count as a wrong prediction.
-    """
-
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        real = keras.ops.cast(keras.ops.not_equal(y_true, 0), "float32")
-        weight = real if sample_weight is None else keras.ops.cast(sample_weight, "float32") * real
-        return super().update_state(y_true, y_pred, weight)
-
-
 def train_metrics() -> list:
+    from crossmodal_tf.models.metrics import TokenAccuracy
+
     return [TokenAccuracy(name="token_accuracy")]
 
 
@@ -101,6 +88,21 @@ def texts(tokens: np.ndarray, vocab: Vocabulary, level: str) -> list[str]:
     return [detokenize(vocab.decode(row), level) for row in np.asarray(tokens)]
 
 
+def greedy(max_length: int):
+    """Greedy decoding settings."""
+    from crossmodal_tf.decoding import DecodeSettings
+
+    return DecodeSettings("greedy", max_length=max_length)
+
+
+def decode_settings(sample_cfg):
+    """The config's sample section (or cmx sample's options merged into it) as DecodeSettings."""
+    from crossmodal_tf.decoding import DecodeSettings
+
+    return DecodeSettings(sample_cfg.strategy, sample_cfg.temperature, sample_cfg.top_k, sample_cfg.top_p,
+                          sample_cfg.beam_width, sample_cfg.length_penalty, sample_cfg.max_length)
+
+
 def generate(gen, decoder, vocab: Vocabulary, inputs: dict | None, batch: int, settings, num_samples: int = 1,
              seed: int = 0, prompt_ids: list[int] | tuple = ()):
     """Decode num_samples continuations for each of `batch` rows, after <start> and an optional prompt.
@@ -116,6 +118,28 @@ def generate(gen, decoder, vocab: Vocabulary, inputs: dict | None, batch: int, s
     return decoder.decode(state, first, settings, num_samples, seed)
 
 
+def decode_rows(gen, decoder, vocab: Vocabulary, name: str, rows: np.ndarray, settings, batch_size: int,
+                num_samples: int = 1, seed: int = 0, prompt_ids=(), filler: np.ndarray | None = None):
+    """Decode every row of one start input (images, source sentences) in batches: Decoded, (rows, samples, steps).
+
+    Every batch is padded to batch_size rows of `filler` (zeros by default), so the
+    compiled loop sees one shape and compiles once.
+    """
+    from crossmodal_tf.decoding import Decoded
+
+    parts = []
+    batch_size = max(1, min(batch_size, len(rows)))  # no padding beyond the rows there are
+    pad = np.zeros(rows.shape[1:], rows.dtype) if filler is None else filler
+    for begin in range(0, len(rows), batch_size):
+        chunk = rows[begin:begin + batch_size]
+        padded = np.concatenate([chunk, np.broadcast_to(pad, (batch_size - len(chunk), *rows.shape[1:]))])
+        decoded = generate(gen, decoder, vocab, {name: padded}, batch_size, settings, num_samples, seed + begin,
+                           prompt_ids)
+        parts.append(Decoded(decoded.tokens[: len(chunk)], decoded.log_probs[: len(chunk)],
+                             decoded.scores[: len(chunk)]))
+    return Decoded(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("tokens", "log_probs", "scores")))
+
+
 def make_decoder(generator, vocab: Vocabulary, jit_compile: bool = True):
     """A Decoder over a generator's step that stops at <end> and never emits <pad> or <start>."""
     from crossmodal_tf.decoding import Decoder
@@ -124,7 +148,7 @@ def make_decoder(generator, vocab: Vocabulary, jit_compile: bool = True):
                    jit_compile=jit_compile)
 
 
-def evaluate_tokens(model, dataset, arrange, context, text_field: str = "text") -> dict:
+def evaluate_tokens(run, model, dataset, arrange, text_field: str = "text") -> dict:
     """Teacher-forced loss, perplexity and token accuracy over a dataset, and the unigram baseline's perplexity.
 
     text_field is the framed text the model predicts: "text", or "target" for seq2seq.
@@ -135,7 +159,39 @@ def evaluate_tokens(model, dataset, arrange, context, text_field: str = "text") 
         metrics.update(model(inputs, training=False), targets)
     results = metrics.results()
     if results:
-        vocab = context.target_vocab if text_field == "target" else context.vocab
-        results["unigram_perplexity"] = unigram_perplexity(context.train_counts(text_field), metrics.counts,
-                                                           len(vocab))
+        vocab = run.target_vocab if text_field == "target" else run.vocab
+        results["unigram_perplexity"] = unigram_perplexity(run.train_counts(text_field), metrics.counts, len(vocab))
     return results
+
+
+def continue_prompts(run, gen, prompts: list[str], settings, seed: int, warn, start: dict | None = None,
+                     labels: list[str] = (), references: list | None = None) -> list[dict]:
+    """cmx sample's records for continuations of each prompt ("" for none), num_samples each.
+
+    start holds the start inputs of a conditioned decoder ({"image": batch}) with one
+    label per row; without it one unconditioned row is decoded.
+    """
+    vocab, level = run.vocab, run.config.data.text.level
+    encoded = []
+    for prompt in prompts or [""]:
+        ids, seen, unknown = encode_prompt(prompt, vocab, run.config.data.text)
+        if unknown:
+            warn(f"cmx: warning: --prompt {prompt!r}: not in the vocabulary, read as <unk>: {', '.join(unknown)}")
+        encoded.append((prompt, ids, seen))
+    decoder = make_decoder(gen, vocab)
+    rows = len(labels) if start else 1
+    records = []
+    for prompt, ids, seen in encoded:
+        result = generate(gen, decoder, vocab, start, rows, decode_settings(settings), settings.num_samples, seed,
+                          ids)
+        for row in range(rows):
+            for n, (tokens, log_prob) in enumerate(zip(result.tokens[row], result.log_probs[row])):
+                text = detokenize([*seen, *vocab.decode(tokens)], level) if seen else texts(tokens[None], vocab, level)[0]
+                record = {"input": labels[row] if start else prompt, "sample": n + 1, "text": text,
+                          "log_prob": round(float(log_prob), 4), "strategy": settings.strategy}
+                if start and prompt:
+                    record["prompt"] = prompt
+                if references is not None:
+                    record["references"] = references[row]
+                records.append(record)
+    return records

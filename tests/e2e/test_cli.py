@@ -297,8 +297,7 @@ def test_export_match_scores_equal_the_run_model_in_a_fresh_process(trained):
 
     from crossmodal_tf.config import config_from_run
     from crossmodal_tf.data.text import Vocabulary, tokenize
-    from crossmodal_tf.evaluate import load_run_model
-    from crossmodal_tf.run_dir import RunDir
+    from crossmodal_tf.run import open_run
     from fresh_process import serve_in_fresh_process
 
     printed = invoke("export", str(RUN), "--out", "exported/match").output
@@ -314,7 +313,7 @@ def test_export_match_scores_equal_the_run_model_in_a_fresh_process(trained):
     tokens = np.zeros((len(ids), max(1, max(map(len, ids)))), np.int32)
     for row, one in enumerate(ids):
         tokens[row, : len(one)] = one
-    model = load_run_model(RunDir(trained.run), config)
+    model = open_run(trained.run).model()
     expected = np.asarray(model({"text": tokens, "image": pixels}, training=False))[:, 0]
     np.testing.assert_allclose(served["score"], expected, atol=1e-5)
 

@@ -160,8 +160,7 @@ def test_exported_dual_encoder_equals_the_run_model_in_a_fresh_process(runs):
     """Raw text and PNG bytes in, TensorFlow alone: the run's embeddings and their similarities."""
     from crossmodal_tf.config import config_from_run
     from crossmodal_tf.data.text import Vocabulary, tokenize
-    from crossmodal_tf.evaluate import load_run_model
-    from crossmodal_tf.run_dir import RunDir
+    from crossmodal_tf.run import open_run
     from crossmodal_tf.tasks.retrieval import build_encoders
     from fresh_process import serve_in_fresh_process
 
@@ -173,7 +172,7 @@ def test_exported_dual_encoder_equals_the_run_model_in_a_fresh_process(runs):
 
     config = config_from_run(runs.run)
     vocab = Vocabulary.load(runs.run / "vocab.txt")
-    encoders = build_encoders(load_run_model(RunDir(runs.run), config))
+    encoders = build_encoders(open_run(runs.run).model())
     ids = [vocab.encode(tokenize(t, config.data.text.level)) for t in texts]
     width = max(len(i) for i in ids)
     text_vectors = encoders["text"](np.array([i + [0] * (width - len(i)) for i in ids], np.int32)).numpy()

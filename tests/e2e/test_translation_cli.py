@@ -18,7 +18,7 @@ from crossmodal_tf.errors import CmxError
 
 TESTS = Path(__file__).resolve().parents[1]
 CMX = Path(sys.executable).parent / "cmx"
-CONFIG = TESTS / "configs" / "tiny_translate.yaml"
+CONFIG = TESTS / "configs" / "tiny_seq2seq.yaml"
 
 
 def user_error(*args: str) -> str:
@@ -89,7 +89,7 @@ def test_unknown_words_warn(runs):
 
 @pytest.mark.parametrize("args, message", [
     ([], "give --text SENTENCE or --input FILE"),
-    (["--prompt", "a red"], "--prompt: task seq2seq translates"),
+    (["--prompt", "a red"], "--prompt: task seq2seq takes no prompt"),
     (["--image", "x.png"], "--image: task seq2seq takes no image"),
     (["--input", "missing.txt"], "--input missing.txt: file not found"),
     (["--text", "!!!"], "no words to translate"),

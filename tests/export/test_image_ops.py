@@ -9,8 +9,6 @@ import tensorflow as tf
 from PIL import Image
 
 from crossmodal_tf.export.image_ops import decode_images
-from crossmodal_tf.export.serving import ENDPOINTS
-from crossmodal_tf.tasks import TASKS
 
 
 def _encoded(pixels: np.ndarray, image_format: str, mode: str = "RGB") -> bytes:
@@ -39,7 +37,3 @@ def test_decode_images_inside_tf_data():
     dataset = tf.data.Dataset.from_tensor_slices([_encoded(p, "PNG") for p in pixels]).batch(2)
     decoded = np.concatenate([batch.numpy() for batch in dataset.map(lambda b: decode_images(b, 8))])
     np.testing.assert_array_equal(decoded, pixels)
-
-
-def test_every_registered_task_but_retrieval_has_an_export_endpoint():
-    assert set(TASKS) - {"retrieval"} <= set(ENDPOINTS)

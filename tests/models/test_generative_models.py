@@ -9,7 +9,8 @@ keras = pytest.importorskip("keras")
 
 from crossmodal_tf.decoding import DecodeSettings  # noqa: E402
 from crossmodal_tf.tasks import caption, lm  # noqa: E402
-from crossmodal_tf.tasks.sequence import (TokenAccuracy, generate, make_decoder,  # noqa: E402
+from crossmodal_tf.models.metrics import TokenAccuracy  # noqa: E402
+from crossmodal_tf.tasks.sequence import (generate, make_decoder,  # noqa: E402
                                           unigram_perplexity)
 from crossmodal_tf.data.text import Vocabulary  # noqa: E402
 
@@ -80,7 +81,7 @@ def test_padding_is_left_out_of_loss_and_token_accuracy(tiny_config):
     """Two batches that differ only in padding length give the same loss and accuracy."""
     config = tiny_config("task=lm")
     model = lm.build_model(config, len(VOCAB))
-    model.compile(loss=lm.loss(), metrics=lm.train_metrics())
+    model.compile(loss=lm.TASK.loss(), metrics=lm.TASK.train_metrics())
     short = np.array([[2, 5, 6, 3], [2, 7, 3, 0]], np.int32)
     padded = np.concatenate([short, np.zeros((2, 5), np.int32)], axis=1)
     results = [model.evaluate(*lm.arrange({"text": t}), verbose=0, return_dict=True) for t in (short, padded)]

@@ -153,11 +153,11 @@ def test_save_and_load_keras_format_in_safe_mode(tmp_path, fusion):
 
 
 def test_match_task_contract():
-    """The task module names a binary loss and accuracy/AUC training metrics."""
+    """The task names a binary loss and accuracy/AUC training metrics."""
     from crossmodal_tf.tasks import load_task
 
     task = load_task("match")
-    assert task.GENERATES_TEXT is False
+    assert task.generates_text is False
     assert type(task.loss()).__name__ == "BinaryCrossentropy"
     assert [m.name for m in task.train_metrics()] == ["accuracy", "auc"]
 

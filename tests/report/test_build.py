@@ -9,7 +9,6 @@ import pytest
 from crossmodal_tf.config import dump_config
 from crossmodal_tf.errors import CmxError
 from crossmodal_tf.report.build import write_report
-from crossmodal_tf.report.tasks import TASK_SECTIONS
 from crossmodal_tf.tasks import TASKS
 
 
@@ -38,7 +37,3 @@ def test_report_of_an_unfinished_run_says_what_is_missing(tiny_config, tmp_path)
 def test_report_of_a_folder_that_is_not_a_run_is_a_user_error(tmp_path):
     with pytest.raises(CmxError, match="not a run directory"):
         write_report(tmp_path)
-
-
-def test_every_registered_task_has_a_report_section():
-    assert set(TASKS) <= set(TASK_SECTIONS)

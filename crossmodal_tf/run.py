@@ -1,0 +1,146 @@
+"""One way to open a trained run: its config, task, vocabularies, stats, model and datasets.
+
+eval, sample, search, report and export all start from `open_run(run_dir)`; what
+they read is what the run directory holds (config.yaml, vocab.txt, model.keras or
+the last checkpoint), and the preprocessed shards its config names, made again when
+they are missing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from functools import cached_property
+from pathlib import Path
+
+from crossmodal_tf.config import Config, config_from_run
+from crossmodal_tf.data.shards import SPLITS
+from crossmodal_tf.data.text import Vocabulary
+from crossmodal_tf.errors import CmxError
+from crossmodal_tf.run_dir import RunDir
+from crossmodal_tf.tasks import Task, load_task
+
+CHECKPOINTS = ("best", "last")
+
+
+def require_checkpoint(checkpoint: str) -> str:
+    """A --checkpoint value, checked: best or last."""
+    if checkpoint not in CHECKPOINTS:
+        raise CmxError(f"--checkpoint: expected one of {', '.join(CHECKPOINTS)}, found {checkpoint!r}")
+    return checkpoint
+
+
+class Run:
+    """An opened run directory; the stats, the model and the datasets are made on first use."""
+
+    def __init__(self, paths: RunDir, config: Config, quiet: bool = True):
+        self.paths, self.config, self.quiet = paths, config, quiet
+        self.task: Task = load_task(config.task)
+        self._stats: dict | None = None
+        self._models: dict = {}
+        self._train_counts: dict[str, Counter] = {}
+
+    @property
+    def root(self) -> Path:
+        return self.paths.root
+
+    @cached_property
+    def vocab(self) -> Vocabulary:
+        """The text side's vocabulary (vocab.txt)."""
+        if not self.paths.vocab.is_file():
+            raise CmxError(f"{self.root}: no vocab.txt; the run's training never started, or the file was removed")
+        return Vocabulary.load(self.paths.vocab)
+
+    @cached_property
+    def target_vocab(self) -> Vocabulary | None:
+        """The target side's vocabulary (target_vocab.txt) of a task with a target text, else None."""
+        if not self.task.target_text:
+            return None
+        if not self.paths.target_vocab.is_file():
+            raise CmxError(f"{self.root}: no target_vocab.txt; the run's training never started, or the file "
+                           "was removed")
+        return Vocabulary.load(self.paths.target_vocab)
+
+    @property
+    def stats(self) -> dict:
+        """The preprocess stats of the run's data, made again when missing; a CmxError when its vocabulary changed."""
+        if self._stats is None:
+            from crossmodal_tf.data.preprocess import preprocess
+
+            stats = preprocess(self.config, quiet=self.quiet)  # reuses the shards when they are up to date
+            for ours in (self.paths.vocab, self.paths.target_vocab):
+                theirs = self.config.processed_dir / ours.name
+                if ours.is_file() != theirs.is_file() or (
+                        ours.is_file() and ours.read_text(encoding="utf-8") != theirs.read_text(encoding="utf-8")):
+                    raise CmxError(f"{self.config.processed_dir}: the data changed since {self.root} was trained "
+                                   f"(its {ours.name} differs from the run's)")
+            self._stats = stats
+        return self._stats
+
+    def count(self, split: str) -> int:
+        """Examples in a split."""
+        return self.stats["counts"].get(split, 0)
+
+    def require_split(self, split: str, option: str = "--split") -> str:
+        """The split, checked: a known name (a CmxError naming option otherwise) with examples in it."""
+        if split not in SPLITS:
+            raise CmxError(f"{option}: expected one of {', '.join(SPLITS)}, found {split!r}")
+        if not self.count(split):
+            raise CmxError(f"{self.root}: the {split} split is empty (data.split.{split} is 0?)")
+        return split
+
+    def eval_split(self) -> str:
+        """The split that stands for unseen data: test, or val when test is empty."""
+        return "test" if self.count("test") else "val"
+
+    def dataset(self, split: str):
+        """A split's parsed batches (eval batch size, in file order)."""
+        from crossmodal_tf.data.pipeline import make_dataset
+
+        size = self.config.data.image.size if self.task.uses_image else None
+        return make_dataset(self.config.processed_dir, split, self.count(split), self.config.eval.batch_size, size)
+
+    def train_counts(self, text_field: str = "text") -> Counter:
+        """Counts of the train split's predicted tokens of a text field (computed once), for unigram baselines."""
+        from crossmodal_tf.tasks.sequence import target_counts
+
+        if text_field not in self._train_counts:
+            self._train_counts[text_field] = target_counts(self.dataset("train"), text_field)
+        return self._train_counts[text_field]
+
+    def model(self, checkpoint: str = "best"):
+        """The run's model (loaded once): the best one (model.keras, safe mode) or the last resumable state."""
+        require_checkpoint(checkpoint)
+        if checkpoint not in self._models:
+            self._models[checkpoint] = self._load_best() if checkpoint == "best" else self._load_last()
+        return self._models[checkpoint]
+
+    def _load_best(self):
+        import keras
+
+        import crossmodal_tf.models.layers  # noqa: F401  registers the custom layers for loading
+
+        if not self.paths.model.is_file():
+            raise CmxError(f"{self.root}: no model.keras yet; finish training or use --checkpoint last")
+        try:
+            return keras.models.load_model(self.paths.model, compile=False, safe_mode=True)
+        except ValueError as exc:
+            if "safe_mode" not in str(exc):
+                raise
+            # a model file that carries Python code (a Lambda layer) would run it when loaded
+            raise CmxError(f"{self.paths.model}: the model holds Python code (a Lambda layer); cmx loads models "
+                           "in Keras safe mode only and refuses it") from None
+
+    def _load_last(self):
+        from crossmodal_tf.checkpoints import restore_checkpoint
+
+        sizes = [len(self.vocab), len(self.target_vocab) if self.target_vocab is not None else None]
+        model = self.task.build_model(self.config, *sizes)
+        if restore_checkpoint(model, self.paths.backup) is None:
+            raise CmxError(f"{self.root}: no last checkpoint (nothing in {self.paths.backup.relative_to(self.root)})")
+        return model
+
+
+def open_run(run_dir: str | Path, quiet: bool = True) -> Run:
+    """The run in a directory written by cmx train; a CmxError when it is not one."""
+    paths = RunDir(Path(run_dir)).require()
+    return Run(paths, config_from_run(paths.root), quiet)

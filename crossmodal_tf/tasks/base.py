@@ -1,0 +1,100 @@
+"""What a task is: the `Task` record that every stage asks, instead of tables of its own.
+
+A task module builds one `Task` named TASK: plain facts (read by the config layer,
+`cmx runs` and `cmx report` without TensorFlow) and hooks (functions that do the work
+and import TensorFlow when they are called). A type checker sees every field, and
+tests/tasks/test_contract.py runs every hook of every registered task.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+if TYPE_CHECKING:  # for the hook signatures only: importing them here would import TensorFlow
+    from crossmodal_tf.run import Run
+
+_MAXIMISED = ("acc", "auc", "precision", "recall", "f1", "bleu", "chrf", "r1", "r5", "r10")
+
+# the config sections that only some tasks read; every task reads the others
+TASK_SECTIONS = ("data.image", "data.negatives", "data.target_text", "model.image", "model.fusion",
+                 "model.embedding", "model.condition", "model.attention", "eval.threshold", "sample")
+SAMPLE_INPUTS = ("image", "prompt", "text")  # what `cmx sample` can be given: --image, --prompt, --text/--input
+SEARCH_INPUTS = ("query", "image")  # what `cmx search` can be given: --query, --image
+
+
+def monitor_mode(monitor: str) -> str:
+    """'max' for metrics where higher is better, 'min' for losses and perplexities."""
+    return "max" if any(part in monitor for part in _MAXIMISED) else "min"
+
+
+@dataclass(frozen=True)
+class Task:
+    """One task: what the stages need to know about it, and the functions that do its work."""
+
+    name: str
+    # --- facts -------------------------------------------------------------------------
+    uses_image: bool  # preprocess stores pixels, the model takes an "image" input
+    frame_text: bool  # the "text" field is stored as <start> … <end> (a text the model predicts)
+    metric_names: tuple[str, ...]  # the names of train_metrics(): history.csv columns and monitors
+    headline_metric: str  # the key of eval_test.json that `cmx runs` shows
+    reads: tuple[str, ...]  # which of TASK_SECTIONS its config may set
+    target_text: bool = False  # a second, framed text side ("target") with its own vocabulary
+    generates_text: bool = False
+    sample_inputs: tuple[str, ...] = ()  # of SAMPLE_INPUTS; empty: `cmx sample` refuses the run
+    search_inputs: tuple[str, ...] = ()  # of SEARCH_INPUTS; empty: `cmx search` refuses the run
+    # --- hooks -------------------------------------------------------------------------
+    # (record, rng, caption pool, data config, hard_negative) → [(text, label, kind[, target])]
+    make_examples: Callable[..., list] = None  # type: ignore[assignment]
+    # (config, vocab_size, target_vocab_size or None) → keras.Model
+    build_model: Callable[..., Any] = None  # type: ignore[assignment]
+    loss: Callable[[], Any] = None  # type: ignore[assignment]
+    train_metrics: Callable[[], list] = None  # type: ignore[assignment]
+    # a parsed batch → (model inputs, targets)
+    arrange: Callable[[dict], tuple] = None  # type: ignore[assignment]
+    # (run, model, dataset of parsed batches) → flat {metric: value}, headline_metric among them
+    evaluate: Callable[["Run", Any, Any], dict] = None  # type: ignore[assignment]
+    # (run, model, split, dataset) → [report.page.Section]
+    report_sections: Callable[["Run", Any, str, Any], list] = None  # type: ignore[assignment]
+    # (run, model) → export.serving.Endpoint: raw strings and image bytes in, outputs out
+    export_endpoint: Callable[["Run", Any], Any] = None  # type: ignore[assignment]
+    # (run, SampleRequest, decoding settings, seed, warn) → [record per sample]; generative tasks only
+    sample: Optional[Callable[..., list]] = None
+
+    def __post_init__(self):
+        required = ("make_examples", "build_model", "loss", "train_metrics", "arrange", "evaluate",
+                    "report_sections", "export_endpoint")
+        missing = [name for name in required if getattr(self, name) is None]
+        if missing:
+            raise TypeError(f"task {self.name}: no {', '.join(missing)}")
+        if self.generates_text != (self.sample is not None) or bool(self.sample_inputs) != self.generates_text:
+            raise TypeError(f"task {self.name}: a task that generates text has sample and sample_inputs, "
+                            "and only such a task")
+        unknown = [s for s in self.reads if s not in TASK_SECTIONS]
+        unknown += [i for i in self.sample_inputs if i not in SAMPLE_INPUTS]
+        unknown += [i for i in self.search_inputs if i not in SEARCH_INPUTS]
+        if unknown:
+            raise TypeError(f"task {self.name}: unknown {', '.join(unknown)}")
+
+    def monitors(self) -> tuple[str, ...]:
+        """What train.checkpoint.monitor and train.early_stopping.monitor may name for this task."""
+        names = ("loss", *self.metric_names)
+        return (*names, *(f"val_{n}" for n in names))
+
+    def reads_key(self, dotted: str) -> bool:
+        """Whether this task reads a config key ("model.fusion.type"): every task reads the keys outside TASK_SECTIONS."""
+        section = next((s for s in TASK_SECTIONS if dotted == s or dotted.startswith(s + ".")), None)
+        return section is None or section in self.reads
+
+    def vocab_sizes(self, stats: dict) -> list[int]:
+        """The vocabulary sizes build_model takes, from preprocess stats: the text's, then the target's."""
+        return [stats["vocab_size"], stats.get("target_vocab_size") if self.target_text else None]
+
+
+@dataclass(frozen=True)
+class SampleRequest:
+    """What `cmx sample` was given: image paths, prompts to continue, sentences to translate."""
+
+    images: tuple[str, ...] = ()
+    prompts: tuple[str, ...] = ()
+    texts: tuple[str, ...] = ()
