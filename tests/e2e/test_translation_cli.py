@@ -113,7 +113,7 @@ def test_user_errors_exit_2_with_one_line(runs):
     result = subprocess.run([str(CMX), "sample", str(runs.shapes), "--prompt", "x"], cwd=runs.root,
                             capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "100"})
     assert result.returncode == 2
-    assert result.stderr.strip().startswith("cmx: error: --prompt: task seq2seq translates")
+    assert result.stderr.strip().startswith("cmx: error: --prompt: task seq2seq takes no prompt")
 
 
 # --- report and export ---------------------------------------------------------------------
