@@ -7,7 +7,6 @@ import pytest
 import crossmodal_tf.environment
 from crossmodal_tf.errors import CmxError
 from crossmodal_tf.run_dir import RunDir
-from crossmodal_tf.tasks.base import monitor_mode
 from crossmodal_tf.train import train
 
 
@@ -56,13 +55,6 @@ def test_overwrite_replaces_an_existing_run(tiny_config, tmp_path, no_training):
     with pytest.raises(StopBeforeTraining):
         train(tiny_config("data.shapes.num_images=8"), run_dir=run, overwrite=True, progress="none")
     assert not (run / "eval_val.json").exists()
-
-
-@pytest.mark.parametrize("monitor, mode", [("val_loss", "min"), ("loss", "min"), ("val_auc", "max"),
-                                           ("accuracy", "max"), ("val_f1", "max")])
-def test_monitor_mode(monitor, mode):
-    """Checkpoints keep the lowest loss but the highest accuracy/AUC/F1."""
-    assert monitor_mode(monitor) == mode
 
 
 def test_run_dir_history_round_trip(tmp_path):

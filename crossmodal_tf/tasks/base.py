@@ -28,7 +28,7 @@ def monitor_mode(monitor: str) -> str:
     return "max" if any(part in monitor for part in _MAXIMISED) else "min"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Task:
     """One task: what the stages need to know about it, and the functions that do its work."""
 
@@ -45,28 +45,21 @@ class Task:
     search_inputs: tuple[str, ...] = ()  # of SEARCH_INPUTS; empty: `cmx search` refuses the run
     # --- hooks -------------------------------------------------------------------------
     # (record, rng, caption pool, data config, hard_negative) → [(text, label, kind[, target])]
-    make_examples: Callable[..., list] = None  # type: ignore[assignment]
+    make_examples: Callable[..., list]
     # (config, vocab_size, target_vocab_size or None) → keras.Model
-    build_model: Callable[..., Any] = None  # type: ignore[assignment]
-    loss: Callable[[], Any] = None  # type: ignore[assignment]
-    train_metrics: Callable[[], list] = None  # type: ignore[assignment]
-    # a parsed batch → (model inputs, targets)
-    arrange: Callable[[dict], tuple] = None  # type: ignore[assignment]
+    build_model: Callable[..., Any]
+    loss: Callable[[], Any]
+    train_metrics: Callable[[], list]
+    arrange: Callable[[dict], tuple]  # a parsed batch → (model inputs, targets)
     # (run, model, dataset of parsed batches) → flat {metric: value}, headline_metric among them
-    evaluate: Callable[["Run", Any, Any], dict] = None  # type: ignore[assignment]
-    # (run, model, split, dataset) → [report.page.Section]
-    report_sections: Callable[["Run", Any, str, Any], list] = None  # type: ignore[assignment]
+    evaluate: Callable[["Run", Any, Any], dict]
+    report_sections: Callable[["Run", Any, str, Any], list]  # (run, model, split, dataset) → [Section]
     # (run, model) → export.serving.Endpoint: raw strings and image bytes in, outputs out
-    export_endpoint: Callable[["Run", Any], Any] = None  # type: ignore[assignment]
-    # (run, SampleRequest, decoding settings, seed, warn) → [record per sample]; generative tasks only
+    export_endpoint: Callable[["Run", Any], Any]
+    # (run, SampleRequest, sample settings, seed, warn) → [record per sample]; generative tasks only
     sample: Optional[Callable[..., list]] = None
 
     def __post_init__(self):
-        required = ("make_examples", "build_model", "loss", "train_metrics", "arrange", "evaluate",
-                    "report_sections", "export_endpoint")
-        missing = [name for name in required if getattr(self, name) is None]
-        if missing:
-            raise TypeError(f"task {self.name}: no {', '.join(missing)}")
         if self.generates_text != (self.sample is not None) or bool(self.sample_inputs) != self.generates_text:
             raise TypeError(f"task {self.name}: a task that generates text has sample and sample_inputs, "
                             "and only such a task")
