@@ -8,12 +8,13 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from crossmodal_tf.atomic import write_text_atomic
 from crossmodal_tf.config import config_from_run
 from crossmodal_tf.config.sections import SampleConfig
 from crossmodal_tf.data.images import BadImage, image_to_array, open_image
 from crossmodal_tf.data.records import read_lines
 from crossmodal_tf.errors import CmxError
-from crossmodal_tf.run_dir import RunDir, write_atomic
+from crossmodal_tf.run_dir import RunDir
 
 RANDOM_IMAGES = 4  # test images a caption run samples for when no --image is given
 
@@ -127,7 +128,7 @@ def sample_run(run_dir: str | Path, images: list[str] = (), prompts: list[str] =
     else:
         records = _generate(run, config, task, list(images), list(prompts), settings, seed, warn)
     if output:
-        write_atomic(Path(output), "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+        write_text_atomic(Path(output), "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
     return records
 
 

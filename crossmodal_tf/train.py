@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import math
-import os
 import shutil
 from pathlib import Path
 
+from crossmodal_tf.atomic import atomic_file, write_text_atomic
 from crossmodal_tf.config import Config, config_from_run, dump_config, load_config
 from crossmodal_tf.data.preprocess import preprocess
 from crossmodal_tf.errors import CmxError
 from crossmodal_tf.locks import exclusive_lock
 from crossmodal_tf.report.figures import write_curves
-from crossmodal_tf.run_dir import RunDir, write_atomic, write_json
+from crossmodal_tf.run_dir import RunDir, write_json
 
 _MAXIMISED = ("acc", "auc", "precision", "recall", "f1")
 
@@ -114,12 +114,8 @@ class TrainingInterrupted(Exception):
 
 def save_model(model, path: Path) -> None:
     """Save in the native Keras format via a temporary file, so a crash never leaves half a model."""
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.keras")
-    try:
+    with atomic_file(path, suffix=".keras") as tmp:  # keras picks the format by the suffix
         model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def train(config: Config, run_dir: str | Path | None = None, *, resume: bool = False, overwrite: bool = False,
@@ -199,7 +195,7 @@ def _train_locked(config: Config, run: RunDir, stats: dict, resume: bool, overwr
     if overwrite:
         run.clear()
     run.root.mkdir(parents=True, exist_ok=True)
-    write_atomic(run.config, dump_config(config))  # on --resume, records a changed train.epochs
+    write_text_atomic(run.config, dump_config(config))  # on --resume, records a changed train.epochs
     write_json(run.stats, stats)
     shutil.copyfile(config.processed_dir / "vocab.txt", run.vocab)
     if (config.processed_dir / "target_vocab.txt").is_file():

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
-import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from crossmodal_tf.atomic import atomic_directory
 from crossmodal_tf.config import Config
 from crossmodal_tf.data.encode import EncodeJob, Encoder, TextSide, encoding, resolve_workers
 from crossmodal_tf.data.pairs import EXAMPLE_KINDS, CaptionPool
@@ -94,23 +93,9 @@ def preprocess(config: Config, force: bool = False, quiet: bool = True) -> dict:
         stats = read_stats(out)
         if stats and stats.get("fingerprint") == print_ and not force:
             return {**stats, "reused": True}
-        tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        try:
+        with atomic_directory(out) as tmp:
             stats = _write_processed(config, tmp, print_, quiet)
-            _replace_dir(tmp, out)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
     return {**stats, "reused": False}
-
-
-def _replace_dir(new: Path, target: Path) -> None:
-    old = target.parent / f".{target.name}.old-{os.getpid()}"
-    if target.exists():
-        target.rename(old)
-    new.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 @dataclass

@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from crossmodal_tf.atomic import write_text_atomic
 from crossmodal_tf.report import facts
 from crossmodal_tf.report.page import Section, note, render
-from crossmodal_tf.run_dir import RunDir, write_atomic
+from crossmodal_tf.run_dir import RunDir
 
 
 def _task_sections(run: RunDir) -> list[Section]:
@@ -48,6 +49,6 @@ def write_report(run_dir: str | Path) -> dict:
                 *_task_sections(run)]
     made = time.strftime("%Y-%m-%d %H:%M")
     page = render(f"cmx report: {run.root.name}", f"{run.root} — made by cmx report on {made}", sections)
-    write_atomic(run.report, page)
+    write_text_atomic(run.report, page)
     return {"path": str(run.report), "bytes": run.report.stat().st_size,
             "seconds": round(time.perf_counter() - began, 2)}
