@@ -71,12 +71,6 @@ def read_stats(processed: Path) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def is_up_to_date(config: Config) -> bool:
-    """Whether the processed folder was made from this config and this source data."""
-    stats = read_stats(config.processed_dir)
-    return bool(stats) and stats.get("fingerprint") == fingerprint(config)
-
-
 def preprocess(config: Config, force: bool = False, quiet: bool = True) -> dict:
     """Run the stage unless its output is up to date; returns the stats (with 'reused').
 
