@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 import cli.main
+import cli.native_logs
 
 TESTS = Path(__file__).resolve().parents[1]
 TINY = TESTS / "configs" / "tiny_match.yaml"
@@ -31,8 +32,8 @@ class NoFilter:
 @pytest.fixture
 def run_cmx(monkeypatch, capsys):
     """run_cmx(*args) → (exit code, stdout, stderr) of `cmx args` through the console entry point."""
-    monkeypatch.setattr(cli.main, "NativeLogFilter", NoFilter, raising=False)
-    monkeypatch.setattr("cli.native_logs.NativeLogFilter", NoFilter)
+    # main() imports the filter from its module when it runs, so that module's name is the one to replace
+    monkeypatch.setattr(cli.native_logs, "NativeLogFilter", NoFilter)
 
     def run(*args: str):
         monkeypatch.setattr("sys.argv", ["cmx", *args])
