@@ -34,7 +34,7 @@ demo-translate: $(STAMP)
 	$(BIN)/cmx test runs/shapes-translate
 	$(BIN)/cmx sample runs/shapes-translate --text "a small red circle above a large blue square"
 
-# the dual encoder and cmx search: about 13 minutes of training on 2 CPU cores
+# the dual encoder and cmx search: about 11 minutes of training on 2 CPU cores
 demo-retrieval: $(STAMP)
 	$(BIN)/cmx train configs/shapes_retrieval.yaml --overwrite
 	$(BIN)/cmx test runs/shapes-retrieval

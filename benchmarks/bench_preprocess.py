@@ -79,7 +79,7 @@ def run_preprocess(work: Path, images: int, workers: int) -> dict:
     processed = work / f"shapes-{images}-w{workers}"
     sets = {"data.shapes.num_images": images, "data.shapes.image_size": IMAGE_SIZE, "data.image.size": IMAGE_SIZE,
             "data.workers": workers, "data.processed": processed}
-    command = [sys.executable, "-m", "cli.main", "preprocess", CONFIG, "--force", "--quiet"]
+    command = [sys.executable, "-m", "crossmodal_tf.cli.main", "preprocess", CONFIG, "--force", "--quiet"]
     for key, value in sets.items():
         command += ["--set", f"{key}={value}"]
     wrapper = subprocess.Popen([sys.executable, "-c", WRAPPER, *command], cwd=ROOT, stdout=subprocess.PIPE,

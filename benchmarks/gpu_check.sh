@@ -27,13 +27,13 @@ fi
 
 common=(--quiet --overwrite --set "output.dir=$WORK/runs" "${data[@]}"
         --set train.epochs=3 --set train.early_stopping.patience=0 --set train.batch_size=512)
-"$PYTHON" -m cli.main preprocess configs/shapes_match.yaml --quiet "${data[@]}"
+"$PYTHON" -m crossmodal_tf.cli.main preprocess configs/shapes_match.yaml --quiet "${data[@]}"
 
 settings=("float32 false" "float32 true" "mixed_float16 false" "mixed_float16 true" "mixed_bfloat16 false" "mixed_bfloat16 true")
 for setting in "${settings[@]}"; do
   read -r precision jit <<<"$setting"
   name="gpu-$precision-jit-$jit"
-  "$PYTHON" -m cli.main train configs/shapes_match.yaml "${common[@]}" --set "name=$name" \
+  "$PYTHON" -m crossmodal_tf.cli.main train configs/shapes_match.yaml "${common[@]}" --set "name=$name" \
     --set "train.precision=$precision" --set "train.jit_compile=$jit"
 done
 

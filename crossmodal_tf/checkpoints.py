@@ -18,13 +18,14 @@ generators, and cannot say how far into an epoch a checkpoint was taken.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
+
+from crossmodal_tf.atomic import atomic_directory, atomic_file, remove_leftovers
 
 KEEP = 2
 _PREFIX = "step-"
@@ -51,34 +52,18 @@ def list_checkpoints(folder: Path) -> list[Path]:
     return sorted((p for p in Path(folder).iterdir() if p.is_dir() and p.name.startswith(_PREFIX)), reverse=True)
 
 
-def _fsync_tree(folder: Path) -> None:
-    for path in folder.iterdir():
-        with open(path, "rb") as handle:
-            os.fsync(handle.fileno())
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def save_checkpoint(model: keras.Model, folder: Path, position: TrainingPosition) -> Path:
     """Write a complete checkpoint atomically (temporary folder, then rename) and drop all but the newest KEEP."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"{_PREFIX}{position.global_step:09d}"
-    tmp = folder / f".tmp-{os.getpid()}-{position.global_step}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    model.save_weights(tmp / "state.weights.h5")
-    np.savez(tmp / "seeds.npz", *[np.asarray(v) for v in seed_states(model)])
-    meta = {"epochs_done": position.epochs_done, "steps_in_epoch": position.steps_in_epoch,
-            "global_step": position.global_step}
-    (tmp / "meta.json").write_text(json.dumps(meta) + "\n", encoding="utf-8")
-    _fsync_tree(tmp)
-    if final.exists():  # the same step saved again (an epoch end right after a step checkpoint)
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    # replaces a checkpoint of the same step (an epoch end right after a step checkpoint)
+    with atomic_directory(final) as tmp:
+        model.save_weights(tmp / "state.weights.h5")
+        np.savez(tmp / "seeds.npz", *[np.asarray(v) for v in seed_states(model)])
+        meta = {"epochs_done": position.epochs_done, "steps_in_epoch": position.steps_in_epoch,
+                "global_step": position.global_step}
+        (tmp / "meta.json").write_text(json.dumps(meta) + "\n", encoding="utf-8")
     for old in list_checkpoints(folder)[KEEP:]:
         shutil.rmtree(old, ignore_errors=True)
     return final
@@ -86,16 +71,8 @@ def save_checkpoint(model: keras.Model, folder: Path, position: TrainingPosition
 
 def save_weights_atomically(model: keras.Model, path: Path) -> None:
     """model.save_weights to path through a temporary file and a rename, so a kill never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.weights.h5")
-    try:
+    with atomic_file(path, suffix=".weights.h5") as tmp:  # keras picks the format by the suffix
         model.save_weights(tmp)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 class BestWeights(keras.callbacks.Callback):
@@ -140,8 +117,7 @@ def restore_checkpoint(model: keras.Model, folder: Path, warn=print) -> Training
     is tried; temporary folders of interrupted writes are removed.
     """
     folder = Path(folder)
-    for tmp in folder.glob(".tmp-*") if folder.is_dir() else ():
-        shutil.rmtree(tmp, ignore_errors=True)
+    remove_leftovers(folder)
     checkpoints = list_checkpoints(folder)
     for index, checkpoint in enumerate(checkpoints):
         try:

@@ -17,7 +17,6 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 
-STRATEGIES = ("greedy", "sample", "top_k", "top_p", "beam")
 _NEG_INF = -1e9  # finite, so that -inf - -inf never makes a NaN inside XLA
 _BISECTIONS = 24  # top-k and top-p thresholds are found to 2**-24 of their search range
 _TOP_K_RANGE = 40.0

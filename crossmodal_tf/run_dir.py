@@ -1,42 +1,19 @@
-"""The run directory contract: where each file of a run lives, and atomic writes."""
+"""The run directory contract: where each file of a run lives, how its history is read and written."""
 
 from __future__ import annotations
 
 import csv
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from crossmodal_tf.atomic import write_text_atomic
 from crossmodal_tf.errors import CmxError
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write text to path (UTF-8) via a temporary file in the same folder and a rename."""
-    write_bytes_atomic(path, text.encode("utf-8"))
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write bytes to path via a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp makes files only their owner can read; a run's files are ordinary files
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_json(path: Path, data: dict) -> None:
     """Write a JSON file atomically, indented, UTF-8."""
-    write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 @dataclass(frozen=True)
@@ -153,8 +130,8 @@ class RunDir:
         lines = [",".join(columns)]
         for row in rows:
             lines.append(",".join("" if row.get(c) is None else str(row[c]) for c in columns))
-        write_atomic(self.history, "\n".join(lines) + "\n")
-        write_atomic(self.metrics, "".join(json.dumps(row) + "\n" for row in rows))
+        write_text_atomic(self.history, "\n".join(lines) + "\n")
+        write_text_atomic(self.metrics, "".join(json.dumps(row) + "\n" for row in rows))
 
     def read_csv_history(self) -> list[dict]:
         """The rows of history.csv as dicts of strings."""

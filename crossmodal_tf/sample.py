@@ -7,11 +7,11 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from crossmodal_tf.atomic import write_text_atomic
 from crossmodal_tf.config.sections import SampleConfig
 from crossmodal_tf.data.records import read_lines
 from crossmodal_tf.errors import CmxError
 from crossmodal_tf.run import open_run
-from crossmodal_tf.run_dir import write_atomic
 from crossmodal_tf.tasks.base import SampleRequest
 
 # how each input a task can take is given on the command line, and the hint for a task that takes others
@@ -82,5 +82,5 @@ def sample_run(run_dir: str | Path, images: list[str] = (), prompts: list[str] =
     settings = sample_settings(run.config.sample, options or {})
     records = run.task.sample(run, request, settings, run.config.seed if seed is None else seed, warn)
     if output:
-        write_atomic(Path(output), "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+        write_text_atomic(Path(output), "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
     return records

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from crossmodal_tf.atomic import atomic_file
 from crossmodal_tf.data.images import load_image_batch
 from crossmodal_tf.data.preprocess import read_stats
 from crossmodal_tf.data.text import encode_prompt
@@ -41,12 +41,8 @@ class SearchIndex:
 
     def save(self, path: Path) -> None:
         """Write the index as .npz atomically (a temporary file and a rename)."""
-        tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.npz")
-        try:
+        with atomic_file(path, suffix=".npz") as tmp:  # np.savez would append .npz to any other name
             np.savez(tmp, **self.__dict__)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
 
     @classmethod
     def load(cls, path: Path) -> "SearchIndex":

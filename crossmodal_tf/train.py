@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import math
-import os
 import shutil
 from pathlib import Path
 
+from crossmodal_tf.atomic import atomic_file, write_text_atomic
 from crossmodal_tf.config import Config, config_from_run, dump_config, load_config
 from crossmodal_tf.data.preprocess import preprocess
 from crossmodal_tf.errors import CmxError
 from crossmodal_tf.locks import exclusive_lock
 from crossmodal_tf.report.figures import write_curves
-from crossmodal_tf.run_dir import RunDir, write_atomic, write_json
+from crossmodal_tf.run_dir import RunDir, write_json
 from crossmodal_tf.tasks.base import monitor_mode
 
 def _without_epochs(config: Config) -> dict:
@@ -21,7 +21,7 @@ def _without_epochs(config: Config) -> dict:
     return data
 
 
-def _check_run_dir(run: RunDir, config: Config, resume: bool, overwrite: bool) -> None:
+def _check_run_dir(run: RunDir, config: Config, *, resume: bool, overwrite: bool) -> None:
     """Refuse to clobber an existing run silently; on --resume the config must be the run's."""
     exists = run.has_contents()
     if resume and overwrite:
@@ -60,7 +60,8 @@ def build_optimizer(cfg, total_steps: int, steps_per_epoch: int = 1):
     return classes[cfg.name](**kwargs)
 
 
-def _callbacks(config: Config, run: RunDir, steps: int, progress: str, has_val: bool, checkpoint) -> list:
+def _callbacks(config: Config, run: RunDir, *, steps: int, progress: str, has_val: bool, checkpoint) -> list:
+    """The callbacks of model.fit (NaN guard, best weights, history, checkpoints, TensorBoard, …), in order."""
     import keras
 
     from crossmodal_tf.callbacks import HistoryWriter, ResumedEarlyStopping, RichProgress
@@ -102,12 +103,8 @@ class TrainingInterrupted(Exception):
 
 def save_model(model, path: Path) -> None:
     """Save in the native Keras format via a temporary file, so a crash never leaves half a model."""
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.keras")
-    try:
+    with atomic_file(path, suffix=".keras") as tmp:  # keras picks the format by the suffix
         model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def train(config: Config, run_dir: str | Path | None = None, *, resume: bool = False, overwrite: bool = False,
@@ -128,24 +125,26 @@ def train(config: Config, run_dir: str | Path | None = None, *, resume: bool = F
     cluster = read_cluster(config.train.strategy)
     chief = cluster is None or cluster.is_chief
     if chief:
-        _check_run_dir(run, config, resume, overwrite)
+        _check_run_dir(run, config, resume=resume, overwrite=overwrite)
     strategy = make_strategy(config.train.strategy, cluster)  # first: multi_worker must precede other TF ops
     stats = preprocess(config, quiet=progress != "bar")
     stats.pop("reused", None)
     policy = keras.mixed_precision.global_policy()
     try:
         if not chief:
-            return _train_as_worker(config, run, stats, resume, strategy, warn)
+            return _train_as_worker(config, run, stats, resume=resume, strategy=strategy, warn=warn)
         with exclusive_lock(run.lock, str(run.root)):
-            _check_run_dir(run, config, resume, overwrite)  # again: another process may have written it meanwhile
-            return _train_locked(config, run, stats, resume, overwrite, progress, command, warn, strategy)
+            # again: another process may have written it meanwhile
+            _check_run_dir(run, config, resume=resume, overwrite=overwrite)
+            return _train_locked(config, run, stats, resume=resume, overwrite=overwrite, progress=progress,
+                                 command=command, warn=warn, strategy=strategy)
     except WorkerLost as exc:
         raise WorkerLost(f"{run.root}: {cluster.name if cluster else 'worker'}: {exc}") from None
     finally:
         keras.mixed_precision.set_global_policy(policy)  # train.precision is this run's, not the process's
 
 
-def _train_as_worker(config: Config, run: RunDir, stats: dict, resume: bool, strategy, warn) -> dict:
+def _train_as_worker(config: Config, run: RunDir, stats: dict, *, resume: bool, strategy, warn) -> dict:
     """A non-chief worker of a multi-worker run: trains in step with the chief, writing only to a temporary folder.
 
     Every worker saves its checkpoints (saving may take part in collectives), but only
@@ -168,77 +167,127 @@ def _train_as_worker(config: Config, run: RunDir, stats: dict, resume: bool, str
                 if path.is_file():
                     shutil.copyfile(path, scratch.root / path.name)
             shutil.copytree(run.backup, scratch.backup)
-        summary = _train_locked(config, scratch, stats, resume, False, "none", None, warn, strategy, chief=False)
+        summary = _train_locked(config, scratch, stats, resume=resume, overwrite=False, progress="none", command=None,
+                                warn=warn, strategy=strategy, chief=False)
         return {**summary, "run_dir": str(run.root)}
     finally:
         shutil.rmtree(scratch.root, ignore_errors=True)
 
 
-def _train_locked(config: Config, run: RunDir, stats: dict, resume: bool, overwrite: bool, progress: str,
+def _train_locked(config: Config, run: RunDir, stats: dict, *, resume: bool, overwrite: bool, progress: str,
                   command: list[str] | None, warn, strategy, chief: bool = True) -> dict:
-    import keras
-
-    from crossmodal_tf.callbacks import StopBetweenSteps
-    from crossmodal_tf.checkpoints import TrainingCheckpoint, TrainingPosition, list_checkpoints, restore_checkpoint
-    from crossmodal_tf.distribute import WorkerLost, gpu_count, is_multi_worker, is_peer_failure, prepare_model
-    from crossmodal_tf.environment import describe_environment, seed_everything
+    """Train into run (held by this process, or a worker's scratch copy of it); returns the summary of the run."""
+    from crossmodal_tf.checkpoints import TrainingCheckpoint
+    from crossmodal_tf.distribute import prepare_model
     from crossmodal_tf.tasks import load_task
+
+    _write_run_files(config, run, stats, overwrite=overwrite, command=command)
+    jit = _seed_and_set_precision(config)
+    task = load_task(config.task)
+    counts = stats["counts"]
+    steps = math.ceil(counts["train"] / config.train.batch_size)
+    model = _compiled_model(config, task, stats, strategy, steps=steps, jit=jit)
+
+    size = config.data.image.size if task.uses_image else None
+    start = _restore_position(model, run, strategy, resume=resume, warn=warn)
+    has_val = counts["val"] > 0
+    val_ds = _validation_batches(config, task, strategy, count=counts["val"], size=size) if has_val else None
+    checkpoint = TrainingCheckpoint(run.backup, start, config.train.checkpoint_every_steps)
+    callbacks = _callbacks(config, run, steps=steps, progress=progress, has_val=has_val, checkpoint=checkpoint)
+    prepare_model(model, strategy, lambda: _training_batches(config, task, None, count=counts["train"], size=size,
+                                                             first_epoch=0, last_epoch=1, skip=0))
+
+    def fit(first_epoch: int, last_epoch: int, skip: int = 0, steps_per_epoch: int = steps):
+        dataset = _training_batches(config, task, strategy, count=counts["train"], size=size,
+                                    first_epoch=first_epoch, last_epoch=last_epoch, skip=skip)
+        model.fit(dataset, validation_data=val_ds, initial_epoch=first_epoch, epochs=last_epoch,
+                  steps_per_epoch=steps_per_epoch, callbacks=callbacks, shuffle=False, verbose=0)  # shuffled by epoch
+
+    _fit_from(start, fit, model=model, steps=steps, epochs=config.train.epochs, callbacks=callbacks,
+              checkpoint=checkpoint, strategy=strategy, run_root=run.root)
+    return _finish(config, run, model, stats, chief=chief)
+
+
+def _write_run_files(config: Config, run: RunDir, stats: dict, *, overwrite: bool, command: list[str] | None) -> None:
+    """Write what a run directory holds before training: config.yaml, stats.json, the vocabularies, env.json."""
+    from crossmodal_tf.environment import describe_environment
 
     if overwrite:
         run.clear()
     run.root.mkdir(parents=True, exist_ok=True)
-    write_atomic(run.config, dump_config(config))  # on --resume, records a changed train.epochs
+    write_text_atomic(run.config, dump_config(config))  # on --resume, records a changed train.epochs
     write_json(run.stats, stats)
     shutil.copyfile(config.processed_dir / "vocab.txt", run.vocab)
     if (config.processed_dir / "target_vocab.txt").is_file():
         shutil.copyfile(config.processed_dir / "target_vocab.txt", run.target_vocab)
     write_json(run.env, describe_environment(config.seed, command))
 
+
+def _seed_and_set_precision(config: Config) -> bool:
+    """Seed every generator and set the precision policy of train.precision; returns whether to jit-compile.
+
+    Deterministic ops are asked for only without jit: XLA needs them off (see seed_everything).
+    """
+    import keras
+
+    from crossmodal_tf.distribute import gpu_count
+    from crossmodal_tf.environment import seed_everything
+
     train_cfg = config.train
     jit = gpu_count() > 0 if train_cfg.jit_compile == "auto" else train_cfg.jit_compile
     seed_everything(config.seed, deterministic=not jit)
     keras.mixed_precision.set_global_policy(train_cfg.precision)
-    task = load_task(config.task)
-    counts = stats["counts"]
-    steps = math.ceil(counts["train"] / train_cfg.batch_size)
+    return jit
+
+
+def _compiled_model(config: Config, task, stats: dict, strategy, *, steps: int, jit: bool):
+    """The task's model built and compiled in the strategy's scope; steps is the number of batches per epoch."""
+    train_cfg = config.train
     with strategy.scope():
         model = task.build_model(config, *task.vocab_sizes(stats))
         model.compile(optimizer=build_optimizer(train_cfg.optimizer, steps * train_cfg.epochs, steps), loss=task.loss(),
                       metrics=task.train_metrics(), jit_compile=jit)
+    return model
 
-    size = config.data.image.size if task.uses_image else None
+
+def _restore_position(model, run: RunDir, strategy, *, resume: bool, warn):
+    """Where training starts: on resume, the newest readable checkpoint loaded into model; else the beginning."""
+    from crossmodal_tf.checkpoints import TrainingPosition, restore_checkpoint
+
     start = TrainingPosition()
     if resume:
         with strategy.scope():  # the optimizer's slots are distributed variables, like the weights
             model.optimizer.build(model.trainable_variables)  # so that restoring fills the optimizer's state too
         start = restore_checkpoint(model, run.backup, warn=warn) or start
-    has_val = counts["val"] > 0
-    val_ds = _validation_batches(config, task, strategy, counts["val"], size) if has_val else None
-    checkpoint = TrainingCheckpoint(run.backup, start, train_cfg.checkpoint_every_steps)
-    callbacks = _callbacks(config, run, steps, progress, has_val, checkpoint)
-    prepare_model(model, strategy, lambda: _training_batches(config, task, None, counts["train"], size, 0, 1, 0))
+    return start
 
-    def fit(first_epoch: int, last_epoch: int, skip: int = 0, steps_per_epoch: int = steps):
-        dataset = _training_batches(config, task, strategy, counts["train"], size, first_epoch, last_epoch, skip)
-        model.fit(dataset, validation_data=val_ds, initial_epoch=first_epoch, epochs=last_epoch,
-                  steps_per_epoch=steps_per_epoch, callbacks=callbacks, shuffle=False, verbose=0)  # shuffled by epoch
+
+def _fit_from(start, fit, *, model, steps: int, epochs: int, callbacks: list, checkpoint, strategy,
+              run_root: Path) -> None:
+    """Call fit for the epochs left after start; Ctrl-C checkpoints and raises TrainingInterrupted.
+
+    fit(first_epoch, last_epoch, skip, steps_per_epoch) runs model.fit over those
+    epochs with callbacks (the list this function appends its stopper to).
+    """
+    from crossmodal_tf.callbacks import StopBetweenSteps
+    from crossmodal_tf.distribute import WorkerLost, is_multi_worker, is_peer_failure
 
     stopper = StopBetweenSteps()
     callbacks.append(stopper)  # last: the other callbacks have seen the step before it stops
     stopper.install()
     try:
         first = start.epochs_done
-        if start.steps_in_epoch and first < train_cfg.epochs:
+        if start.steps_in_epoch and first < epochs:
             # a checkpoint taken within an epoch: finish that epoch's remaining batches on their own first
             fit(first, first + 1, skip=start.steps_in_epoch, steps_per_epoch=steps - start.steps_in_epoch)
             first += 1
-        if first < train_cfg.epochs and not model.stop_training:
-            fit(first, train_cfg.epochs)
+        if first < epochs and not model.stop_training:
+            fit(first, epochs)
         if stopper.requested:  # Ctrl-C during the last validation: training is over, but say so all the same
             raise KeyboardInterrupt
     except KeyboardInterrupt:
         saved = checkpoint.save()
-        raise TrainingInterrupted(run.root, checkpoint.position(), saved) from None
+        raise TrainingInterrupted(run_root, checkpoint.position(), saved) from None
     except Exception as exc:
         if is_multi_worker(strategy) and is_peer_failure(exc):
             raise WorkerLost(f"training stopped in epoch {checkpoint.position().epochs_done + 1}: another worker "
@@ -248,26 +297,36 @@ def _train_locked(config: Config, run: RunDir, stats: dict, resume: bool, overwr
     finally:
         stopper.restore()
 
+
+def _finish(config: Config, run: RunDir, model, stats: dict, *, chief: bool) -> dict:
+    """Save the best epoch's model (and, on the chief, the learning curves); returns the summary of the run."""
     history = run.read_history()
-    if history and not all(math.isfinite(v) for v in history[-1].values() if isinstance(v, float)):
-        kept = list_checkpoints(run.backup)
-        raise CmxError(f"{run.root}: training stopped: the loss became NaN or infinite in epoch "
-                       f"{history[-1]['epoch']}; "
-                       + (f"the last good checkpoint is {kept[0].relative_to(run.root)}; " if kept else "")
-                       + "lower train.optimizer.learning_rate or set train.optimizer.clipnorm")
+    _refuse_diverged(run, history)
     if run.best_weights.is_file():
         model.load_weights(run.best_weights)
     save_model(model, run.model)
     if chief:
         write_curves(run.root)
-    monitor = train_cfg.checkpoint.monitor
+    monitor = config.train.checkpoint.monitor
     values = [r[monitor] for r in history if monitor in r]
     best = (max if monitor_mode(monitor) == "max" else min)(values) if values else None
     return {"run_dir": str(run.root), "epochs": len(history), "monitor": monitor, "best": best,
             "examples": stats["counts"]}
 
 
-def _training_batches(config: Config, task, strategy, count: int, size: int | None, first_epoch: int,
+def _refuse_diverged(run: RunDir, history: list[dict]) -> None:
+    """A CmxError when the last epoch's figures are NaN or infinite (TerminateOnNaN stopped training)."""
+    from crossmodal_tf.checkpoints import list_checkpoints
+
+    if history and not all(math.isfinite(v) for v in history[-1].values() if isinstance(v, float)):
+        kept = list_checkpoints(run.backup)
+        raise CmxError(f"{run.root}: training stopped: the loss became NaN or infinite in epoch "
+                       f"{history[-1]['epoch']}; "
+                       + (f"the last good checkpoint is {kept[0].relative_to(run.root)}; " if kept else "")
+                       + "lower train.optimizer.learning_rate or set train.optimizer.clipnorm")
+
+
+def _training_batches(config: Config, task, strategy, *, count: int, size: int | None, first_epoch: int,
                       last_epoch: int, skip: int):
     """The training batches of epochs first_epoch … last_epoch-1 less skip; per worker on a multi-worker strategy.
 
@@ -291,7 +350,7 @@ def _training_batches(config: Config, task, strategy, count: int, size: int | No
     return strategy.distribute_datasets_from_function(worker_batches)
 
 
-def _validation_batches(config: Config, task, strategy, count: int, size: int | None):
+def _validation_batches(config: Config, task, strategy, *, count: int, size: int | None):
     """The validation batches, texts of like length together; on a multi-worker strategy every worker evaluates all.
 
     Keras averages the workers' metric values, so workers that each saw a different

@@ -82,8 +82,8 @@ def test_overwrite_keeps_the_lock_file_and_replaces_the_rest(tmp_path):
 
 def test_two_preprocesses_of_one_folder_take_turns(tmp_path):
     config = TESTS / "configs" / "tiny_match.yaml"
-    args = [sys.executable, "-m", "cli.main", "preprocess", str(config), "--set", "data.processed=processed",
-            "--set", "data.shapes.num_images=300"]
+    args = [sys.executable, "-m", "crossmodal_tf.cli.main", "preprocess", str(config),
+            "--set", "data.processed=processed", "--set", "data.shapes.num_images=300"]
     env = {**os.environ, "PYTHONPATH": str(TESTS.parent)}
     first = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(0.5)

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from cli.main import app
+from crossmodal_tf.cli.main import app
 from crossmodal_tf.errors import CmxError
 from crossmodal_tf.runs import best_epoch, compare_runs, flatten, list_runs
 

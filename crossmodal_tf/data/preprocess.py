@@ -11,26 +11,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
-import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from crossmodal_tf.atomic import atomic_directory
 from crossmodal_tf.config import Config
 from crossmodal_tf.data.encode import EncodeJob, Encoder, TextSide, encoding, resolve_workers
 from crossmodal_tf.data.pairs import EXAMPLE_KINDS, CaptionPool
 from crossmodal_tf.data.records import SkipLog
-from crossmodal_tf.data.shards import auto_shard_count
+from crossmodal_tf.data.shards import SPLITS, auto_shard_count
 from crossmodal_tf.data.sources import load_source
 from crossmodal_tf.data.text import Vocabulary, tokenize
 from crossmodal_tf.errors import CmxError
 from crossmodal_tf.locks import exclusive_lock
 
-SPLITS = ("train", "val", "test")
 FORMAT_VERSION = 3
 POOL_SIZE = 5000
 EXAMPLE_TEXT_BYTES = 200  # an example's size less its pixels: token ids, key, label, kind, protobuf framing
@@ -72,12 +70,6 @@ def read_stats(processed: Path) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def is_up_to_date(config: Config) -> bool:
-    """Whether the processed folder was made from this config and this source data."""
-    stats = read_stats(config.processed_dir)
-    return bool(stats) and stats.get("fingerprint") == fingerprint(config)
-
-
 def preprocess(config: Config, force: bool = False, quiet: bool = True) -> dict:
     """Run the stage unless its output is up to date; returns the stats (with 'reused').
 
@@ -94,23 +86,9 @@ def preprocess(config: Config, force: bool = False, quiet: bool = True) -> dict:
         stats = read_stats(out)
         if stats and stats.get("fingerprint") == print_ and not force:
             return {**stats, "reused": True}
-        tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        try:
-            stats = _write_processed(config, tmp, print_, quiet)
-            _replace_dir(tmp, out)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        with atomic_directory(out) as tmp:
+            stats = _write_processed(config, tmp, print_=print_, quiet=quiet)
     return {**stats, "reused": False}
-
-
-def _replace_dir(new: Path, target: Path) -> None:
-    old = target.parent / f".{target.name}.old-{os.getpid()}"
-    if target.exists():
-        target.rename(old)
-    new.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 @dataclass
@@ -193,44 +171,95 @@ def _jobs(config: Config, source, task, pools: dict) -> Iterator[EncodeJob]:
         yield EncodeJob(split, record.key, record.place, record.load_image if task.uses_image else None, rows)
 
 
-def _write_processed(config: Config, out: Path, print_: str, quiet: bool) -> dict:
-    from rich.progress import Progress
+@dataclass
+class EncodePass:
+    """What pass 2 wrote: examples and images per split, examples by kind, text lengths, and the images it skipped."""
 
-    from crossmodal_tf.data.shards import ShardWriter
+    counts: dict
+    images: Counter
+    kinds: dict
+    lengths: Counter
+    skips: SkipLog
+
+
+def _write_processed(config: Config, out: Path, *, print_: str, quiet: bool) -> dict:
+    """Write the preprocessed output (vocabularies, shards, stats.json) into the empty folder out; returns the stats."""
     from crossmodal_tf.tasks import load_task
 
-    data, text = config.data, config.data.text
+    data = config.data
     source = load_source(data.source)
     task = load_task(config.task)
-    with_targets = task.target_text
     started = time.time()
     scan_skips = SkipLog(data.on_error)
     scan = _scan_text(config, source, task, scan_skips)
     scanned = time.time()
+    _refuse_no_training_images(scan, scan_skips)
+    vocab, target_vocab = _write_vocabularies(config, task, scan, out)
+    num_shards = shard_counts(config, scan, task.uses_image)
+    workers = resolve_workers(data.workers, sum(scan.images.values()))
+    written = _encode_pass(config, source, task, scan, out, encoder=_encoder(config, task, vocab, target_vocab),
+                           num_shards=num_shards, workers=workers, quiet=quiet)
+    stats = {
+        "counts": written.counts,
+        "images": {s: written.images[s] for s in SPLITS},
+        "examples_by_kind": {s: dict(written.kinds[s]) for s in SPLITS},
+        "vocab_size": len(vocab),
+        **({"target_vocab_size": len(target_vocab)} if target_vocab is not None else {}),
+        "train_tokens": sum(scan.tokens.values()),
+        "caption_length_histogram": {str(k): written.lengths[k] for k in sorted(written.lengths)},
+        "skipped": _merge_skips(scan_skips, written.skips).to_dict(),
+        "task": config.task,
+        "source": data.source,
+        "image_size": data.image.size,
+        "num_shards": num_shards,
+        "workers": workers,
+        "fingerprint": print_,
+        "seconds": round(time.time() - started, 2),
+        # pass 1 reads text in this process; pass 2 encodes the images in `workers` processes
+        "seconds_by_pass": {"scan": round(scanned - started, 2), "encode": round(time.time() - scanned, 2)},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    (out / "stats.json").write_text(json.dumps(stats, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return stats
+
+
+def _refuse_no_training_images(scan: TextScan, skips: SkipLog) -> None:
+    """A CmxError when pass 1 found no training image, naming the first row it skipped."""
     images = scan.images
     if not images.get("train"):
         raise CmxError(f"data: the dataset is empty after filtering: no training images "
-                       f"({sum(images.values())} images in all, {scan_skips.count} rows skipped"
-                       + (f"; first: {scan_skips.examples[0]['place']}: {scan_skips.examples[0]['reason']}"
-                          if scan_skips.examples else "") + ")")
+                       f"({sum(images.values())} images in all, {skips.count} rows skipped"
+                       + (f"; first: {skips.examples[0]['place']}: {skips.examples[0]['reason']}"
+                          if skips.examples else "") + ")")
+
+
+def _write_vocabularies(config: Config, task, scan: TextScan, out: Path) -> tuple[Vocabulary, Vocabulary | None]:
+    """Build and save vocab.txt (and target_vocab.txt for a task with TARGET_TEXT) from the train split's tokens."""
+    data, text = config.data, config.data.text
     vocab = Vocabulary.build(scan.tokens, text.min_freq, text.max_size)
     vocab.save(out / "vocab.txt")
     target_vocab = None
-    if with_targets:
+    if task.target_text:
         target_vocab = Vocabulary.build(scan.target_tokens, data.target_text.min_freq, data.target_text.max_size)
         target_vocab.save(out / "target_vocab.txt")
+    return vocab, target_vocab
 
-    num_shards = shard_counts(config, scan, task.uses_image)
-    workers = resolve_workers(data.workers, sum(images.values()))
+
+def _encode_pass(config: Config, source, task, scan: TextScan, out: Path, *, encoder: Encoder,
+                 num_shards: dict[str, int], workers: int, quiet: bool) -> EncodePass:
+    """Pass 2: decode and encode every image's examples in workers processes and write them to the shards."""
+    from rich.progress import Progress
+
+    from crossmodal_tf.data.shards import ShardWriter
+
     writers = {s: ShardWriter(out, s, num_shards[s], config.seed) for s in SPLITS}
-    skips = SkipLog(data.on_error)
+    skips = SkipLog(config.data.on_error)
     kinds = {s: Counter() for s in SPLITS}
     lengths: Counter = Counter()
     written_images = Counter()
     try:
-        with Progress(disable=quiet, transient=True) as progress, \
-                encoding(_encoder(config, task, vocab, target_vocab), workers) as encode:
-            bar = progress.add_task("preprocess", total=sum(images.values()))
+        with Progress(disable=quiet, transient=True) as progress, encoding(encoder, workers) as encode:
+            bar = progress.add_task("preprocess", total=sum(scan.images.values()))
             for job, encoded in encode(_jobs(config, source, task, scan.pools)):
                 progress.advance(bar)
                 if encoded.bad_image is not None:
@@ -248,31 +277,14 @@ def _write_processed(config: Config, out: Path, print_: str, quiet: bool) -> dic
         raise CmxError(f"data: the dataset is empty after filtering: every training image was skipped "
                        f"(first: {skips.examples[0]['place']}: {skips.examples[0]['reason']})" if skips.examples
                        else "data: the dataset is empty after filtering")
+    return EncodePass({s: writers[s].count for s in SPLITS}, written_images, kinds, lengths, skips)
 
-    all_skips = SkipLog()
-    for log in (scan_skips, skips):
-        all_skips.count += log.count
-        all_skips.reasons.update(log.reasons)
-        all_skips.examples.extend(log.examples[: SkipLog.KEEP - len(all_skips.examples)])
-    stats = {
-        "counts": {s: writers[s].count for s in SPLITS},
-        "images": {s: written_images[s] for s in SPLITS},
-        "examples_by_kind": {s: dict(kinds[s]) for s in SPLITS},
-        "vocab_size": len(vocab),
-        **({"target_vocab_size": len(target_vocab)} if target_vocab is not None else {}),
-        "train_tokens": sum(scan.tokens.values()),
-        "caption_length_histogram": {str(k): lengths[k] for k in sorted(lengths)},
-        "skipped": all_skips.to_dict(),
-        "task": config.task,
-        "source": data.source,
-        "image_size": data.image.size,
-        "num_shards": num_shards,
-        "workers": workers,
-        "fingerprint": print_,
-        "seconds": round(time.time() - started, 2),
-        # pass 1 reads text in this process; pass 2 encodes the images in `workers` processes
-        "seconds_by_pass": {"scan": round(scanned - started, 2), "encode": round(time.time() - scanned, 2)},
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    (out / "stats.json").write_text(json.dumps(stats, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return stats
+
+def _merge_skips(*logs: SkipLog) -> SkipLog:
+    """One SkipLog of the rows skipped in both passes (counts and reasons added, the first examples kept)."""
+    merged = SkipLog()
+    for log in logs:
+        merged.count += log.count
+        merged.reasons.update(log.reasons)
+        merged.examples.extend(log.examples[: SkipLog.KEEP - len(merged.examples)])
+    return merged

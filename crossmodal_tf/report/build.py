@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from crossmodal_tf.atomic import write_text_atomic
 from crossmodal_tf.report import facts
 from crossmodal_tf.report.page import Section, note, render
 from crossmodal_tf.run import Run, open_run
-from crossmodal_tf.run_dir import write_atomic
 
 
 def _task_sections(run: Run) -> list[Section]:
@@ -29,6 +29,6 @@ def write_report(run_dir: str | Path) -> dict:
                 facts.metrics_table(paths), *_task_sections(run)]
     made = time.strftime("%Y-%m-%d %H:%M")
     page = render(f"cmx report: {run.root.name}", f"{run.root} — made by cmx report on {made}", sections)
-    write_atomic(paths.report, page)
+    write_text_atomic(paths.report, page)
     return {"path": str(paths.report), "bytes": paths.report.stat().st_size,
             "seconds": round(time.perf_counter() - began, 2)}

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from crossmodal_tf.run_dir import RunDir, write_bytes_atomic
+from crossmodal_tf.atomic import write_bytes_atomic
+from crossmodal_tf.run_dir import RunDir
 
 DPI = 80  # small enough that a report with every figure stays well under a megabyte
 

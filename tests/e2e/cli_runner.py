@@ -6,7 +6,7 @@ import io
 
 from typer.testing import CliRunner
 
-from cli.main import app
+from crossmodal_tf.cli.main import app
 
 
 def invoke(*args: str):

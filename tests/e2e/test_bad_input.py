@@ -1,6 +1,6 @@
 """The bad-input battery: every case exits with code 2 and one line naming the problem and its place.
 
-Each case runs the real console entry point (cli.main.main) in this process and
+Each case runs the real console entry point (crossmodal_tf.cli.main.main) in this process and
 checks: exit code 2, exactly one line on stderr that starts with "cmx: error:" and
 names the place (file:line, dotted key, row or option), no traceback, and nothing
 half-written (no processed folder, no run directory, no temporary files).
@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-import cli.main
+import crossmodal_tf.cli.main
+import crossmodal_tf.cli.native_logs
 
 TESTS = Path(__file__).resolve().parents[1]
 TINY = TESTS / "configs" / "tiny_match.yaml"
@@ -31,13 +32,13 @@ class NoFilter:
 @pytest.fixture
 def run_cmx(monkeypatch, capsys):
     """run_cmx(*args) → (exit code, stdout, stderr) of `cmx args` through the console entry point."""
-    monkeypatch.setattr(cli.main, "NativeLogFilter", NoFilter, raising=False)
-    monkeypatch.setattr("cli.native_logs.NativeLogFilter", NoFilter)
+    # main() imports the filter from its module when it runs, so that module's name is the one to replace
+    monkeypatch.setattr(crossmodal_tf.cli.native_logs, "NativeLogFilter", NoFilter)
 
     def run(*args: str):
         monkeypatch.setattr("sys.argv", ["cmx", *args])
         with pytest.raises(SystemExit) as exited:
-            cli.main.main()
+            crossmodal_tf.cli.main.main()
         out, err = capsys.readouterr()
         return exited.value.code, out, err
 
@@ -258,7 +259,7 @@ def match_run(tmp_path_factory):
     cwd = os.getcwd()
     os.chdir(root)
     try:
-        result = CliRunner().invoke(cli.main.app, ["train", str(TINY), "--quiet"])
+        result = CliRunner().invoke(crossmodal_tf.cli.main.app, ["train", str(TINY), "--quiet"])
         assert result.exit_code == 0, result.output
     finally:
         os.chdir(cwd)

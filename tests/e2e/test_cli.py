@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cli.main import app
 from cli_runner import invoke, png_bytes
+from crossmodal_tf.cli.main import app
 from crossmodal_tf.errors import CmxError
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -228,7 +228,7 @@ def test_help_version_and_config_commands_do_not_import_tensorflow(workdir):
     script = f"""
 import sys
 from typer.testing import CliRunner
-from cli.main import app
+from crossmodal_tf.cli.main import app
 from crossmodal_tf.errors import CmxError
 runner = CliRunner()
 for args in (["--help"], ["--version"], ["config", "validate", {str(TINY)!r}], ["config", "show", {str(TINY)!r}],

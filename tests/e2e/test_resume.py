@@ -98,11 +98,12 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(reference):
     newest = checkpoints(root, run)[-1]
     weights = newest / "state.weights.h5"
     weights.write_bytes(weights.read_bytes()[:100])
-    (newest.parent / ".tmp-999-99").mkdir()  # what a kill in the middle of a write leaves
+    leftover = newest.parent / ".step-000000099.tmp-999"  # what a kill in the middle of a write leaves
+    leftover.mkdir()
     result = cmx(*train_args(run, "--resume"), cwd=root)
     assert f"checkpoint {run}/checkpoints/last/{newest.name} is damaged" in result.stderr
     assert "falling back to" in result.stderr
-    assert not (newest.parent / ".tmp-999-99").exists()
+    assert not leftover.exists()
     assert outcome(root, run) == expected
 
 

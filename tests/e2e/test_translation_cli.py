@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cli.main import app
 from cli_runner import invoke
+from crossmodal_tf.cli.main import app
 from crossmodal_tf.errors import CmxError
 
 TESTS = Path(__file__).resolve().parents[1]

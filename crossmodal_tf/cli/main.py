@@ -358,7 +358,7 @@ def config_schema():
 
 def main() -> None:
     """Console entry point: user errors become one line on stderr and exit code 2."""
-    from cli.native_logs import NativeLogFilter
+    from crossmodal_tf.cli.native_logs import NativeLogFilter
 
     log_filter = None if "--debug" in sys.argv else NativeLogFilter()
     code = 0
