@@ -264,7 +264,8 @@ def ends_early_table(vocab: int = 10) -> np.ndarray:
 
 
 def end_positions(tokens: np.ndarray) -> list[int]:
-    return [int(np.flatnonzero(row == END)[0]) if END in row else len(row) for row in tokens.reshape(-1, tokens.shape[-1])]
+    rows = tokens.reshape(-1, tokens.shape[-1])
+    return [int(np.flatnonzero(row == END)[0]) if END in row else len(row) for row in rows]
 
 
 @pytest.mark.parametrize("settings", [DecodeSettings("greedy", max_length=8),
