@@ -7,6 +7,11 @@ each provide one, so the decoder knows no task. The whole loop (not just one ste
 runs inside one compiled function that carries the recurrent state, so a new token
 costs one step of the network, never a re-run of the prefix. A compiled loop is kept
 per decoding setting and reused across calls; only a new batch shape retraces it.
+
+Two bans for long outputs sit in the loop, before any strategy sees the scores: min_length
+(no end token before that many tokens) and no_repeat_ngram_size (no n-gram twice in a
+sequence). Each is built into the loop only when it is on, so that plain greedy decoding
+pays nothing for them.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ class DecodeSettings:
     beam_width: int = 4
     length_penalty: float = 0.0
     max_length: int = 24
+    min_length: int = 0  # tokens generated before the end token may come (fairseq's min_len); 0: no minimum
+    no_repeat_ngram_size: int = 0  # n > 0: no n-gram occurs twice in one sequence (fairseq semantics); 0: off
 
     @property
     def is_greedy(self) -> bool:
@@ -45,7 +52,7 @@ class Decoded:
     """Decoded sequences: tokens [batch, n, max_length] (0 after the end token), their summed log-probability."""
 
     tokens: np.ndarray
-    log_probs: np.ndarray
+    log_probs: np.ndarray  # under the model: the bans of min_length and no_repeat_ngram_size pick, never rescale
     scores: np.ndarray  # what ranked them: log_probs, or length-normalised log_probs for beams
 
 
@@ -89,6 +96,27 @@ def filter_logits(logits, strategy: str, temperature, top_k: int = 0, top_p=1.0)
     return scaled
 
 
+def repeated_ngram_tokens(history, length, n: int, vocab):
+    """[rows, vocab] True for each token that would repeat an n-gram of history[:, :length] as token `length`.
+
+    history is [rows, max_length] (tokens at and after `length` are ignored), n a Python
+    int. The last n - 1 tokens are compared with every earlier (n - 1)-gram at once; the
+    token after each match is scattered into the result: a handful of vector ops per step,
+    with no loop over positions.
+    """
+    starts = history.shape[1] - n + 1  # n-grams a row of max_length tokens holds
+    rows = tf.shape(history)[0]
+    # the n-gram from j is wholly generated when j + n - 1 < length
+    match = tf.broadcast_to(tf.range(starts)[None, :] <= length - n, [rows, starts])
+    for k in range(n - 1):
+        last = tf.gather(history, tf.maximum(length - n + 1 + k, 0), axis=1)  # clamped: unused when length < n
+        match = match & tf.equal(history[:, k:k + starts], last[:, None])
+    following = history[:, n - 1:]
+    where = tf.stack([tf.broadcast_to(tf.range(rows)[:, None], [rows, starts]), following], axis=-1)
+    counts = tf.tensor_scatter_nd_add(tf.zeros([rows, vocab], tf.int32), where, tf.cast(match, tf.int32))
+    return counts > 0
+
+
 def _unfinished(max_length: int):
     """The loop condition of both decoding loops: steps left and some row not yet at its end token."""
 
@@ -121,6 +149,25 @@ class Decoder:
                                           dtype=tf.bool), axis=0)
         return tf.where(banned, tf.cast(_NEG_INF, logits.dtype), logits)
 
+    def _bans(self, settings: DecodeSettings) -> Callable:
+        """(scores [rows, vocab], step i, history [rows, max_length]) → scores with the settings' bans at -inf.
+
+        Only the bans that are on become ops: with both off the function returns its input.
+        """
+        min_length = settings.min_length if self.end_id >= 0 else 0
+        # an n-gram longer than the output can never repeat
+        n = settings.no_repeat_ngram_size if settings.no_repeat_ngram_size <= settings.max_length else 0
+
+        def ban(scores, i, history):
+            if min_length > 0:
+                early_end = tf.logical_and(i < min_length, tf.range(tf.shape(scores)[-1]) == self.end_id)
+                scores = tf.where(early_end[None, :], _NEG_INF, scores)
+            if n > 0:
+                scores = tf.where(repeated_ngram_tokens(history, i, n, tf.shape(scores)[-1]), _NEG_INF, scores)
+            return scores
+
+        return ban
+
     def _compiled(self, key, build):
         if key not in self._loops:
             self._loops[key] = tf.function(build(), jit_compile=self.jit_compile, reduce_retracing=False)
@@ -132,7 +179,8 @@ class Decoder:
         if settings.strategy == "beam":
             raise ValueError("use beam_search for the beam strategy")
         greedy = settings.is_greedy
-        key = ("generate", greedy, settings.strategy, settings.top_k, settings.max_length)
+        key = ("generate", greedy, settings.strategy, settings.top_k, settings.max_length, settings.min_length,
+               settings.no_repeat_ngram_size)
         loop = self._compiled(key, lambda: self._sampling_loop(settings, greedy))
         first = tf.convert_to_tensor(np.asarray(first_tokens, dtype=np.int32))
         temperature = max(settings.temperature, 1e-6)
@@ -143,6 +191,7 @@ class Decoder:
 
     def _sampling_loop(self, settings: DecodeSettings, greedy: bool):
         max_length, end_id = settings.max_length, self.end_id
+        ban = self._bans(settings)
 
         def loop(state, first, temperature, top_p, seed):
             batch = tf.shape(first)[0]
@@ -153,10 +202,11 @@ class Decoder:
             def body(i, previous, state, out, total, finished):
                 logits, state = self.step(previous, state)
                 logits = self._mask_forbidden(tf.cast(logits, tf.float32))
+                allowed = ban(logits, i, out)
                 if greedy:
-                    token = tf.argmax(logits, axis=-1, output_type=tf.int32)
+                    token = tf.argmax(allowed, axis=-1, output_type=tf.int32)
                 else:
-                    filtered = filter_logits(logits, settings.strategy, temperature, settings.top_k, top_p)
+                    filtered = filter_logits(allowed, settings.strategy, temperature, settings.top_k, top_p)
                     token = tf.random.stateless_categorical(filtered, 1, seed=tf.stack([seed, i]),
                                                             dtype=tf.int32)[:, 0]
                 token = tf.where(finished, 0, token)
@@ -184,13 +234,15 @@ class Decoder:
         """The num_return best of beam_width beams per row, best first, by length-normalised log-probability.
 
         Beams are extended and pruned by their summed log-probability; the length
-        penalty (GNMT, alpha = settings.length_penalty) ranks the finished beams.
+        penalty (GNMT, alpha = settings.length_penalty) ranks the finished beams. A beam
+        cut at max_length counts as finished there. The returned beams are distinct; when
+        the bans leave fewer than beam_width continuations, the rest score about -1e9.
         """
         width = settings.beam_width
         if not 1 <= num_return <= width:
             raise ValueError(f"num_return must be between 1 and the beam width {width}, found {num_return}")
-        key = ("beam", width, settings.max_length)
-        loop = self._compiled(key, lambda: self._beam_loop(width, settings.max_length))
+        key = ("beam", width, settings.max_length, settings.min_length, settings.no_repeat_ngram_size)
+        loop = self._compiled(key, lambda: self._beam_loop(width, settings))
         first = tf.convert_to_tensor(np.asarray(first_tokens, dtype=np.int32))
         tokens, log_probs = loop(state, first)
         lengths = tf.reduce_sum(tf.cast(tokens > 0, tf.int32), axis=-1)
@@ -199,8 +251,9 @@ class Decoder:
         pick = lambda x: tf.gather(x, order, axis=1, batch_dims=1).numpy()  # noqa: E731
         return Decoded(pick(tokens), pick(log_probs), pick(scores))
 
-    def _beam_loop(self, width: int, max_length: int):
-        end_id = self.end_id
+    def _beam_loop(self, width: int, settings: DecodeSettings):
+        max_length, end_id = settings.max_length, self.end_id
+        ban = self._bans(settings)
 
         def loop(state, first):
             batch = tf.shape(first)[0]
@@ -215,7 +268,9 @@ class Decoder:
                 logits, state = self.step(previous, state)
                 logits = self._mask_forbidden(tf.cast(logits, tf.float32))
                 vocab = tf.shape(logits)[-1]
-                log_probs = tf.reshape(tf.nn.log_softmax(logits), [batch, width, vocab])
+                # the bans follow each beam, since out is reordered with the beams below
+                log_probs = ban(tf.nn.log_softmax(logits), i, tf.reshape(out, [batch * width, max_length]))
+                log_probs = tf.reshape(log_probs, [batch, width, vocab])
                 # a finished beam continues with padding at no cost, and only with padding
                 pad_only = tf.where(tf.range(vocab) == 0, 0.0, _NEG_INF)
                 log_probs = tf.where(finished[:, :, None], pad_only[None, None, :], log_probs)

@@ -1,11 +1,17 @@
 """Corpus scores of generated text against references, from maintained libraries.
 
-BLEU and chrF come from sacrebleu; CIDEr-D from pycocoevalcap (the COCO caption evaluation
+BLEU and chrF come from sacrebleu; ROUGE from rouge-score (Google's reimplementation of
+the ROUGE-1.5.5 Perl script); CIDEr-D from pycocoevalcap (the COCO caption evaluation
 code) when it is installed: `pip install 'crossmodal_tf[cider]'`. Its wheel is
-about 100 MB of Java tools we do not use, so it is optional.
+about 100 MB of Java tools we do not use, so it is optional. Also the lead baseline of
+summarization, which copies a document's first words.
 """
 
 from __future__ import annotations
+
+import math
+
+ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 
 
 def _tokenizer(level: str) -> str:
@@ -64,3 +70,36 @@ def translation_scores(hypotheses: list[str], references: list[list[str]], token
     refs = _reference_streams(references)
     return {"bleu": BLEU(tokenize=tokenize).corpus_score(hypotheses, refs).score,
             "chrf": CHRF().corpus_score(hypotheses, refs).score}
+
+
+def summary_scores(hypotheses: list[str], references: list[list[str]]) -> dict:
+    """Mean ROUGE-1, ROUGE-2 and ROUGE-L F-measures (0–1) of summaries, with the Porter stemmer.
+
+    A hypothesis with several references scores its best F against any one of them,
+    for each ROUGE type separately (rouge-score's score_multi). rouge-score's tokenizer
+    keeps only a–z and 0–9, so this is for English text. Nothing is downloaded: the
+    stemmer is code, and rougeLsum (which needs NLTK's sentence splitter data) is not used.
+    """
+    from rouge_score.rouge_scorer import RougeScorer
+
+    if not hypotheses:
+        return {}
+    scorer = RougeScorer(list(ROUGE_TYPES), use_stemmer=True)
+    totals = dict.fromkeys(ROUGE_TYPES, 0.0)
+    for hypothesis, refs in zip(hypotheses, references, strict=True):
+        best = scorer.score_multi(refs, hypothesis)
+        for rouge_type in ROUGE_TYPES:
+            totals[rouge_type] += best[rouge_type].fmeasure
+    return {rouge_type: total / len(hypotheses) for rouge_type, total in totals.items()}
+
+
+def mean_length(texts: list[str]) -> int:
+    """The mean number of words of the texts, rounded half up: the lead baseline's length from the train split."""
+    if not texts:
+        raise ValueError("mean_length needs at least one text")
+    return math.floor(sum(len(text.split()) for text in texts) / len(texts) + 0.5)
+
+
+def lead_baseline(documents: list[str], length: int) -> list[str]:
+    """Each document's first `length` words (all of a shorter one): the lead summary."""
+    return [" ".join(document.split()[:length]) for document in documents]

@@ -142,6 +142,48 @@ def test_beam_search_returns_distinct_beams():
         assert len({tuple(beam) for beam in row}) == 4
 
 
+def every_sequence(probs: np.ndarray, max_length: int):
+    """(tokens, log p) of every sequence a bigram table can decode: ended by END or cut at max_length."""
+    tokens = [t for t in range(len(probs)) if t not in (PAD, START)]
+    open_ = [((), 0.0)]
+    for _ in range(max_length):
+        grown = []
+        for prefix, log_p in open_:
+            for token in tokens:
+                sequence = (prefix + (token,), log_p + np.log(probs[prefix[-1] if prefix else START, token]))
+                if token == END:
+                    yield sequence
+                else:
+                    grown.append(sequence)
+        open_ = grown
+    yield from open_
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1.0])
+def test_a_beam_wider_than_the_search_space_returns_the_exact_n_best(alpha):
+    """With every sequence kept in the beam, the n best by length-penalised score are known by enumeration."""
+    probs = distinct_table(vocab=6, seed=14)
+    probs[:, END] *= 0.5
+    probs /= probs.sum(axis=1, keepdims=True)
+    result = decode(bigram_decoder(probs), 1, DecodeSettings("beam", beam_width=128, length_penalty=alpha,
+                                                             max_length=4), num_samples=6)
+    ranked = sorted(((log_p / ((5 + len(t)) / 6) ** alpha, t, log_p) for t, log_p in every_sequence(probs, 4)),
+                    reverse=True)[:6]
+    assert [tuple(int(x) for x in beam if x) for beam in result.tokens[0]] == [t for _, t, _ in ranked]
+    np.testing.assert_allclose(result.scores[0], [score for score, _, _ in ranked], rtol=1e-5)
+    np.testing.assert_allclose(result.log_probs[0], [log_p for _, _, log_p in ranked], rtol=1e-5)
+
+
+def test_num_samples_are_independent_draws_from_the_model():
+    probs = distinct_table(seed=15)
+    result = decode(bigram_decoder(probs), 2, DecodeSettings("sample", max_length=1), num_samples=3000)
+    first = result.tokens[:, :, 0]
+    for row in first:
+        frequencies = np.bincount(row, minlength=len(probs)) / len(row)
+        np.testing.assert_allclose(frequencies, probs[START], atol=0.03)
+    assert np.mean(first[0] == first[1]) < 0.3  # the two rows draw apart, not the same samples twice
+
+
 def test_a_seeded_run_repeats_exactly_and_another_seed_differs():
     decoder = bigram_decoder(distinct_table(seed=5))
     settings = DecodeSettings("sample", temperature=1.0, max_length=8)
@@ -210,3 +252,157 @@ def test_top_k_keeps_exactly_the_k_largest_on_random_logits(k):
     kept = filter_logits(tf.constant(logits), "top_k", 0.7, top_k=k).numpy() > -1e8
     for row, kept_row in zip(logits, kept):
         assert set(np.flatnonzero(kept_row)) == set(np.argsort(-row)[:k])
+
+
+# --- bans for long outputs: min_length and no_repeat_ngram_size -------------------------------------------
+def ends_early_table(vocab: int = 10) -> np.ndarray:
+    """END is the likeliest next token everywhere, so only min_length keeps sequences going."""
+    probs = distinct_table(vocab, seed=9)
+    probs[:, END] += 2.0
+    probs[:, [PAD, START]] = 0
+    return probs / probs.sum(axis=1, keepdims=True)
+
+
+def end_positions(tokens: np.ndarray) -> list[int]:
+    rows = tokens.reshape(-1, tokens.shape[-1])
+    return [int(np.flatnonzero(row == END)[0]) if END in row else len(row) for row in rows]
+
+
+@pytest.mark.parametrize("settings", [DecodeSettings("greedy", max_length=8),
+                                      DecodeSettings("sample", temperature=2.0, max_length=8),
+                                      DecodeSettings("top_k", top_k=3, max_length=8),
+                                      DecodeSettings("top_p", top_p=0.9, max_length=8),
+                                      DecodeSettings("beam", beam_width=3, max_length=8)])
+def test_min_length_forbids_the_end_token_before_the_minimum(settings):
+    from dataclasses import replace
+
+    decoder = bigram_decoder(ends_early_table())
+    num = 3 if settings.strategy == "beam" else 1
+    free = decode(decoder, 40, settings, num_samples=num)
+    assert min(end_positions(free.tokens)) == 0  # without a minimum, sequences end at once
+    held = decode(decoder, 40, replace(settings, min_length=4), num_samples=num)
+    assert min(end_positions(held.tokens)) == 4  # four tokens, then the end token as soon as it is allowed
+    assert held.tokens.shape[-1] == 8
+
+
+def test_min_length_leaves_the_log_probability_the_models():
+    probs = ends_early_table()
+    result = decode(bigram_decoder(probs), 1, DecodeSettings("greedy", max_length=8, min_length=2))
+    row = list(result.tokens[0, 0])
+    expected = np.log(probs[START, row[0]]) + np.log(probs[row[0], row[1]]) + np.log(probs[row[1], row[2]])
+    assert row[2] == END
+    assert result.log_probs[0, 0] == pytest.approx(expected, rel=1e-5)
+
+
+def looping_table() -> np.ndarray:
+    """a → b and b → a by far the likeliest, c and d the runners-up: greedy writes a b a b a b …"""
+    a, b, c, d = 4, 5, 6, 7
+    probs = np.full((8, 8), 0.01)
+    probs[:, [PAD, START]] = 0
+    probs[START, a] = 1.0
+    probs[a, [b, c, d]] = [1.0, 0.3, 0.2]
+    probs[b, [a, c, d]] = [1.0, 0.3, 0.2]
+    probs[[c, d], a] = 1.0
+    probs[[c, d], [d, c]] = 0.5
+    return probs / probs.sum(axis=1, keepdims=True)
+
+
+def ngrams(row, n: int) -> list[tuple]:
+    row = [int(t) for t in row if t != PAD]
+    return [tuple(row[j:j + n]) for j in range(len(row) - n + 1)]
+
+
+def greedy_without_repeats(probs: np.ndarray, n: int, length: int) -> list[int]:
+    """Greedy decoding with fairseq's n-gram ban, written out in Python."""
+    out, previous = [], START
+    for _ in range(length):
+        scores = np.log(np.maximum(probs[previous], 1e-12))
+        scores[[PAD, START]] = -np.inf
+        for j in range(len(out) - n + 1):
+            if out[j:j + n - 1] == out[len(out) - n + 1:]:
+                scores[out[j + n - 1]] = -np.inf
+        previous = int(np.argmax(scores))
+        out.append(previous)
+        if previous == END:
+            break
+    return out
+
+
+def test_without_the_ban_greedy_loops_and_with_it_repeats_no_bigram():
+    decoder = bigram_decoder(looping_table())
+    looping = decode(decoder, 1, DecodeSettings("greedy", max_length=10)).tokens[0, 0]
+    assert list(looping[:6]) == [4, 5, 4, 5, 4, 5]
+    banned = decode(decoder, 1, DecodeSettings("greedy", max_length=10, no_repeat_ngram_size=2)).tokens[0, 0]
+    assert len(set(ngrams(banned, 2))) == len(ngrams(banned, 2))
+    assert list(banned[:len(greedy_without_repeats(looping_table(), 2, 10))]) == greedy_without_repeats(
+        looping_table(), 2, 10)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_greedy_with_the_ban_equals_the_python_reference(n, jit_compile):
+    for seed in range(3):
+        probs = distinct_table(vocab=7, seed=20 + seed)
+        probs[:, END] *= 0.2  # long enough sequences to repeat themselves
+        probs /= probs.sum(axis=1, keepdims=True)
+        result = decode(bigram_decoder(probs, jit_compile), 1,
+                        DecodeSettings("greedy", max_length=12, no_repeat_ngram_size=n))
+        expected = greedy_without_repeats(probs, n, 12)
+        assert list(result.tokens[0, 0, :len(expected)]) == expected
+        # the log-probability stays the model's, not that of the ban's renormalised distribution
+        log_prob = sum(np.log(probs[p, t]) for p, t in zip([START] + expected[:-1], expected))
+        assert result.log_probs[0, 0] == pytest.approx(log_prob, rel=1e-4)
+
+
+@pytest.mark.parametrize("settings", [DecodeSettings("sample", temperature=3.0, max_length=14),
+                                      DecodeSettings("top_p", top_p=0.95, max_length=14),
+                                      DecodeSettings("beam", beam_width=4, max_length=14)])
+def test_no_sequence_repeats_a_trigram(settings):
+    from dataclasses import replace
+
+    decoder = bigram_decoder(looping_table())
+    num = 4 if settings.strategy == "beam" else 1
+    free = decode(decoder, 60, settings, num_samples=num).tokens
+    assert any(len(set(ngrams(row, 3))) < len(ngrams(row, 3)) for row in free.reshape(-1, 14))
+    result = decode(decoder, 60, replace(settings, no_repeat_ngram_size=3), num_samples=num)
+    for row in result.tokens.reshape(-1, 14):
+        assert len(set(ngrams(row, 3))) == len(ngrams(row, 3))
+
+
+def test_beam_search_with_the_ban_repeats_no_bigram_in_any_beam():
+    decoder = bigram_decoder(looping_table())
+    result = decode(decoder, 2, DecodeSettings("beam", beam_width=3, max_length=10, no_repeat_ngram_size=2),
+                    num_samples=3)
+    assert result.scores.min() > -1e6  # every returned beam is a real one, none forced through a ban
+    for row in result.tokens.reshape(-1, 10):
+        assert len(set(ngrams(row, 2))) == len(ngrams(row, 2))
+    looping = decode(decoder, 1, DecodeSettings("beam", beam_width=3, max_length=10)).tokens[0, 0]
+    assert list(looping[:6]) == [4, 5, 4, 5, 4, 5]
+
+
+def test_repeated_ngram_tokens_marks_what_followed_the_last_tokens():
+    from crossmodal_tf.decoding import repeated_ngram_tokens
+
+    history = tf.constant([[4, 5, 6, 4, 5, 0, 0], [4, 5, 4, 7, 4, 0, 0]])
+    # bigrams: row 0 ends in 5, once followed by 6; row 1 ends in 4, followed by 5 and by 7 before
+    banned = repeated_ngram_tokens(history, 5, 2, 9).numpy()
+    assert list(np.flatnonzero(banned[0])) == [6]
+    assert list(np.flatnonzero(banned[1])) == [5, 7]
+    assert list(np.flatnonzero(repeated_ngram_tokens(history, 5, 3, 9).numpy()[0])) == [6]
+    assert not repeated_ngram_tokens(history, 5, 3, 9).numpy()[1].any()
+    assert list(np.flatnonzero(repeated_ngram_tokens(history, 3, 1, 9).numpy()[0])) == [4, 5, 6]
+    assert not repeated_ngram_tokens(history, 1, 2, 9).numpy().any()  # one token: no bigram yet
+
+
+def test_a_new_ban_compiles_a_new_loop_and_a_new_temperature_does_not():
+    decoder = bigram_decoder(distinct_table(seed=10), jit_compile=True)
+    decode(decoder, 3, DecodeSettings("top_p", max_length=6, no_repeat_ngram_size=2), seed=1)
+    loops = len(decoder._loops)
+    decode(decoder, 3, DecodeSettings("top_p", temperature=0.3, max_length=6, no_repeat_ngram_size=2), seed=2)
+    assert len(decoder._loops) == loops
+    decode(decoder, 3, DecodeSettings("top_p", max_length=6, no_repeat_ngram_size=3), seed=1)
+    decode(decoder, 3, DecodeSettings("top_p", max_length=6, no_repeat_ngram_size=3, min_length=2), seed=1)
+    assert len(decoder._loops) == loops + 2
+    decode(decoder, 3, DecodeSettings("beam", max_length=6, no_repeat_ngram_size=2))
+    decode(decoder, 3, DecodeSettings("beam", length_penalty=1.0, max_length=6, no_repeat_ngram_size=2))
+    assert len(decoder._loops) == loops + 3  # the length penalty only ranks the finished beams

@@ -171,6 +171,10 @@ def sample(
     length_penalty: Annotated[Optional[float], typer.Option("--length-penalty",
                                                             help="beam: GNMT alpha; 0 ranks by log p.")] = None,
     max_length: Annotated[Optional[int], typer.Option("--max-length", help="Tokens generated at most.")] = None,
+    min_length: Annotated[Optional[int], typer.Option("--min-length", help="Tokens generated before the end token "
+                                                      "may come, e.g. --min-length 20 for summaries.")] = None,
+    no_repeat_ngram_size: Annotated[Optional[int], typer.Option("--no-repeat-ngram-size", help="No n-gram of this "
+                                                                "many tokens twice, e.g. 3; 0 allows repeats.")] = None,
     num_samples: Annotated[Optional[int], typer.Option("--num-samples", help="Samples (or best beams) per input.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="The same seed gives the same samples. Default: the run's.")] = None,
     output: Annotated[Optional[str], typer.Option("--output", "-o", help="Write JSON lines here instead of a table.")] = None,
@@ -187,7 +191,7 @@ def sample(
 
     options = {"strategy": strategy, "temperature": temperature, "top_k": top_k, "top_p": top_p,
                "beam_width": beam_width, "length_penalty": length_penalty, "max_length": max_length,
-               "num_samples": num_samples}
+               "min_length": min_length, "no_repeat_ngram_size": no_repeat_ngram_size, "num_samples": num_samples}
     records = sample_run(run_dir, image or [], prompt or [], options, seed, output,
                          warn=_warn,
                          texts=text or [], input_file=input_file)

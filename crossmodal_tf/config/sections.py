@@ -196,6 +196,8 @@ class SampleConfig(Section):
     beam_width: int = Field(4, ge=1)
     length_penalty: float = Field(0.6, ge=0)
     max_length: int = Field(24, ge=1)
+    min_length: int = Field(0, ge=0, description="tokens generated before the end token may come; 0: no minimum")
+    no_repeat_ngram_size: int = Field(0, ge=0, description="n > 0: no n-gram of n tokens twice in one output; 0: off")
     num_samples: int = Field(5, ge=1)
 
 

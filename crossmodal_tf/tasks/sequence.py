@@ -100,7 +100,8 @@ def decode_settings(sample_cfg):
     from crossmodal_tf.decoding import DecodeSettings
 
     return DecodeSettings(sample_cfg.strategy, sample_cfg.temperature, sample_cfg.top_k, sample_cfg.top_p,
-                          sample_cfg.beam_width, sample_cfg.length_penalty, sample_cfg.max_length)
+                          sample_cfg.beam_width, sample_cfg.length_penalty, sample_cfg.max_length,
+                          sample_cfg.min_length, sample_cfg.no_repeat_ngram_size)
 
 
 def generate(gen, decoder, vocab: Vocabulary, inputs: dict | None, batch: int, settings, num_samples: int = 1,

@@ -10,9 +10,9 @@ import pytest
 
 from crossmodal_tf.config import validate_config
 from crossmodal_tf.data.sources import shapes
-from crossmodal_tf.data.sources.shapes import (COLOURS, INVERSE, ONE_OBJECT_TEMPLATES, RELATIONS,
+from crossmodal_tf.data.sources.shapes import (COLOURS, INVERSE, ONE_OBJECT_TEMPLATES, RELATION_EN, RELATIONS,
                                                TWO_OBJECT_TEMPLATES, hard_negative, make_record, make_scene,
-                                               perturb_scene, read_records)
+                                               perturb_scene, read_records, scene_paragraph)
 from crossmodal_tf.data.text import normalize
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -181,3 +181,88 @@ def test_fingerprint_is_stable():
     """The source fingerprint does not change between calls (preprocess relies on it for reuse)."""
     data = validate_config({"task": "match"}).data
     assert shapes.fingerprint(data) == shapes.fingerprint(data)
+
+
+# --- paragraphs ---------------------------------------------------------------------------------------
+def sentences(paragraph: str) -> list[str]:
+    assert paragraph.endswith(".")
+    return re.split(r"(?<=\.) ", paragraph)
+
+
+def forms(obj) -> set[str]:
+    """The ways a paragraph may name an object: its shape, colour and shape, or its whole phrase."""
+    return {obj.shape, f"{obj.colour} {obj.shape}", obj.phrase()}
+
+
+def relation_sentences(paragraph: str) -> list[tuple[str, str, str]]:
+    """(subject, relation, object) of every sentence 'the X is REL the Y.'"""
+    found = []
+    for sentence in sentences(paragraph):
+        for relation, words in RELATION_EN.items():
+            match = re.fullmatch(rf"the (.+) is {words} the (.+)\.", sentence)
+            if match:
+                found.append((match[1], relation, match[2]))
+    return found
+
+
+def scenes(count: int = 200) -> list:
+    return [make_scene(random.Random(f"paragraph:{i}"), 0.6) for i in range(count)]
+
+
+def test_a_paragraph_is_the_same_for_the_same_rng_seed():
+    for scene in scenes(20):
+        assert scene_paragraph(scene, random.Random(7)) == scene_paragraph(scene, random.Random(7))
+    texts = {scene_paragraph(scenes(1)[0], random.Random(seed)) for seed in range(20)}
+    assert len(texts) > 10  # another seed, another paragraph
+
+
+def test_paragraphs_have_three_to_six_sentences():
+    counts = [len(sentences(scene_paragraph(scene, random.Random(i)))) for i, scene in enumerate(scenes())]
+    assert set(counts) == {3, 4, 5, 6}
+
+
+def test_every_fact_of_the_caption_is_in_the_paragraph():
+    """Each object's size, colour and shape together, and the relation the right way round, naming each object
+    so that it cannot be taken for the other: a caption of the scene summarises the paragraph fairly."""
+    for i, scene in enumerate(scenes()):
+        paragraph = scene_paragraph(scene, random.Random(i))
+        for obj in scene.objects:
+            assert f"a {obj.phrase()}" in paragraph or f"the {obj.phrase()}" in paragraph, paragraph
+        stated = relation_sentences(paragraph)
+        if scene.relation is None:
+            assert stated == []
+            continue
+        a, b = scene.objects
+        assert len(stated) == 1, paragraph
+        subject, relation, other = stated[0]
+        if relation != scene.relation:
+            (subject, other), relation = (other, subject), INVERSE[relation]
+        assert relation == scene.relation, paragraph
+        assert subject in forms(a) - forms(b) and other in forms(b) - forms(a), paragraph
+
+
+def test_no_sentence_speaks_of_another_relation():
+    for i, scene in enumerate(scenes()):
+        paragraph = scene_paragraph(scene, random.Random(i))
+        for sentence in sentences(paragraph):
+            if not relation_sentences(sentence):
+                assert not re.search(r"\b(above|below|to the (left|right) of)\b", sentence), sentence
+
+
+def test_the_sentence_order_varies():
+    first_sentences, relation_places = set(), set()
+    for i, scene in enumerate(scenes()):
+        parts = sentences(scene_paragraph(scene, random.Random(i)))
+        first_sentences.add(re.sub(r"(small|large|" + "|".join(COLOURS) + r"|circle|square|triangle) ", "",
+                                   parts[0]))
+        relation_places.update(j for j, s in enumerate(parts) if relation_sentences(s))
+    assert len(first_sentences) > 10  # background, shape, place … sentences open paragraphs too
+    assert relation_places == {0, 1, 2, 3, 4, 5}
+
+
+def test_paragraphs_leave_the_records_draws_alone():
+    """The paragraph draws from its own rng: the record's captions and pixels stay those of the seed."""
+    before = make_record(4, 9, 32)
+    scene_paragraph(before.scene, random.Random(1))
+    after = make_record(4, 9, 32)
+    assert before.captions == after.captions and before.translation == after.translation

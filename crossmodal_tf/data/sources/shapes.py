@@ -193,6 +193,83 @@ def render_scene(scene: Scene, image_size: int, rng: np.random.Generator):
     return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
 
 
+# --- paragraphs: a longer text of which a caption is a fair summary -----------------------------------
+ONE_INTRO_TEMPLATES = ("there is a {a}.", "the picture shows a {a}.", "a {a} is drawn on a grey background.")
+TWO_INTRO_TEMPLATES = ("there is a {a}.", "the picture shows a {a}.", "one of the objects is a {a}.")
+BACKGROUNDS = ("the background is a plain grey.", "the background is light grey with a little noise.")
+SHAPE_DETAILS = {
+    "circle": "the {name} has no corners.",
+    "square": "the {name} is not tilted.",
+    "triangle": "the {name} points upwards.",
+}
+
+
+def _names(objects) -> list[str]:
+    """The shortest of 'shape', 'colour shape', 'size colour shape' that tells each object from the others."""
+    forms = [(o.shape, f"{o.colour} {o.shape}", o.phrase()) for o in objects]
+    for level in range(3):
+        if len({f[level] for f in forms}) == len(forms):
+            return [f[level] for f in forms]
+    return [f[2] for f in forms]
+
+
+def _region(obj: ShapeObject) -> str:
+    """Where the object's centre lies, in thirds of the picture: 'the top left corner', 'the centre', …"""
+    row = "top" if obj.y < 1 / 3 else "bottom" if obj.y > 2 / 3 else ""
+    column = "left" if obj.x < 1 / 3 else "right" if obj.x > 2 / 3 else ""
+    if row and column:
+        return f"the {row} {column} corner"
+    if row or column:
+        return f"the {row or column} edge"
+    return "the centre"
+
+
+def _details(scene: Scene, names: list[str], rng: random.Random) -> list[str]:
+    """True sentences about the scene that no caption states: background, drawing, shape, place, sizes."""
+    objects = scene.objects
+    details = [rng.choice(BACKGROUNDS)]
+    details += [SHAPE_DETAILS[o.shape].format(name=n) for o, n in zip(objects, names)]
+    details += [f"the {n} is near {_region(o)} of the picture." for o, n in zip(objects, names)]
+    if len(objects) == 1:
+        return details + [f"the {names[0]} is drawn in a flat colour.",
+                          f"the {names[0]} is the only object in the picture."]
+    details += ["both objects are drawn in flat colours.", "there are two objects in the picture.",
+                "the two objects do not touch."]
+    if objects[0].size == objects[1].size:
+        return details + ["the two objects are about the same size."]
+    larger = 0 if objects[0].size == "large" else 1
+    return details + [rng.choice((f"the {names[larger]} is the larger of the two objects.",
+                                  f"the {names[1 - larger]} is the smaller of the two objects."))]
+
+
+def scene_paragraph(scene: Scene, rng: random.Random) -> str:
+    """A paragraph of 3–6 sentences about the scene, in varied order, holding every fact of its captions.
+
+    Each object's size, colour and shape appear together, and the relation is stated,
+    so that a caption of the scene is a fair summary of the paragraph; the other
+    sentences tell true details that no caption holds. Draws only from rng (the
+    caller's own), so the scene's images, captions and translations do not change.
+    """
+    objects = scene.objects
+    names = _names(objects)
+    if len(objects) == 1:
+        facts = [rng.choice(ONE_INTRO_TEMPLATES).format(a=objects[0].phrase())]
+    else:
+        a, b = objects
+        full = rng.random() < 0.5  # the relation with whole phrases, or short names after two introductions
+        first, second = (a.phrase(), b.phrase()) if full else names
+        facts = [] if full else [rng.choice(TWO_INTRO_TEMPLATES).format(a=o.phrase()) for o in objects]
+        if rng.random() < 0.5:
+            facts.append(f"the {first} is {RELATION_EN[scene.relation]} the {second}.")
+        else:
+            facts.append(f"the {second} is {RELATION_EN[INVERSE[scene.relation]]} the {first}.")
+    details = _details(scene, names, rng)
+    count = rng.randint(max(3, len(facts)), 6)
+    sentences = facts + rng.sample(details, count - len(facts))
+    rng.shuffle(sentences)
+    return " ".join(sentences)
+
+
 def _scene_and_pixel_seed(index: int, seed: int, two_object_fraction: float) -> tuple[Scene, int, random.Random]:
     rng = random.Random(f"shapes:{seed}:{index}")
     scene = make_scene(rng, two_object_fraction)
