@@ -11,9 +11,10 @@ from crossmodal_tf.config import Config, config_from_run, dump_config, load_conf
 from crossmodal_tf.data.preprocess import preprocess
 from crossmodal_tf.errors import CmxError
 from crossmodal_tf.locks import exclusive_lock
-from crossmodal_tf.report.figures import write_curves
+from crossmodal_tf.figures import write_curves
 from crossmodal_tf.run_dir import RunDir, write_json
 from crossmodal_tf.tasks.base import monitor_mode
+from crossmodal_tf.training_data import make_training_batches, make_validation_batches
 
 def _without_epochs(config: Config) -> dict:
     data = config.to_dict()
@@ -191,15 +192,15 @@ def _train_locked(config: Config, run: RunDir, stats: dict, *, resume: bool, ove
     size = config.data.image.size if task.uses_image else None
     start = _restore_position(model, run, strategy, resume=resume, warn=warn)
     has_val = counts["val"] > 0
-    val_ds = _validation_batches(config, task, strategy, count=counts["val"], size=size) if has_val else None
+    val_ds = make_validation_batches(config, task, strategy, count=counts["val"], size=size) if has_val else None
     checkpoint = TrainingCheckpoint(run.backup, start, config.train.checkpoint_every_steps)
     callbacks = _callbacks(config, run, steps=steps, progress=progress, has_val=has_val, checkpoint=checkpoint)
-    prepare_model(model, strategy, lambda: _training_batches(config, task, None, count=counts["train"], size=size,
-                                                             first_epoch=0, last_epoch=1, skip=0))
+    prepare_model(model, strategy, lambda: make_training_batches(config, task, None, count=counts["train"],
+                                                                 size=size, first_epoch=0, last_epoch=1, skip=0))
 
     def fit(first_epoch: int, last_epoch: int, skip: int = 0, steps_per_epoch: int = steps):
-        dataset = _training_batches(config, task, strategy, count=counts["train"], size=size,
-                                    first_epoch=first_epoch, last_epoch=last_epoch, skip=skip)
+        dataset = make_training_batches(config, task, strategy, count=counts["train"], size=size,
+                                        first_epoch=first_epoch, last_epoch=last_epoch, skip=skip)
         model.fit(dataset, validation_data=val_ds, initial_epoch=first_epoch, epochs=last_epoch,
                   steps_per_epoch=steps_per_epoch, callbacks=callbacks, shuffle=False, verbose=0)  # shuffled by epoch
 
@@ -324,47 +325,6 @@ def _refuse_diverged(run: RunDir, history: list[dict]) -> None:
                        f"{history[-1]['epoch']}; "
                        + (f"the last good checkpoint is {kept[0].relative_to(run.root)}; " if kept else "")
                        + "lower train.optimizer.learning_rate or set train.optimizer.clipnorm")
-
-
-def _training_batches(config: Config, task, strategy, *, count: int, size: int | None, first_epoch: int,
-                      last_epoch: int, skip: int):
-    """The training batches of epochs first_epoch … last_epoch-1 less skip; per worker on a multi-worker strategy.
-
-    strategy None gives the local dataset (its element_spec is what prepare_model needs).
-    """
-    from crossmodal_tf.data.pipeline import make_training_dataset
-    from crossmodal_tf.distribute import is_multi_worker
-
-    train_cfg = config.train
-    kwargs = dict(seed=config.seed, shuffle_buffer=train_cfg.shuffle_buffer, first_epoch=first_epoch,
-                  epochs=last_epoch, skip_batches=skip, arrange=task.arrange, length_window=train_cfg.length_window,
-                  cache=config.data.cache)
-    if strategy is None or not is_multi_worker(strategy):
-        return make_training_dataset(config.processed_dir, "train", count, train_cfg.batch_size, size, **kwargs)
-
-    def worker_batches(context):
-        return make_training_dataset(config.processed_dir, "train", count,
-                                     context.get_per_replica_batch_size(train_cfg.batch_size), size,
-                                     worker=(context.input_pipeline_id, context.num_input_pipelines), **kwargs)
-
-    return strategy.distribute_datasets_from_function(worker_batches)
-
-
-def _validation_batches(config: Config, task, strategy, *, count: int, size: int | None):
-    """The validation batches, texts of like length together; on a multi-worker strategy every worker evaluates all.
-
-    Keras averages the workers' metric values, so workers that each saw a different
-    part would give an AUC that is no one's; the whole split on each gives exactly the
-    single-process figures, and the same early-stopping decision on every worker.
-    """
-    from crossmodal_tf.data.pipeline import make_dataset
-    from crossmodal_tf.distribute import is_multi_worker
-
-    def batches(context=None):
-        return make_dataset(config.processed_dir, "val", count, config.eval.batch_size, size, arrange=task.arrange,
-                            cache=config.data.cache, length_window=config.train.length_window)
-
-    return strategy.distribute_datasets_from_function(batches) if is_multi_worker(strategy) else batches()
 
 
 def train_from_file(path: str, overrides: list[str], **kwargs) -> dict:

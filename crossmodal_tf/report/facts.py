@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from crossmodal_tf.report import figures
+from crossmodal_tf import figures
 from crossmodal_tf.report.page import Section, escape, image, note, table
 from crossmodal_tf.run import Run
 from crossmodal_tf.run_dir import RunDir

@@ -109,7 +109,7 @@ def sample(run, request, settings, seed: int, warn) -> list[dict]:
 def report_sections(run, model, split: str, dataset) -> list:
     """Test images with the greedy caption, samples at two temperatures and the reference captions."""
     from crossmodal_tf.decoding import DecodeSettings
-    from crossmodal_tf.report import figures
+    from crossmodal_tf import figures
     from crossmodal_tf.report.page import Section, escape, image, note, table
 
     level, max_length, seed = run.config.data.text.level, run.config.sample.max_length, run.config.seed

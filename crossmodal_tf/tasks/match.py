@@ -110,7 +110,7 @@ def report_sections(run, model, split: str, dataset) -> list:
     """ROC curve, confusion matrix and the most confident mistakes of a match run."""
     import numpy as np
 
-    from crossmodal_tf.report import figures
+    from crossmodal_tf import figures
     from crossmodal_tf.report.page import Section, card, gallery, image, note
     from crossmodal_tf.tasks.sequence import texts
 

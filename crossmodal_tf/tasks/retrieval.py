@@ -150,7 +150,7 @@ def evaluate(run, model, dataset) -> dict:
 
 def report_sections(run, model, split: str, dataset) -> list:
     """Caption queries with their top-5 images (a strip each), scores, and which images are hits."""
-    from crossmodal_tf.report import figures
+    from crossmodal_tf import figures
     from crossmodal_tf.report.page import Section, card, gallery, note, table
     from crossmodal_tf.retrieval_scores import top_matches
     from crossmodal_tf.tasks.sequence import texts

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from crossmodal_tf.report import figures
+from crossmodal_tf import figures
 from crossmodal_tf.report.page import Section, card, render, table
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
