@@ -1,12 +1,13 @@
 # make demo: train and test the default match model on the built-in shapes data.
-# make test: the test suite. Both create .venv and install the project when needed.
+# make test: the whole test suite (what CI runs); make test-fast: the tests not marked slow.
+# They create .venv and install the project when needed.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= configs/shapes_match.yaml
 
-.PHONY: demo demo-caption demo-translate demo-retrieval test install clean bench bench-all bench-decoding bench-search
+.PHONY: demo demo-caption demo-translate demo-retrieval test test-fast install clean bench bench-all bench-decoding bench-search
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +43,10 @@ demo-retrieval: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# the fast tier for the edit-test loop (under 2 minutes on 2 CPU cores): skips the tests marked slow
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_spine.py

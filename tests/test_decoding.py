@@ -212,6 +212,7 @@ def test_num_samples_gives_independent_samples_per_row():
     assert len({tuple(t) for t in result.tokens[0]}) > 1
 
 
+@pytest.mark.slow
 def test_compiled_loops_match_eager_ones_and_are_reused():
     probs = distinct_table(seed=8)
     eager, compiled = bigram_decoder(probs), bigram_decoder(probs, jit_compile=True)

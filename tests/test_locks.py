@@ -80,6 +80,7 @@ def test_overwrite_keeps_the_lock_file_and_replaces_the_rest(tmp_path):
         assert not run.has_contents() and run.lock.is_file()
 
 
+@pytest.mark.slow
 def test_two_preprocesses_of_one_folder_take_turns(tmp_path):
     config = TESTS / "configs" / "tiny_match.yaml"
     args = [sys.executable, "-m", "crossmodal_tf.cli.main", "preprocess", str(config),

@@ -24,6 +24,7 @@ def fitted(monkeypatch):
     return seen
 
 
+@pytest.mark.slow
 def test_mixed_precision_run(tiny_config, fitted):
     config = tiny_config("train.precision=mixed_bfloat16")
     summary = train(config, progress="none")

@@ -281,6 +281,7 @@ MISUSE = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, expected", list(MISUSE.values()), ids=list(MISUSE))
 def test_command_misuse(run_cmx, match_run, tmp_path, monkeypatch, args, expected):
     monkeypatch.chdir(tmp_path)

@@ -59,6 +59,7 @@ def cmx(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 # --- the happy path ------------------------------------------------------------------------
+@pytest.mark.slow
 def test_commands_report_what_they_did(trained):
     """Each command prints a summary naming its output."""
     assert "written" in trained.preprocess and "'train':" in trained.preprocess
@@ -66,6 +67,7 @@ def test_commands_report_what_they_did(trained):
     assert trained.eval["split"] == "val" and trained.test["split"] == "test"
 
 
+@pytest.mark.slow
 def test_run_directory_contents(trained):
     """The run directory holds every file of the DESIGN.md contract."""
     run = trained.run
@@ -78,6 +80,7 @@ def test_run_directory_contents(trained):
     assert not list(run.rglob("*.tmp*"))  # no temporary files left behind
 
 
+@pytest.mark.slow
 def test_config_yaml_is_the_resolved_config(trained):
     """config.yaml is the resolved config: it reloads to the same Config, defaults filled in."""
     from crossmodal_tf.config import config_from_run, load_config
@@ -86,6 +89,7 @@ def test_config_yaml_is_the_resolved_config(trained):
     assert "max_pixels" in (trained.run / "config.yaml").read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_env_and_stats(trained):
     """env.json records versions, seed and command; stats.json copies the preprocess stats."""
     env = json.loads((trained.run / "env.json").read_text(encoding="utf-8"))
@@ -98,6 +102,7 @@ def test_env_and_stats(trained):
     assert "reused" not in stats
 
 
+@pytest.mark.slow
 def test_history_csv_and_metrics_jsonl(trained):
     """history.csv has one row per epoch (epoch, epoch_time_s, loss, val_loss, ...); metrics.jsonl the same."""
     with open(trained.run / "history.csv", newline="", encoding="utf-8") as handle:
@@ -114,6 +119,7 @@ def test_history_csv_and_metrics_jsonl(trained):
         assert {k: float(v) for k, v in row.items()} == pytest.approx({k: float(v) for k, v in record.items()})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("split", ["val", "test"])
 def test_eval_json_is_flat_metrics(trained, split):
     """eval_<split>.json holds flat numbers for every metric, over the whole split."""
@@ -129,6 +135,7 @@ def test_eval_json_is_flat_metrics(trained, split):
     assert written["checkpoint"] == "best"
 
 
+@pytest.mark.slow
 def test_fresh_process_reads_the_run_directory(trained):
     """`cmx test` in a new process loads model.keras (safe mode) and reproduces the test metrics."""
     result = cmx("test", str(RUN), "--json", cwd=trained.root)
@@ -139,6 +146,7 @@ def test_fresh_process_reads_the_run_directory(trained):
         assert metrics[key] == (pytest.approx(value, abs=1e-5) if isinstance(value, float) else value), key
 
 
+@pytest.mark.slow
 def test_eval_last_checkpoint_and_table(trained):
     """--checkpoint last evaluates the resumable state; without --json a table is printed."""
     result = invoke("eval", str(RUN), "--split", "test", "--checkpoint", "last")
@@ -147,12 +155,14 @@ def test_eval_last_checkpoint_and_table(trained):
     assert last["checkpoint"] == "last" and EVAL_KEYS <= set(last)
 
 
+@pytest.mark.slow
 def test_preprocess_again_reuses_and_force_redoes(trained):
     """A repeated preprocess says it reused the output; --force writes it again."""
     assert "up to date, reused" in invoke("preprocess", str(TINY)).output
     assert "written in" in invoke("preprocess", str(TINY), "--force").output
 
 
+@pytest.mark.slow
 def test_same_seed_and_config_give_the_same_metrics(trained):
     """Training the same config again (another run dir) gives the same history, time aside."""
     invoke("train", str(TINY), "--run-dir", "runs/again")
@@ -202,6 +212,7 @@ ERROR_CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(ERROR_CASES))
 def test_user_errors_are_one_line_exit_2(trained, bad_configs, case):
     """A user error exits 2 with exactly one stderr line 'cmx: error: ...' naming it, no traceback."""
@@ -253,6 +264,7 @@ def test_console_script_help_and_validate(workdir):
 
 
 # --- pictures, report, export -------------------------------------------------------------
+@pytest.mark.slow
 def test_train_writes_learning_curves(trained):
     assert (trained.run / "curves.png").read_bytes().startswith(b"\x89PNG")
 
@@ -264,6 +276,7 @@ def report(trained):
     return (trained.run / "report.html").read_text(encoding="utf-8"), printed
 
 
+@pytest.mark.slow
 def test_report_is_one_self_contained_page(report):
     """Every image is inline, nothing else is loaded, no script runs; the match sections are there."""
     import re
@@ -278,6 +291,7 @@ def test_report_is_one_self_contained_page(report):
     assert "<th>val</th><th>test</th>" in page  # eval_val.json and eval_test.json side by side
 
 
+@pytest.mark.slow
 def test_report_renders_in_chromium(report, trained):
     """Headless Chromium shows every image (naturalWidth > 0) and the console stays empty."""
     from browser_check import check_page, find_chromium
@@ -291,6 +305,7 @@ def test_report_renders_in_chromium(report, trained):
     assert seen["errors"] == [] and seen["console"] == []
 
 
+@pytest.mark.slow
 def test_export_match_scores_equal_the_run_model_in_a_fresh_process(trained):
     """The SavedModel takes raw text and PNG bytes; TensorFlow alone gives the run's model's scores."""
     import numpy as np
@@ -318,6 +333,7 @@ def test_export_match_scores_equal_the_run_model_in_a_fresh_process(trained):
     np.testing.assert_allclose(served["score"], expected, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_export_keras_format_and_bad_format(trained):
     invoke("export", str(RUN), "--format", "keras", "--out", "exported/keras")
     assert {p.name for p in (trained.root / "exported/keras").iterdir()} >= {"model.keras", "vocab.txt", "config.yaml"}
@@ -325,6 +341,7 @@ def test_export_keras_format_and_bad_format(trained):
     assert isinstance(result.exception, CmxError) and "--format" in str(result.exception)
 
 
+@pytest.mark.slow
 def test_runs_lists_the_run(trained):
     listed = CliRunner().invoke(app, ["runs", "runs"], env={"COLUMNS": "200"})
     assert listed.exit_code == 0 and "tiny-match" in listed.output and "accuracy" in listed.output

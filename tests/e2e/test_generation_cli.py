@@ -18,6 +18,9 @@ from cli_runner import invoke
 from crossmodal_tf.cli.main import app
 from crossmodal_tf.errors import CmxError
 
+# every test uses `runs`, which trains a caption and an lm run
+pytestmark = pytest.mark.slow
+
 TESTS = Path(__file__).resolve().parents[1]
 CMX = Path(sys.executable).parent / "cmx"
 

@@ -19,6 +19,9 @@ import pytest
 
 from crossmodal_tf.distribute import local_tf_configs
 
+# every test trains two-worker or one-process runs in subprocesses
+pytestmark = pytest.mark.slow
+
 TESTS = Path(__file__).resolve().parents[1]
 CMX = Path(sys.executable).parent / "cmx"
 CONFIG = TESTS / "configs" / "tiny_caption.yaml"

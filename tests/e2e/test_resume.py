@@ -19,6 +19,9 @@ from pathlib import Path
 
 import pytest
 
+# every test trains (and kills and resumes) runs in subprocesses
+pytestmark = pytest.mark.slow
+
 TESTS = Path(__file__).resolve().parents[1]
 CMX = Path(sys.executable).parent / "cmx"
 SETTINGS = ["--set", "train.epochs=2", "--set", "train.checkpoint_every_steps=2",

@@ -18,6 +18,9 @@ from cli_runner import invoke, png_bytes
 from crossmodal_tf.cli.main import app
 from crossmodal_tf.errors import CmxError
 
+# nearly every test uses `runs`, which trains a retrieval run
+pytestmark = pytest.mark.slow
+
 TESTS = Path(__file__).resolve().parents[1]
 CMX = Path(sys.executable).parent / "cmx"
 RECALL_KEYS = [f"{d}_{m}" for d in ("t2i", "i2t") for m in ("r1", "r5", "r10", "median_rank")]

@@ -16,6 +16,9 @@ from cli_runner import invoke
 from crossmodal_tf.cli.main import app
 from crossmodal_tf.errors import CmxError
 
+# nearly every test uses `runs`, which trains two translation runs
+pytestmark = pytest.mark.slow
+
 TESTS = Path(__file__).resolve().parents[1]
 CMX = Path(sys.executable).parent / "cmx"
 CONFIG = TESTS / "configs" / "tiny_seq2seq.yaml"
