@@ -395,6 +395,7 @@ def test_repeated_ngram_tokens_marks_what_followed_the_last_tokens():
     assert not repeated_ngram_tokens(history, 1, 2, 9).numpy().any()  # one token: no bigram yet
 
 
+@pytest.mark.slow  # compiles three XLA loops
 def test_a_new_ban_compiles_a_new_loop_and_a_new_temperature_does_not():
     decoder = bigram_decoder(distinct_table(seed=10), jit_compile=True)
     decode(decoder, 3, DecodeSettings("top_p", max_length=6, no_repeat_ngram_size=2), seed=1)
