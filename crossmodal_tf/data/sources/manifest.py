@@ -36,7 +36,7 @@ def _first_file(folder: Path, names: tuple[str, ...]) -> Path | None:
 
 
 def manifest_files(folder: Path) -> tuple[Path | None, Path | None]:
-    """The folder's (captions file, QA file), either may be None but not both; else a CmxError naming what is missing."""
+    """The folder's (captions file, QA file): either may be None, not both; else a CmxError naming what is missing."""
     if not folder.is_dir():
         raise CmxError(f"data.path: manifest folder {folder} not found")
     captions, qa = _first_file(folder, CAPTION_FILES), _first_file(folder, QA_FILES)
