@@ -48,6 +48,30 @@ def split_of(key: str, seed: int, val: float, test: float) -> str:
     return "train"
 
 
+def source_splits(source, data_config) -> frozenset[str]:
+    """The splits a source predefines for this data (its `predefined_splits`), or none."""
+    given = getattr(source, "predefined_splits", None)
+    return frozenset(given(data_config)) if given else frozenset()
+
+
+def record_split(record, seed: int, split_cfg, given: frozenset[str] = frozenset()) -> str:
+    """The split of a record: its predefined split when it has one, else a hash of its key (split_of).
+
+    `given` is the set of splits the source predefines (source_splits). A split the
+    source does not give is drawn from its train records by key hash, with that
+    split's data.split fraction: a dataset with only train and test (DAQUAR) gets
+    its val from train, one with only train gets both. The source tells up front
+    (it must be known in pass 1, before the train vocabulary is counted, so it
+    cannot be observed from the records as they stream by).
+    """
+    if record.split is None:
+        return split_of(record.key, seed, split_cfg.val, split_cfg.test)
+    if record.split == "train" and given != {"train", "val", "test"}:
+        return split_of(record.key, seed, 0.0 if "val" in given else split_cfg.val,
+                        0.0 if "test" in given else split_cfg.test)
+    return record.split
+
+
 def fingerprint(config: Config) -> str:
     """Hash of everything that decides the preprocessed output."""
     source = load_source(config.data.source)
@@ -111,8 +135,9 @@ def _scan_text(config: Config, source, task, skips: SkipLog) -> TextScan:
     pools = {s: CaptionPool(POOL_SIZE, random.Random(f"{config.seed}:pool:{s}")) for s in SPLITS}
     scan = TextScan(Counter(), Counter(), Counter(), Counter(), pools)
     sampled = Counter()
+    given = source_splits(source, data)
     for index, record in enumerate(source.read_records(data, config.seed, skips)):
-        split = split_of(record.key, config.seed, data.split.val, data.split.test)
+        split = record_split(record, config.seed, data.split, given)
         scan.images[split] += 1
         scan.captions[split] += len(record.captions)
         if SAMPLE_FROM <= index < SAMPLE_FROM + SAMPLE_SIZE:
@@ -161,8 +186,9 @@ def _jobs(config: Config, source, task, pools: dict) -> Iterator[EncodeJob]:
     """Pass 2's records as EncodeJobs: each image's examples are drawn here, where the caption pools are."""
     data = config.data
     hard_negative = getattr(source, "hard_negative", None)
+    given = source_splits(source, data)
     for record in source.read_records(data, config.seed, SkipLog("skip")):
-        split = split_of(record.key, config.seed, data.split.val, data.split.test)
+        split = record_split(record, config.seed, data.split, given)
         rng = random.Random(f"{config.seed}:examples:{record.key}")
         examples = task.make_examples(record, rng, pools[split], data, hard_negative)
         rng.shuffle(examples)

@@ -7,6 +7,25 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 
+SPLIT_NAMES = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Question:
+    """One question about an image and its answer.
+
+    answer: the answer to train on (a dataset's majority or only answer).
+    answers: every annotator's answer when the dataset has several (VQA accuracy
+        counts agreement with them); empty when there is only `answer`.
+    type: the kind of question ("colour", "count", …; shapes names six), or "".
+    """
+
+    question: str
+    answer: str
+    answers: tuple[str, ...] = ()
+    type: str = ""
+
+
 @dataclass(frozen=True)
 class Record:
     """One image with its captions (or one sentence pair), as a data source yields it.
@@ -22,6 +41,12 @@ class Record:
         describe the same content, so one's caption is no negative for the other.
     scene: structured content, when the source knows it (hard negatives need it).
     place: where the record came from, for error messages (file:row).
+    split: the split the dataset itself puts this record in ("train" | "val" | "test"),
+        which preprocess honours instead of hashing the key; None when the source has
+        no predefined split (see preprocess.record_split for the whole rule).
+    questions: questions about the image with their answers (visual question
+        answering); empty when the source has none. A record may have questions and
+        no captions (a QA-only manifest): caption tasks then make no examples of it.
     """
 
     key: str
@@ -32,6 +57,8 @@ class Record:
     labels: tuple[int, ...] | None = None
     scene: Any = None
     place: str = ""
+    split: str | None = None
+    questions: tuple[Question, ...] = ()
 
 
 class SkipLog:

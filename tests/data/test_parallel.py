@@ -9,7 +9,7 @@ import pytest
 
 from crossmodal_tf.config import validate_config
 from crossmodal_tf.data.records import SkipLog
-from crossmodal_tf.data.sources.parallel import read_records
+from crossmodal_tf.data.sources.parallel import predefined_splits, read_records
 from crossmodal_tf.errors import CmxError
 
 TSV = ("Go.\t走。\tCC-BY 2.0 (France) Attribution: tatoeba.org #2877272 (CM) & #332082 (ZH)\n"
@@ -105,3 +105,60 @@ def test_preprocess_of_a_parallel_file_writes_both_vocabularies_and_counts_skips
     assert "image" not in batch
     first = batch["target"].numpy()[0]
     assert first[0] == target_vocab.index["<start>"] and target_vocab.index["<end>"] in first
+
+
+# --- a folder of split files ----------------------------------------------------------------
+def split_folder(tmp_path: Path, files: dict[str, str]) -> Path:
+    folder = tmp_path / "corpus"
+    for name, text in files.items():
+        write(folder / name, text)
+    return folder
+
+
+def test_split_files_give_each_record_its_split(tmp_path):
+    """train.tsv, dev.tsv and test.tsv: records carry their file's split and place, in train, val, test order."""
+    folder = split_folder(tmp_path, {"train.tsv": "one\t一\ntwo\t二\n", "dev.tsv": "three\t三\n",
+                                     "test.tsv": "four\t四\nbad row\n"})
+    skips = SkipLog()
+    records = list(read_records(data_config(folder), 0, skips))
+    assert [(r.captions[0], r.split) for r in records] == [("one", "train"), ("two", "train"), ("three", "val"),
+                                                           ("four", "test")]
+    assert records[2].place == f"{folder / 'dev.tsv'}:1"
+    assert skips.examples[0]["place"] == f"{folder / 'test.tsv'}:2"
+    assert predefined_splits(data_config(folder)) == {"train", "val", "test"}
+
+
+def test_val_tsv_and_jsonl_split_files(tmp_path):
+    folder = split_folder(tmp_path, {"train.jsonl": json.dumps({"source": "one", "target": "一"}) + "\n",
+                                     "val.tsv": "two\t二\n"})
+    records = list(read_records(data_config(folder), 0))
+    assert [(r.captions[0], r.split) for r in records] == [("one", "train"), ("two", "val")]
+    assert predefined_splits(data_config(folder)) == {"train", "val"}  # test is then drawn from train by hash
+
+
+@pytest.mark.parametrize("files, message", [
+    ({"dev.tsv": "a\tb\n", "test.tsv": "a\tb\n"}, r"train\.tsv not found \(a folder of split files needs train"),
+    ({"train.tsv": "a\tb\n", "dev.tsv": "", "test.tsv": "c\td\n"}, r"dev\.tsv: the val split file holds no"),
+    ({"train.tsv": "no target\n"}, r"train\.tsv: the train split file holds no sentence pairs"),
+    ({"train.tsv": "a\tb\n", "dev.tsv": "a\tb\n", "val.tsv": "a\tb\n"}, r"both dev\.tsv and val\.tsv"),
+    ({"train.tsv": "a\tb\n", "pairs.tsv": "a\tb\n"}, r"both pairs\.tsv and split files"),
+])
+def test_missing_or_empty_split_files_are_one_line_errors(tmp_path, files, message):
+    folder = split_folder(tmp_path, files)
+    with pytest.raises(CmxError, match=message) as info:
+        list(read_records(data_config(folder), 0))
+    assert "\n" not in str(info.value)
+
+
+def test_preprocess_of_split_files_keeps_test_and_val_as_given(tmp_path, tiny_config):
+    """Every pair of dev.tsv and test.tsv lands in its split; train.tsv's pairs all stay in train."""
+    pytest.importorskip("tensorflow")
+    from crossmodal_tf.data.preprocess import preprocess
+
+    def lines(name, count):
+        return "".join(f"{name} sentence {i}\t{name}句子{i}\n" for i in range(count))
+
+    folder = split_folder(tmp_path, {"train.tsv": lines("train", 30), "dev.tsv": lines("dev", 7),
+                                     "test.tsv": lines("test", 5)})
+    config = tiny_config("task=seq2seq", "data.source=parallel", f"data.path={folder}")
+    assert preprocess(config)["counts"] == {"train": 30, "val": 7, "test": 5}

@@ -1,12 +1,18 @@
-"""The `parallel` source: source/target sentence pairs for translation, from a TSV or JSONL file.
+"""The `parallel` source: source/target sentence pairs for translation, from a TSV or JSONL file, or one per split.
 
 `data.path` names the file itself, or a folder holding pairs.tsv, pairs.txt or
-pairs.jsonl. A TSV row is `source<TAB>target[<TAB>anything]`: columns after the
+pairs.jsonl, or a folder laid out by split: `train.tsv`, `dev.tsv` (or `val.tsv`)
+and `test.tsv` (each may be .jsonl instead), whose records carry their file's split
+(Record.split), which preprocess honours. train is required; dev/val and test are
+optional: a split without its file is drawn from train by hashing the source
+sentence with data.split's fraction (preprocess.record_split), as for a single file.
+A split file that is present but holds no usable pair, a folder with two files for
+one split (dev.tsv and val.tsv) or with both layouts, is refused with a one-line
+error naming the file. A TSV row is `source<TAB>target[<TAB>anything]`: columns after the
 second are ignored, so the common `english<TAB>chinese<TAB>attribution` files load
 as they are. A JSONL row is {"source": ..., "target": ...}. A row that is not
 UTF-8, lacks its target, or has an empty side is skipped and counted (fatal under
-data.on_error: fail). Records carry no image.
-"""
+data.on_error: fail). Records carry no image."""
 
 from __future__ import annotations
 
@@ -19,6 +25,27 @@ from crossmodal_tf.data.text import normalize
 from crossmodal_tf.errors import CmxError
 
 PAIR_FILES = ("pairs.tsv", "pairs.txt", "pairs.jsonl")
+SPLIT_FILES = {"train": ("train.tsv", "train.jsonl"), "val": ("dev.tsv", "val.tsv", "dev.jsonl", "val.jsonl"),
+               "test": ("test.tsv", "test.jsonl")}
+
+
+def split_files(path: Path) -> dict[str, Path]:
+    """{split: file} of a folder laid out by split; {} when data.path is a file or a folder with a pairs file."""
+    if not path.is_dir():
+        return {}
+    found = {split: [path / name for name in names if (path / name).is_file()] for split, names in SPLIT_FILES.items()}
+    if not any(found.values()):
+        return {}
+    for files in found.values():
+        if len(files) > 1:
+            raise CmxError(f"data.path: {path} holds both {files[0].name} and {files[1].name} for one split; keep one")
+    pairs = [name for name in PAIR_FILES if (path / name).is_file()]
+    if pairs:
+        raise CmxError(f"data.path: {path} holds both {pairs[0]} and split files (train.tsv, …); keep one layout")
+    if not found["train"]:
+        raise CmxError(f"data.path: {path / 'train.tsv'} not found (a folder of split files needs train.tsv; "
+                       f"dev.tsv or val.tsv and test.tsv are optional)")
+    return {split: files[0] for split, files in found.items() if files}
 
 
 def pairs_file(path: Path) -> Path:
@@ -65,17 +92,29 @@ def _pairs(path: Path, skips: SkipLog) -> Iterator[tuple[str, str, str]]:
 
 
 def read_records(data_config, seed: int, skips: SkipLog | None = None) -> Iterator[Record]:
-    """One Record per sentence pair, in file order; the source sentence is its caption, the target its translation.
+    """One Record per sentence pair, in file order (train, val, test for split files); the source sentence is its
+    caption, the target its translation.
 
     The key is the normalised source sentence, so repeated sources land in the same
-    split and never leak from train into test.
+    split and never leak from train into test (when the splits are hashed).
     """
     skips = skips or SkipLog(data_config.on_error)
-    path = pairs_file(Path(data_config.path))
-    for place, source, target in _pairs(path, skips):
-        key = "pair-" + hashlib.sha1(normalize(source).encode()).hexdigest()[:16]
-        yield Record(key=key, captions=(source,), load_image=_no_image, canonical=key, translation=target,
-                     place=place)
+    path = Path(data_config.path)
+    files = split_files(path) or {None: pairs_file(path)}
+    for split, file in files.items():
+        found = 0
+        for place, source, target in _pairs(file, skips):
+            found += 1
+            key = "pair-" + hashlib.sha1(normalize(source).encode()).hexdigest()[:16]
+            yield Record(key=key, captions=(source,), load_image=_no_image, canonical=key, translation=target,
+                         place=place, split=split)
+        if split and not found:
+            raise CmxError(f"{file}: the {split} split file holds no sentence pairs")
+
+
+def predefined_splits(data_config) -> set[str]:
+    """The splits a folder of split files gives (see preprocess.record_split); none for a single file."""
+    return set(split_files(Path(data_config.path)))
 
 
 def _no_image():
@@ -83,7 +122,8 @@ def _no_image():
 
 
 def fingerprint(data_config) -> str:
-    """Changes when the pairs file changes (size or modification time)."""
-    path = pairs_file(Path(data_config.path))
-    stat = path.stat()
-    return hashlib.sha256(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()
+    """Changes when the pairs file, or any split file, changes (size or modification time)."""
+    path = Path(data_config.path)
+    files = list(split_files(path).values()) or [pairs_file(path)]
+    stats = [f"{file.resolve()}:{file.stat().st_size}:{file.stat().st_mtime_ns}" for file in files]
+    return hashlib.sha256("\n".join(stats).encode()).hexdigest()

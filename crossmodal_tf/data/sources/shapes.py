@@ -2,8 +2,8 @@
 
 Each image holds one or two objects (shape x colour x size); two objects stand in a
 clear spatial relation. Every image gets several English paraphrases and one Chinese
-caption of the same content. Image i depends only on (seed, i), so generation is
-deterministic and needs no state between images.
+caption of the same content, and questions with answers (shapes_questions). Image i
+depends only on (seed, i), so generation is deterministic and needs no state between images.
 """
 
 from __future__ import annotations
@@ -289,8 +289,12 @@ def draw_image(index: int, seed: int, image_size: int, two_object_fraction: floa
 
 def make_record(index: int, seed: int, image_size: int = 64, two_object_fraction: float = 0.6,
                 captions_per_image: int = 5) -> Record:
-    """Image number `index` of the shapes dataset for `seed`: a Record with lazy pixels."""
+    """Image number `index` of the shapes dataset for `seed`: a Record with lazy pixels and questions."""
+    from crossmodal_tf.data.sources.shapes_questions import scene_questions  # it reads this module's names
+
     scene, _, rng = _scene_and_pixel_seed(index, seed, two_object_fraction)
+    # questions draw from their own rng, so the images, captions and translations stay as they were
+    questions = scene_questions(scene, random.Random(f"shapes:{seed}:questions:{index}"))
     return Record(
         key=f"shapes-{index:07d}",
         captions=scene.captions(rng, captions_per_image),
@@ -299,6 +303,7 @@ def make_record(index: int, seed: int, image_size: int = 64, two_object_fraction
         translation=scene.caption_zh(),
         scene=scene,
         place=f"shapes image {index}",
+        questions=questions,
     )
 
 
