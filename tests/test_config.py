@@ -367,3 +367,26 @@ def test_ordinary_run_names_are_accepted(name):
     """Names with letters, digits, '-', '_' and inner dots are fine and stay inside output.dir."""
     cfg = validate_config({"task": "match", "name": name})
     assert cfg.run_dir.parent == Path("runs") and cfg.run_dir.name == name
+
+
+# --- what the data sources read ---------------------------------------------------------------
+def test_every_source_declares_what_it_reads():
+    """SOURCE_READS covers SOURCES, and a source reads hard_fraction exactly when it can make hard negatives."""
+    import importlib
+
+    from crossmodal_tf.data.sources import SOURCE_READS, SOURCES, source_reads_key
+
+    assert set(SOURCE_READS) == set(SOURCES)
+    for name, module in SOURCES.items():
+        makes_hard_negatives = hasattr(importlib.import_module(module), "hard_negative")
+        assert source_reads_key(name, "data.negatives.hard_fraction") == makes_hard_negatives, name
+
+
+def test_shapes_fingerprint_ignores_data_path(tmp_path):
+    """Two shapes configs that differ only in data.path share one preprocessed folder; other keys still count."""
+    from crossmodal_tf.data.preprocess import fingerprint
+
+    path = write(tmp_path, "c.yaml", MINIMAL)
+    first = fingerprint(load_config(path, ["data.path=data/raw/one"]))
+    assert fingerprint(load_config(path, ["data.path=/elsewhere/two"])) == first
+    assert fingerprint(load_config(path, ["data.path=x", "data.shapes.num_images=7"])) != first
