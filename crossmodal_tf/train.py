@@ -329,4 +329,4 @@ def _refuse_diverged(run: RunDir, history: list[dict]) -> None:
 
 def train_from_file(path: str, overrides: list[str], **kwargs) -> dict:
     """Load a config file with overrides and train it (the `cmx train` entry point)."""
-    return train(load_config(path, overrides), **kwargs)
+    return train(load_config(path, overrides, warn=kwargs.get("warn", print)), **kwargs)

@@ -367,3 +367,202 @@ def test_ordinary_run_names_are_accepted(name):
     """Names with letters, digits, '-', '_' and inner dots are fine and stay inside output.dir."""
     cfg = validate_config({"task": "match", "name": name})
     assert cfg.run_dir.parent == Path("runs") and cfg.run_dir.name == name
+
+
+# --- keys the task or the source does not read ---------------------------------------------
+def load_warned(path, overrides=()) -> tuple[Config, list[str]]:
+    """load_config's result and the warning lines it gave."""
+    lines: list[str] = []
+    return load_config(path, list(overrides), warn=lines.append), lines
+
+
+def test_a_key_the_task_does_not_read_is_refused_at_its_line(tmp_path):
+    """model.attention in a match config names file:line, the key, the task and the task that reads it."""
+    path = write(tmp_path, "c.yaml", "task: match\nseed: 1\nmodel:\n  attention: luong\n")
+    message = error_of(path)
+    assert message == f"{path}:4: model.attention: task match does not read this key (task seq2seq reads it)"
+
+
+@pytest.mark.parametrize("task, yaml_text, line, key, readers", [
+    ("lm", "model:\n  fusion: {type: film}\n", 3, "model.fusion", "task match reads it"),
+    ("caption", "data:\n  negatives: {ratio: 2}\n", 3, "data.negatives", "task match reads it"),
+    ("match", "sample: {strategy: beam}\n", 2, "sample", "tasks lm, caption, seq2seq read it"),
+    ("seq2seq", "eval: {threshold: 0.3}\n", 2, "eval.threshold", "task match reads it"),
+])
+def test_task_foreign_sections_are_refused(tmp_path, task, yaml_text, line, key, readers):
+    """Each task refuses the sections only other tasks read, listing those tasks."""
+    path = write(tmp_path, "c.yaml", f"task: {task}\n{yaml_text}")
+    assert error_of(path) == f"{path}:{line}: {key}: task {task} does not read this key ({readers})"
+
+
+def test_a_key_the_task_does_not_read_is_refused_by_set(tmp_path):
+    """The same key given by --set names the --set."""
+    message = error_of(write(tmp_path, "c.yaml", MINIMAL), ["model.condition=both"])
+    assert message == "--set model.condition: model.condition: task match does not read this key " \
+                      "(task caption reads it)"
+
+
+def test_a_mapping_by_set_is_checked_inside(tmp_path):
+    """--set model={attention: none} writes model.attention, which match does not read."""
+    message = error_of(write(tmp_path, "c.yaml", MINIMAL), ["model={attention: none}"])
+    assert message.startswith("--set model: model.attention: task match does not read this key")
+
+
+def test_a_key_the_source_does_not_read_is_refused(tmp_path):
+    """data.shapes with source manifest names its line, the source and the source that reads it."""
+    path = write(tmp_path, "c.yaml", "task: match\ndata:\n  source: manifest\n  path: photos\n"
+                                     "  shapes: {num_images: 10}\n")
+    message = error_of(path)
+    assert message == f"{path}:5: data.shapes: source manifest does not read this key (source shapes reads it)"
+
+
+def test_hard_negatives_need_a_source_that_makes_them(tmp_path):
+    """data.negatives.hard_fraction with manifest (no scenes to change) is refused, naming shapes."""
+    message = error_of(write(tmp_path, "c.yaml", "task: match\ndata:\n  source: manifest\n"
+                                                 "  negatives: {ratio: 1.0, hard_fraction: 0.5}\n"))
+    assert "c.yaml:4: data.negatives.hard_fraction: source manifest does not read this key" in message
+
+
+def test_data_path_is_accepted_with_every_source(tmp_path):
+    """data.path is a contract key every shipped config sets: the shapes source ignores it, quietly."""
+    cfg, warnings = load_warned(write(tmp_path, "c.yaml", "task: match\ndata: {source: shapes, path: x}\n"))
+    assert cfg.data.path == "x" and warnings == []
+
+
+def test_keys_inherited_for_another_task_are_dropped_with_one_warning(tmp_path):
+    """A base written for caption under an lm config: its caption-only keys are dropped, named on one line."""
+    write(tmp_path, "base.yaml", "task: caption\ndata:\n  image: {size: 32}\nmodel:\n  condition: both\n"
+                                 "  text: {units: 8}\nsample: {max_length: 9}\n")
+    path = write(tmp_path, "c.yaml", "extends: base.yaml\ntask: lm\n")
+    cfg, warnings = load_warned(path)
+    assert warnings == [f"cmx: warning: {path}: ignoring keys inherited from base.yaml that task lm does not read: "
+                        "data.image, model.condition"]
+    assert cfg.task == "lm" and cfg.model.text.units == 8 and cfg.sample.max_length == 9  # read keys are kept
+    assert cfg.data.image.size == 64 and cfg.model.condition == "init_state"  # dropped keys are defaults
+
+
+def test_extending_a_shapes_config_with_a_manifest_source_works(tmp_path):
+    """extends: a shapes caption config plus data.source: manifest drops data.shapes with one warning."""
+    root = Path(__file__).resolve().parents[1]
+    base = root / "configs" / "shapes_caption.yaml"
+    path = write(tmp_path, "c.yaml", f"extends: {base}\ndata: {{source: manifest, path: photos}}\n")
+    cfg, warnings = load_warned(path)
+    assert cfg.data.source == "manifest" and cfg.model.condition == "both"
+    assert len(warnings) == 1 and "that source manifest does not read: data.shapes" in warnings[0]
+
+
+def test_an_inherited_key_written_again_in_the_file_is_refused(tmp_path):
+    """Dropping is for what the base brings: the same key in the file itself is the user's mistake."""
+    write(tmp_path, "base.yaml", "task: match\nmodel:\n  fusion: {type: film}\n")
+    path = write(tmp_path, "c.yaml", "extends: base.yaml\ntask: caption\nmodel:\n  fusion: {hidden: [8]}\n")
+    assert error_of(path).startswith(f"{path}:4: model.fusion: task caption does not read this key")
+
+
+def test_set_task_drops_the_keys_the_file_wrote_for_its_own_task(tmp_path):
+    """--set task=caption on a match file: the file's match-only keys were right for it; they are dropped."""
+    path = write(tmp_path, "c.yaml", "task: match\neval: {threshold: 0.4}\nmodel:\n  fusion: {type: film}\n")
+    cfg, warnings = load_warned(path, ["task=caption"])
+    assert cfg.task == "caption"
+    assert warnings == [f"cmx: warning: {path}: ignoring keys written for task match that task caption does not "
+                        "read: eval.threshold, model.fusion"]
+
+
+def test_set_task_still_refuses_what_the_file_got_wrong_for_its_own_task(tmp_path):
+    """A key the file's own task did not read either is an error, whatever --set changes."""
+    path = write(tmp_path, "c.yaml", "task: match\nmodel:\n  attention: luong\n")
+    assert error_of(path, ["task=caption"]).startswith(f"{path}:3: model.attention: task caption does not read")
+
+
+def test_every_source_declares_what_it_reads():
+    """SOURCE_READS covers SOURCES, and a source reads hard_fraction exactly when it can make hard negatives."""
+    import importlib
+
+    from crossmodal_tf.data.sources import SOURCE_READS, SOURCES, source_reads_key
+
+    assert set(SOURCE_READS) == set(SOURCES)
+    for name, module in SOURCES.items():
+        makes_hard_negatives = hasattr(importlib.import_module(module), "hard_negative")
+        assert source_reads_key(name, "data.negatives.hard_fraction") == makes_hard_negatives, name
+
+
+def test_shapes_fingerprint_ignores_data_path(tmp_path):
+    """Two shapes configs that differ only in data.path share one preprocessed folder; other keys still count."""
+    from crossmodal_tf.data.preprocess import fingerprint
+
+    path = write(tmp_path, "c.yaml", MINIMAL)
+    first = fingerprint(load_config(path, ["data.path=data/raw/one"]))
+    assert fingerprint(load_config(path, ["data.path=/elsewhere/two"])) == first
+    assert fingerprint(load_config(path, ["data.path=x", "data.shapes.num_images=7"])) != first
+
+
+# --- monitors -------------------------------------------------------------------------------
+@pytest.mark.parametrize("key", ["train.checkpoint.monitor", "train.early_stopping.monitor"])
+def test_a_monitor_the_task_does_not_log_is_refused(tmp_path, key):
+    """A misspelt monitor names its line and lists every monitor the task allows."""
+    section = key.split(".")[1]
+    path = write(tmp_path, "c.yaml", f"task: match\ntrain:\n  {section}: {{monitor: val_acc}}\n")
+    assert error_of(path) == (f"{path}:3: {key}: task match has no metric 'val_acc'; choose one of loss, accuracy, "
+                              "auc, val_loss, val_accuracy, val_auc")
+
+
+def test_a_monitor_of_another_task_is_refused_by_set(tmp_path):
+    """val_auc is a match metric: a caption config may not monitor it."""
+    message = error_of(write(tmp_path, "c.yaml", "task: caption\n"), ["train.checkpoint.monitor=val_auc"])
+    assert message.startswith("--set train.checkpoint.monitor: train.checkpoint.monitor: task caption has no "
+                              "metric 'val_auc'; choose one of loss, token_accuracy")
+
+
+@pytest.mark.parametrize("task", TASK_NAMES)
+def test_every_allowed_monitor_is_accepted(tmp_path, task):
+    """Each monitor Task.monitors() names loads, for both monitor keys."""
+    from crossmodal_tf.tasks import load_task
+
+    path = write(tmp_path, "c.yaml", f"task: {task}\n")
+    for monitor in load_task(task).monitors():
+        cfg = load_config(path, [f"train.checkpoint.monitor={monitor}", f"train.early_stopping.monitor={monitor}"])
+        assert cfg.train.checkpoint.monitor == monitor
+
+
+# --- run directories --------------------------------------------------------------------------
+def full_dump(config: Config) -> str:
+    """config.yaml as runs written before this check held it: every section of every task."""
+    import yaml
+
+    return yaml.safe_dump(config.to_dict(), sort_keys=False, allow_unicode=True)
+
+
+def test_an_old_run_config_with_every_section_still_opens(tmp_path):
+    """A full dump (model.fusion in a caption run, sample in a match run) loads with config_from_run."""
+    from crossmodal_tf.config import config_from_run
+
+    for task in ("caption", "match"):
+        run = tmp_path / task
+        run.mkdir()
+        data = validate_config({"task": task, "model": {"fusion": {"hidden": [8]}}, "sample": {"top_k": 3},
+                                "train": {"epochs": 2}})
+        (run / "config.yaml").write_text(full_dump(data), encoding="utf-8")
+        cfg = config_from_run(run)
+        assert cfg.task == task and cfg.train.epochs == 2
+
+
+def test_an_old_run_config_equals_the_same_config_loaded_today(tmp_path):
+    """--resume compares the run's config with the file's: the keys a task does not read are not a difference."""
+    from crossmodal_tf.config import config_from_run
+
+    write(tmp_path, "base.yaml", "task: match\nmodel:\n  fusion: {hidden: [8]}\n")
+    path = write(tmp_path, "c.yaml", "extends: base.yaml\ntask: caption\n")
+    old = validate_config({"task": "caption", "model": {"fusion": {"hidden": [8]}}})  # what older versions kept
+    (tmp_path / "config.yaml").write_text(full_dump(old), encoding="utf-8")
+    assert config_from_run(tmp_path) == load_warned(path)[0]
+
+
+def test_dump_config_leaves_out_what_the_task_does_not_read(tmp_path):
+    """A match dump has no sample or model.attention, keeps data.path, and loads back as a config file."""
+    import yaml
+
+    cfg = load_config(write(tmp_path, "c.yaml", "task: match\n"))
+    text = dump_config(cfg)
+    data = yaml.safe_load(text)
+    assert "sample" not in data and "attention" not in data["model"] and "condition" not in data["model"]
+    assert data["data"]["path"] and data["model"]["fusion"] and data["data"]["negatives"]
+    assert load_warned(write(tmp_path, "dumped.yaml", text)) == (cfg, [])

@@ -87,7 +87,7 @@ def preprocess(config: ConfigPath, overrides: Overrides = None,
     from crossmodal_tf.config import load_config
     from crossmodal_tf.data.preprocess import preprocess as run_preprocess
 
-    cfg = load_config(config, overrides or [])
+    cfg = load_config(config, overrides or [], warn=_warn)
     stats = run_preprocess(cfg, force=force, quiet=_quiet(quiet))
     state = "up to date, reused" if stats["reused"] else f"written in {stats['seconds']} s"
     console.print(f"{cfg.processed_dir}: {state}; examples {stats['counts']}, vocabulary {stats['vocab_size']}, "
@@ -334,7 +334,7 @@ def config_show(config: ConfigPath, overrides: Overrides = None):
     """
     from crossmodal_tf.config import dump_config, load_config
 
-    print(dump_config(load_config(config, overrides or [])), end="")
+    print(dump_config(load_config(config, overrides or [], warn=_warn)), end="")
 
 
 @config_app.command("validate")
@@ -345,7 +345,7 @@ def config_validate(config: ConfigPath, overrides: Overrides = None):
     """
     from crossmodal_tf.config import load_config
 
-    cfg = load_config(config, overrides or [])
+    cfg = load_config(config, overrides or [], warn=_warn)
     console.print(f"{config}: ok (task {cfg.task}, run directory {cfg.run_dir})")
 
 

@@ -1,7 +1,8 @@
 """Loading a config: YAML (safe) → `extends` → `--set` overrides → a validated Config.
 
 Errors are CmxError with the place: file:line:column for broken YAML, the dotted key
-(and file:line where known) for unknown keys, wrong types and out-of-range values.
+(and file:line where known) for unknown keys, wrong types and out-of-range values,
+keys the task or source does not read (reads.py) and monitors the task does not log.
 """
 
 from __future__ import annotations
@@ -9,12 +10,14 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, NamedTuple
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from crossmodal_tf.config.reads import Written, check_monitors, settle_unread, target_of, without_unread
 from crossmodal_tf.config.sections import Config
 from crossmodal_tf.errors import CmxError
 
@@ -65,22 +68,32 @@ def _merge(base: dict, override: dict) -> dict:
     return merged
 
 
-def _load_with_extends(path: Path, chain: tuple[Path, ...] = ()) -> tuple[dict, dict[str, str]]:
+class _Loaded(NamedTuple):
+    """A config file merged with its bases."""
+
+    data: dict
+    places: dict[str, str]  # dotted key → "file:line" of the file that sets it last
+    own: list[str]  # the dotted keys this file sets itself, in file order
+    base: str | None  # its `extends`
+
+
+def _load_with_extends(path: Path, chain: tuple[Path, ...] = ()) -> _Loaded:
     resolved = path.resolve()
     if resolved in chain:
         cycle = " -> ".join(str(p) for p in (*chain, resolved))
         raise CmxError(f"{path}: circular extends: {cycle}")
     data, places = _read_yaml(path)
+    own = [key for key in places if key != "extends"]
     base_name = data.pop("extends", None)
     if base_name is None:
-        return data, places
+        return _Loaded(data, places, own, None)
     if not isinstance(base_name, str) or not base_name:
         raise CmxError(f"{places.get('extends', path)}: extends: expected a file name, found {base_name!r}")
     base_path = path.parent / base_name
     if not base_path.is_file():
         raise CmxError(f"{places.get('extends', path)}: extends: base config {base_path} not found")
-    base, base_places = _load_with_extends(base_path, (*chain, resolved))
-    return _merge(base, data), {**base_places, **places}
+    base = _load_with_extends(base_path, (*chain, resolved))
+    return _Loaded(_merge(base.data, data), {**base.places, **places}, own, base_name)
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -157,16 +170,49 @@ def validate_config(data: dict, places: dict[str, str] | None = None, source: st
         raise CmxError(_describe(errors[0], places or {}, source) + more) from None
 
 
-def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Read a YAML config, merge its `extends` chain, apply `--set` overrides and validate."""
-    data, places = _load_with_extends(Path(path))
+def _to_stderr(line: str) -> None:
+    """load_config's default warn: stderr, so that callers that pass none (train_from_file) still warn, and
+    never stdout, which holds `cmx config show`'s YAML."""
+    print(line, file=sys.stderr)
+
+
+def _dotted_keys(value: Any, dotted: str) -> list[str]:
+    """`dotted` and, when value is a mapping, the dotted keys inside it."""
+    keys = [dotted]
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            keys.extend(_dotted_keys(inner, f"{dotted}.{key}"))
+    return keys
+
+
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
+                warn: Callable[[str], None] = _to_stderr) -> Config:
+    """Read a YAML config, merge its `extends` chain, apply `--set` overrides and validate.
+
+    A key the task or data source does not read is an error when the user wrote it for
+    them; when it came from a config written for another task or source it is dropped,
+    and warn receives one line naming those keys (reads.py).
+    """
+    loaded = _load_with_extends(Path(path))
+    data, places = loaded.data, loaded.places
+    written_for = target_of(data)  # before --set, which may change the task or the source
+    by_set: list[str] = []
     for text in overrides:
         parts, value = parse_override(text)
         apply_override(data, parts, value)
+        dotted = ".".join(parts)
         for depth in range(1, len(parts) + 1):  # an unknown section is reported at its --set too
-            places.setdefault(".".join(parts[:depth]), f"--set {'.'.join(parts)}")
-        places[".".join(parts)] = f"--set {'.'.join(parts)}"
-    return validate_config(data, places, str(path))
+            places.setdefault(".".join(parts[:depth]), f"--set {dotted}")
+        for key in _dotted_keys(value, dotted):  # a mapping value replaces the file's keys below it
+            places[key] = f"--set {dotted}"
+            by_set.append(key)
+    target = target_of(data)
+    if target:  # otherwise validation names the bad task or source
+        written = Written(str(path), places, loaded.own, by_set, loaded.base, written_for)
+        data = settle_unread(data, target, written, warn)
+    config = validate_config(data, places, str(path))
+    check_monitors(config, places, str(path))
+    return config
 
 
 def config_from_run(run_dir: str | Path) -> Config:
@@ -175,12 +221,21 @@ def config_from_run(run_dir: str | Path) -> Config:
     if not path.is_file():
         raise CmxError(f"{run_dir}: not a run directory (no config.yaml)")
     data, places = _read_yaml(path)
-    return validate_config(data, places, str(path))
+    target = target_of(data)
+    # Runs written before dump_config left unread keys out hold every section: drop those keys rather than refuse
+    # them, so that the run opens, and --resume compares it equal to the same config loaded today.
+    return validate_config(without_unread(data, target) if target else data, places, str(path))
 
 
 def dump_config(config: Config) -> str:
-    """The config as YAML text with every default filled in."""
-    return yaml.safe_dump(config.to_dict(), sort_keys=False, allow_unicode=True)
+    """The config as YAML text with every default filled in, less the keys its task and source do not read.
+
+    Leaving those out keeps the dump a config that load_config accepts: `cmx config show` output
+    and a run's config.yaml can be trained again as they are, and `cmx compare` of two runs of
+    different tasks shows the other task's keys as absent rather than as defaults nobody read.
+    """
+    data = config.to_dict()
+    return yaml.safe_dump(without_unread(data, target_of(data)), sort_keys=False, allow_unicode=True)
 
 
 def config_schema() -> dict:

@@ -24,7 +24,7 @@ from crossmodal_tf.data.encode import EncodeJob, Encoder, TextSide, encoding, re
 from crossmodal_tf.data.pairs import EXAMPLE_KINDS, CaptionPool
 from crossmodal_tf.data.records import SkipLog
 from crossmodal_tf.data.shards import SPLITS, auto_shard_count
-from crossmodal_tf.data.sources import load_source
+from crossmodal_tf.data.sources import load_source, source_reads_key
 from crossmodal_tf.data.text import Vocabulary, tokenize
 from crossmodal_tf.errors import CmxError
 from crossmodal_tf.locks import exclusive_lock
@@ -75,12 +75,16 @@ def record_split(record, seed: int, split_cfg, given: frozenset[str] = frozenset
 def fingerprint(config: Config) -> str:
     """Hash of everything that decides the preprocessed output."""
     source = load_source(config.data.source)
+    # how the work is done (processes, caching, error policy) does not change what is written, nor does a
+    # data.path the source never reads (shapes generates its images)
+    ignored = {"processed", "on_error", "workers", "cache"}
+    if not source_reads_key(config.data.source, "data.path"):
+        ignored.add("path")
     relevant = {
         "format": FORMAT_VERSION,
         "task": config.task,
         "seed": config.seed,
-        # how the work is done (processes, caching, error policy) does not change what is written
-        "data": config.data.model_dump(mode="json", exclude={"processed", "on_error", "workers", "cache"}),
+        "data": config.data.model_dump(mode="json", exclude=ignored),
         "source": source.fingerprint(config.data),
     }
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import random
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from crossmodal_tf.errors import CmxError
 from crossmodal_tf.tasks import sequence
 from crossmodal_tf.tasks.base import Task
+
+if TYPE_CHECKING:  # for annotations: numpy is imported where it is used, so reading TASK stays fast
+    import numpy as np
 
 RANDOM_IMAGES = 4  # test images `cmx sample` captions when no --image is given
 EXAMPLES = 8  # images the report captions
@@ -48,6 +50,8 @@ def generator(model, config):
 
 def images_with_references(dataset, vocab, level: str):
     """(keys, images, references) of the distinct images of a dataset, with all their captions as references."""
+    import numpy as np
+
     order, images, references = [], {}, {}
     for batch in dataset:
         for key, image, text in zip(batch["key"].numpy(), batch["image"].numpy(), batch["text"].numpy()):

@@ -9,10 +9,12 @@ embeds a whole split and ranks all its images for each distinct caption
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from crossmodal_tf.tasks.base import Task
+
+if TYPE_CHECKING:  # for annotations: numpy is imported where it is used, so reading TASK stays fast
+    import numpy as np
 
 QUERIES = 6  # caption queries the report shows
 TOP_IMAGES = 5  # images per query in the report
@@ -118,6 +120,8 @@ def embed_split(encoders: dict, dataset) -> SplitEmbeddings:
     A caption shared by several images is one caption with several pairs, which is
     how a query counts any of its images as a hit.
     """
+    import numpy as np
+
     images, captions, pairs = {}, {}, set()
     image_rows, text_rows = [], []
     for batch in dataset:
@@ -150,6 +154,8 @@ def evaluate(run, model, dataset) -> dict:
 
 def report_sections(run, model, split: str, dataset) -> list:
     """Caption queries with their top-5 images (a strip each), scores, and which images are hits."""
+    import numpy as np
+
     from crossmodal_tf import figures
     from crossmodal_tf.report.page import Section, card, gallery, note, table
     from crossmodal_tf.retrieval_scores import top_matches

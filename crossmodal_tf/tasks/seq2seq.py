@@ -10,13 +10,15 @@ sampler of the generative tasks through the same single-step generator.
 from __future__ import annotations
 
 from collections import defaultdict
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from crossmodal_tf.data.text import RESERVED, UNK, encode_prompt
 from crossmodal_tf.errors import CmxError
 from crossmodal_tf.tasks import sequence
 from crossmodal_tf.tasks.base import Task
+
+if TYPE_CHECKING:  # for annotations: numpy is imported where it is used, so reading TASK stays fast
+    import numpy as np
 
 SENTENCES = 20  # sentences the report translates
 
@@ -65,6 +67,8 @@ def generator(model, config):
 
 def pad_sources(sources: list[list[int]], length: int) -> np.ndarray:
     """Source ids as one (rows, length) array, cut to length and padded with 0."""
+    import numpy as np
+
     out = np.zeros((len(sources), length), np.int32)
     for row, ids in enumerate(sources):
         ids = ids[:length]
@@ -75,6 +79,8 @@ def pad_sources(sources: list[list[int]], length: int) -> np.ndarray:
 def translate(gen, decoder, target_vocab, sources: np.ndarray, settings, batch_size: int, num_samples: int = 1,
               seed: int = 0):
     """Translations of padded source rows: the Decoded result, (rows, num_samples, steps)."""
+    import numpy as np
+
     filler = np.zeros(sources.shape[1:], sources.dtype)
     filler[0] = RESERVED.index(UNK)  # a row of padding alone would have nothing to attend to
     return sequence.decode_rows(gen, decoder, target_vocab, "source", sources, settings, batch_size, num_samples,
@@ -148,6 +154,7 @@ def sample(run, request, settings, seed: int, warn) -> list[dict]:
 
 def report_sections(run, model, split: str, dataset) -> list:
     """Source, reference and greedy translation of test sentences, with each sentence's BLEU."""
+    import numpy as np
     from sacrebleu.metrics import BLEU
 
     from crossmodal_tf.report.page import Section, note, table

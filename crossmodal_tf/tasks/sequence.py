@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from crossmodal_tf.data.text import END, START, Vocabulary, detokenize, encode_prompt
+
+if TYPE_CHECKING:  # for annotations: numpy is imported where it is used, so reading TASK stays fast
+    import numpy as np
 
 
 def make_examples(record, rng, pool, data_cfg, hard_negative) -> list[tuple[str, int, str]]:
@@ -49,6 +51,7 @@ class TokenMetrics:
         self.counts: Counter = Counter()
 
     def update(self, logits, targets) -> None:
+        import numpy as np
         import tensorflow as tf
 
         targets = np.asarray(targets)
@@ -76,6 +79,8 @@ def unigram_perplexity(train_counts: Counter, eval_counts: Counter, vocab_size: 
 
 def target_counts(dataset, text_field: str = "text") -> Counter:
     """Counts of the real predicted tokens (all but <start>) of a dataset's framed text field."""
+    import numpy as np
+
     counts: Counter = Counter()
     for batch in dataset:
         targets = np.asarray(batch[text_field])[:, 1:]
@@ -85,6 +90,8 @@ def target_counts(dataset, text_field: str = "text") -> Counter:
 
 def texts(tokens: np.ndarray, vocab: Vocabulary, level: str) -> list[str]:
     """Decoded rows of token ids (stopping at <end>) as text."""
+    import numpy as np
+
     return [detokenize(vocab.decode(row), level) for row in np.asarray(tokens)]
 
 
@@ -111,6 +118,8 @@ def generate(gen, decoder, vocab: Vocabulary, inputs: dict | None, batch: int, s
     The prompt runs through the decoder's step first (prefill), so decoding picks
     up after its last word; the result's log-probabilities cover the new tokens.
     """
+    import numpy as np
+
     state = gen.start(inputs, batch)
     sequence = [vocab.index[START], *prompt_ids]
     if len(sequence) > 1:
@@ -126,6 +135,8 @@ def decode_rows(gen, decoder, vocab: Vocabulary, name: str, rows: np.ndarray, se
     Every batch is padded to batch_size rows of `filler` (zeros by default), so the
     compiled loop sees one shape and compiles once.
     """
+    import numpy as np
+
     from crossmodal_tf.decoding import Decoded
 
     parts = []

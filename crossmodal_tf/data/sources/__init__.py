@@ -1,8 +1,8 @@
 """Data sources: each module yields Records and nothing else.
 
 A source module provides `read_records(data_config, seed, skips)` and
-`fingerprint(data_config)`; its records' load_image must pickle (see Record). Adding a source is one module plus one line here;
-modules are named, not imported, so the config layer stays light.
+`fingerprint(data_config)`; its records' load_image must pickle (see Record). Adding a source is one module plus
+one line in SOURCES and one in SOURCE_READS; modules are named, not imported, so the config layer stays light.
 """
 
 import importlib
@@ -13,7 +13,23 @@ SOURCES = {
     "parallel": "crossmodal_tf.data.sources.parallel",
 }
 
+# The data keys that only some sources read (every source reads the other data.* keys), and which of them each
+# source reads. The config layer refuses the others; preprocess leaves them out of its fingerprint.
+SOURCE_KEYS = ("data.path", "data.shapes", "data.negatives.hard_fraction")
+SOURCE_READS = {
+    # generated, so it reads no data.path; its records carry scenes, so it can make hard negatives
+    "shapes": ("data.shapes", "data.negatives.hard_fraction"),
+    "manifest": ("data.path",),
+    "parallel": ("data.path",),
+}
+
 
 def load_source(name: str):
     """The source module registered under `name`."""
     return importlib.import_module(SOURCES[name])
+
+
+def source_reads_key(name: str, dotted: str) -> bool:
+    """Whether source `name` reads a config key ("data.shapes.num_images"): all read the keys outside SOURCE_KEYS."""
+    section = next((s for s in SOURCE_KEYS if dotted == s or dotted.startswith(s + ".")), None)
+    return section is None or section in SOURCE_READS[name]
