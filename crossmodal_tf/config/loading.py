@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
@@ -150,6 +151,10 @@ def _describe(error: dict, places: dict[str, str], source: str | None = None) ->
     message = error["msg"]
     message = message.replace("Input should be", "expected").replace("Value error, ", "")
     message = message[0].lower() + message[1:]
+    named = re.match(r"([\w.]+): ", message)
+    if not loc and named:  # a check across sections names its key first: place it there, not at the top level
+        key = named.group(1)
+        return f"{places.get(key) or source}: {message}" if (places.get(key) or source) else message
     found = error.get("input")
     shown = json.dumps(found, ensure_ascii=False, default=str) if found is not None else "nothing"
     if len(shown) > 60:

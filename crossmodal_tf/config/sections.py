@@ -7,15 +7,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WrapValidator, model_validator
 
-from crossmodal_tf.data.sources import SOURCES
-from crossmodal_tf.tasks import TASKS
+from crossmodal_tf.data.sources import SOURCE_GIVES, SOURCES
+from crossmodal_tf.tasks import TASKS, load_task
 
 TASK_NAMES = tuple(TASKS)
-GENERATIVE_TASKS = ("lm", "caption", "seq2seq")
 SOURCE_NAMES = tuple(SOURCES)
-IMAGE_TASKS = ("match", "caption", "retrieval")  # tasks that need an image with every text
-IMAGELESS_SOURCES = ("parallel",)
-TRANSLATION_SOURCES = ("shapes", "parallel")  # sources whose records carry a target-language text
 
 
 class Section(BaseModel):
@@ -229,19 +225,18 @@ class Config(Section):
 
     @model_validator(mode="after")
     def _decoders_run_forwards(self):
-        if self.task in GENERATIVE_TASKS and self.model.text.bidirectional:
+        if load_task(self.task).generates_text and self.model.text.bidirectional:
             raise ValueError(f"model.text.bidirectional: task {self.task} decodes left to right; "
                              "a bidirectional decoder would see the words it predicts")
         return self
 
     @model_validator(mode="after")
     def _source_fits_task(self):
-        source = self.data.source
-        if self.task == "seq2seq" and source not in TRANSLATION_SOURCES:
-            raise ValueError(f"data.source: task seq2seq needs sentence pairs ({' or '.join(TRANSLATION_SOURCES)}); "
-                             f"{source} has no translations")
-        if source in IMAGELESS_SOURCES and self.task in IMAGE_TASKS:
-            raise ValueError(f"data.source: {source} has no images, and task {self.task} needs them")
+        source, task = self.data.source, load_task(self.task)
+        for needed, what in (("translations", task.target_text), ("images", task.uses_image)):
+            if what and needed not in SOURCE_GIVES[source]:
+                givers = " or ".join(name for name, gives in SOURCE_GIVES.items() if needed in gives)
+                raise ValueError(f"data.source: task {self.task} needs {needed} ({givers}); {source} has none")
         return self
 
     def to_dict(self) -> dict:

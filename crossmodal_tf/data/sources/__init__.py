@@ -2,7 +2,7 @@
 
 A source module provides `read_records(data_config, seed, skips)` and
 `fingerprint(data_config)`; its records' load_image must pickle (see Record). Adding a source is one module plus
-one line in SOURCES and one in SOURCE_READS; modules are named, not imported, so the config layer stays light.
+one line in each of SOURCES, SOURCE_READS and SOURCE_GIVES; modules are named, not imported, so the config layer stays light.
 """
 
 import importlib
@@ -21,6 +21,13 @@ SOURCE_READS = {
     "shapes": ("data.shapes", "data.negatives.hard_fraction"),
     "manifest": ("data.path",),
     "parallel": ("data.path",),
+}
+
+# What each source's records carry beyond texts: images, or a translation (target text) of each text.
+SOURCE_GIVES = {
+    "shapes": ("images", "translations"),
+    "manifest": ("images",),
+    "parallel": ("translations",),
 }
 
 
