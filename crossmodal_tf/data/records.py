@@ -99,6 +99,16 @@ def read_lines(path: Path) -> Iterator[tuple[int, str | None]]:
                 yield number, None
 
 
+def text_rows(path: Path, skips: SkipLog) -> Iterator[tuple[str, str]]:
+    """("file:line", text) of every non-blank line; a line that is not UTF-8 is skipped and counted."""
+    for number, line in read_lines(path):
+        place = f"{path}:{number}"
+        if line is None:
+            skips.add(place, "row is not UTF-8 text")
+        elif line.strip():
+            yield place, line
+
+
 def json_object(line: str, place: str, skips: SkipLog) -> dict | None:
     """A JSONL row as a dict, or None after counting it in skips (invalid JSON, or not an object)."""
     import json

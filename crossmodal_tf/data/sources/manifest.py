@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Iterator
 
 from crossmodal_tf.data.images import open_image
-from crossmodal_tf.data.records import SPLIT_NAMES, Question, Record, SkipLog, json_object, read_lines
+from crossmodal_tf.data.records import SPLIT_NAMES, Question, Record, SkipLog, json_object, text_rows
 from crossmodal_tf.data.text import normalize
 from crossmodal_tf.errors import CmxError
 
@@ -49,23 +49,13 @@ def manifest_files(folder: Path) -> tuple[Path | None, Path | None]:
 def _rows(path: Path, skips: SkipLog) -> Iterator[tuple[str, dict]]:
     """(place, row mapping) for each data row of a JSONL or CSV captions file."""
     if path.suffix == ".jsonl":
-        for number, line in read_lines(path):
-            place = f"{path}:{number}"
-            if line is None:
-                skips.add(place, "row is not UTF-8 text")
-            elif line.strip():
-                row = json_object(line, place, skips)
-                if row is not None:
-                    yield place, row
+        for place, line in text_rows(path, skips):
+            row = json_object(line, place, skips)
+            if row is not None:
+                yield place, row
         return
     header = None
-    for number, line in read_lines(path):
-        place = f"{path}:{number}"
-        if line is None:
-            skips.add(place, "row is not UTF-8 text")
-            continue
-        if not line.strip():
-            continue
+    for place, line in text_rows(path, skips):
         try:
             fields = next(csv.reader(io.StringIO(line)))
         except csv.Error as exc:  # e.g. a bare carriage return inside a field

@@ -20,7 +20,7 @@ import hashlib
 from pathlib import Path
 from typing import Iterator
 
-from crossmodal_tf.data.records import Record, SkipLog, json_object, read_lines
+from crossmodal_tf.data.records import Record, SkipLog, json_object, text_rows
 from crossmodal_tf.data.text import normalize
 from crossmodal_tf.errors import CmxError
 
@@ -63,13 +63,7 @@ def pairs_file(path: Path) -> Path:
 def _pairs(path: Path, skips: SkipLog) -> Iterator[tuple[str, str, str]]:
     """(place, source, target) for every usable row of the file."""
     jsonl = path.suffix == ".jsonl"
-    for number, line in read_lines(path):
-        place = f"{path}:{number}"
-        if line is None:
-            skips.add(place, "row is not UTF-8 text")
-            continue
-        if not line.strip():
-            continue
+    for place, line in text_rows(path, skips):
         if jsonl:
             row = json_object(line, place, skips)
             if row is None:
