@@ -159,22 +159,23 @@ def _scan_text(config: Config, source, task, skips: SkipLog) -> TextScan:
             sampled["captions"] += len(record.captions)
         for caption in record.captions:
             pools[split].add(record.canonical, caption)
-            if split == "train":
+            if split == "train" and not task.answers:  # a task with answers reads questions, not captions
                 scan.tokens.update(tokenize(caption, text.level, text.lowercase)[: text.max_length])
         if with_targets and split == "train" and record.translation:
             scan.target_tokens.update(_target_tokens(record.translation, target_text))
         if task.answers:
-            _scan_questions(scan, record, split)
+            _scan_questions(scan, record, split, text)
     if sampled["captions"]:
         scan.examples_per_caption = sampled["examples"] / sampled["captions"]
     return scan
 
 
-def _scan_questions(scan: TextScan, record, split: str) -> None:
-    """Count a record's answers (train split only) and note its question types (every split)."""
+def _scan_questions(scan: TextScan, record, split: str, text) -> None:
+    """Count a record's question tokens and answers (train split only); note its question types (every split)."""
     for question in record.questions:
         scan.question_types.add(question_type(question.type))
         if split == "train":
+            scan.tokens.update(tokenize(question.question, text.level, text.lowercase)[: text.max_length])
             scan.answers[normalize_answer(question.answer)] += 1
 
 

@@ -86,6 +86,10 @@ def test_preprocess_stores_answer_ids_and_question_types(tmp_path):
     known = Counter(label for label in labels if label)
     assert known[1] == max(known.values())  # id 1: the train split's most common answer
     assert json.loads((config.processed_dir / "stats.json").read_text())["task"] == "vqa"
+    vocab = (config.processed_dir / "vocab.txt").read_text().split()
+    assert {"what", "how", "many"} <= set(vocab)  # the questions' words, not only the captions'
+    questions = [e["text"].numpy().tolist() for e in parsed_examples(config.processed_dir, "train", None, 32)]
+    assert not any(1 in ids for ids in questions)  # no train question word is <unk>
 
 
 def test_a_task_with_sample_inputs_needs_a_sample_hook_and_need_not_generate_text():
