@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= configs/shapes_match.yaml
 
-.PHONY: demo demo-caption demo-translate demo-retrieval test test-fast install clean bench bench-all bench-decoding bench-search
+.PHONY: demo demo-caption demo-translate demo-retrieval demo-vqa test test-fast install clean bench bench-all bench-decoding bench-search
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,12 @@ demo-retrieval: $(STAMP)
 	$(BIN)/cmx train configs/shapes_retrieval.yaml --overwrite
 	$(BIN)/cmx test runs/shapes-retrieval
 	$(BIN)/cmx search runs/shapes-retrieval --query "a small red circle above a large blue square"
+
+# visual question answering: a few minutes of training on 2 CPU cores, then the top answers to test questions
+demo-vqa: $(STAMP)
+	$(BIN)/cmx train configs/shapes_vqa.yaml --overwrite
+	$(BIN)/cmx test runs/shapes-vqa
+	$(BIN)/cmx sample runs/shapes-vqa --top-k 3
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

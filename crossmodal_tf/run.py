@@ -60,6 +60,18 @@ class Run:
                            "was removed")
         return Vocabulary.load(self.paths.target_vocab)
 
+    @cached_property
+    def answers(self):
+        """The answer vocabulary (answer_vocab.txt) of a task with answers, else None."""
+        from crossmodal_tf.data.answers import Answers
+
+        if not self.task.answers:
+            return None
+        if not self.paths.answer_vocab.is_file():
+            raise CmxError(f"{self.root}: no answer_vocab.txt; the run's training never started, or the file "
+                           "was removed")
+        return Answers.load(self.paths.answer_vocab)
+
     @property
     def stats(self) -> dict:
         """The preprocess stats of the run's data, made again when missing; a CmxError when its vocabulary changed."""
@@ -67,7 +79,7 @@ class Run:
             from crossmodal_tf.data.preprocess import preprocess
 
             stats = preprocess(self.config, quiet=self.quiet)  # reuses the shards when they are up to date
-            for ours in (self.paths.vocab, self.paths.target_vocab):
+            for ours in (self.paths.vocab, self.paths.target_vocab, self.paths.answer_vocab):
                 theirs = self.config.processed_dir / ours.name
                 if ours.is_file() != theirs.is_file() or (
                         ours.is_file() and ours.read_text(encoding="utf-8") != theirs.read_text(encoding="utf-8")):
@@ -133,7 +145,8 @@ class Run:
     def _load_last(self):
         from crossmodal_tf.checkpoints import restore_checkpoint
 
-        sizes = [len(self.vocab), len(self.target_vocab) if self.target_vocab is not None else None]
+        second = self.target_vocab if self.task.target_text else self.answers
+        sizes = [len(self.vocab), len(second) if second is not None else None]
         model = self.task.build_model(self.config, *sizes)
         if restore_checkpoint(model, self.paths.backup) is None:
             raise CmxError(f"{self.root}: no last checkpoint (nothing in {self.paths.backup.relative_to(self.root)})")

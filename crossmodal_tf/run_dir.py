@@ -44,6 +44,11 @@ class RunDir:
         return self.root / "target_vocab.txt"
 
     @property
+    def answer_vocab(self) -> Path:
+        """The answers of a vqa run, one per class id (absent for other tasks)."""
+        return self.root / "answer_vocab.txt"
+
+    @property
     def lock(self) -> Path:
         """Held by the cmx train writing this run (see locks.py)."""
         return self.root / ".lock"

@@ -15,9 +15,11 @@ from crossmodal_tf.run import open_run
 from crossmodal_tf.tasks.base import SampleRequest
 
 # how each input a task can take is given on the command line, and the hint for a task that takes others
-OPTIONS = {"image": "--image", "prompt": "--prompt", "text": "--text/--input"}
-REFUSALS = {"image": "takes no image", "prompt": "takes no prompt", "text": "does not translate"}
-HINTS = {"image": "use --image", "prompt": "use --prompt to continue a text", "text": "use --text or --input to translate"}
+OPTIONS = {"image": "--image", "prompt": "--prompt", "text": "--text/--input", "question": "--question"}
+REFUSALS = {"image": "takes no image", "prompt": "takes no prompt", "text": "does not translate",
+            "question": "answers no question"}
+HINTS = {"image": "use --image", "prompt": "use --prompt to continue a text", "text": "use --text or --input to translate",
+         "question": "use --question to ask about the image"}
 
 
 def sample_settings(defaults: SampleConfig, overrides: dict) -> SampleConfig:
@@ -55,8 +57,9 @@ def read_sentences(texts: list[str], input_file: str | None) -> list[str]:
 
 def check_inputs(task, given: dict[str, bool]) -> None:
     """A CmxError naming the option when cmx sample was given an input (given[name]) the run's task does not take."""
-    if not task.generates_text:
-        raise CmxError(f"task {task.name} does not generate text; cmx sample needs an lm, caption or seq2seq run")
+    if not task.sample_inputs:
+        raise CmxError(f"task {task.name} does not generate text; cmx sample needs an lm, caption, seq2seq or "
+                       "vqa run")
     hint = "; ".join(HINTS[name] for name in task.sample_inputs)
     for name, present in given.items():
         if present and name not in task.sample_inputs:
@@ -65,9 +68,10 @@ def check_inputs(task, given: dict[str, bool]) -> None:
 
 def sample_run(run_dir: str | Path, images: list[str] = (), prompts: list[str] = (), options: dict | None = None,
                seed: int | None = None, output: str | Path | None = None, warn=print, texts: list[str] = (),
-               input_file: str | None = None) -> list[dict]:
+               input_file: str | None = None, questions: list[str] = ()) -> list[dict]:
     """Generate texts from a run: captions of images (given or random test images), continuations of prompts,
-    or translations of sentences (texts and the lines of input_file, seq2seq runs).
+    or translations of sentences (texts and the lines of input_file, seq2seq runs); or answer questions
+    about images (vqa runs: records with question, answer, probability and the top answers).
 
     options override the config's sample section (strategy, temperature, top_k,
     top_p, beam_width, length_penalty, max_length, num_samples). Returns a record
@@ -77,8 +81,10 @@ def sample_run(run_dir: str | Path, images: list[str] = (), prompts: list[str] =
     prompt words).
     """
     run = open_run(run_dir)
-    check_inputs(run.task, {"image": bool(images), "prompt": bool(prompts), "text": bool(texts or input_file)})
-    request = SampleRequest(tuple(images), tuple(prompts), tuple(read_sentences(list(texts), input_file)))
+    check_inputs(run.task, {"image": bool(images), "prompt": bool(prompts), "text": bool(texts or input_file),
+                            "question": bool(questions)})
+    request = SampleRequest(tuple(images), tuple(prompts), tuple(read_sentences(list(texts), input_file)),
+                            tuple(questions))
     settings = sample_settings(run.config.sample, options or {})
     records = run.task.sample(run, request, settings, run.config.seed if seed is None else seed, warn)
     if output:

@@ -219,8 +219,9 @@ def _write_run_files(config: Config, run: RunDir, stats: dict, *, overwrite: boo
     write_text_atomic(run.config, dump_config(config))  # on --resume, records a changed train.epochs
     write_json(run.stats, stats)
     shutil.copyfile(config.processed_dir / "vocab.txt", run.vocab)
-    if (config.processed_dir / "target_vocab.txt").is_file():
-        shutil.copyfile(config.processed_dir / "target_vocab.txt", run.target_vocab)
+    for optional in (run.target_vocab, run.answer_vocab):
+        if (config.processed_dir / optional.name).is_file():
+            shutil.copyfile(config.processed_dir / optional.name, optional)
     write_json(run.env, describe_environment(config.seed, command))
 
 

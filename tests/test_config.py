@@ -384,7 +384,7 @@ def test_a_key_the_task_does_not_read_is_refused_at_its_line(tmp_path):
 
 
 @pytest.mark.parametrize("task, yaml_text, line, key, readers", [
-    ("lm", "model:\n  fusion: {type: film}\n", 3, "model.fusion", "task match reads it"),
+    ("lm", "model:\n  fusion: {type: film}\n", 3, "model.fusion", "tasks match, vqa read it"),
     ("caption", "data:\n  negatives: {ratio: 2}\n", 3, "data.negatives", "task match reads it"),
     ("match", "sample: {strategy: beam}\n", 2, "sample", "tasks lm, caption, seq2seq read it"),
     ("seq2seq", "eval: {threshold: 0.3}\n", 2, "eval.threshold", "task match reads it"),

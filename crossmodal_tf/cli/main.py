@@ -153,6 +153,17 @@ def test(run_dir: RunDirArg,
     _print_metrics(evaluate_run(run_dir, "test", "best"), run_dir, as_json)
 
 
+def _print_answers(run_dir: str, records: list[dict]) -> None:
+    """A vqa run's answers: one row per question, its top answers with their probabilities."""
+    table = Table(title=f"{run_dir} — answers")
+    for column in ("input", "question", "answers", "truth"):
+        table.add_column(column)
+    for r in records:
+        answers = "\n".join(f"{a['answer']} ({a['probability']:.3f})" for a in r["answers"])
+        table.add_row(r["input"], r["question"], answers, r.get("truth", ""))
+    console.print(table)
+
+
 @app.command()
 def sample(
     run_dir: RunDirArg,
@@ -163,6 +174,8 @@ def sample(
                                                       "runs).")] = None,
     input_file: Annotated[Optional[str], typer.Option("--input", help="File of sentences to translate, one per "
                                                       "line (seq2seq runs).")] = None,
+    question: Annotated[Optional[list[str]], typer.Option("--question", help="Question about the image (repeatable; "
+                                                          "vqa runs; --top-k answers are listed).")] = None,
     strategy: Annotated[Optional[str], typer.Option(help="greedy, sample, top_k, top_p or beam.")] = None,
     temperature: Annotated[Optional[float], typer.Option(help="Softens (>1) or sharpens (<1); 0 is greedy.")] = None,
     top_k: Annotated[Optional[int], typer.Option("--top-k", help="top_k: sample among the k likeliest.")] = None,
@@ -179,13 +192,16 @@ def sample(
     seed: Annotated[Optional[int], typer.Option(help="The same seed gives the same samples. Default: the run's.")] = None,
     output: Annotated[Optional[str], typer.Option("--output", "-o", help="Write JSON lines here instead of a table.")] = None,
 ):
-    """Generate text from an lm, caption or seq2seq run: free sampling, p(text) = ∏ p(w_i | w_<i), or beam search.
+    """Generate text from an lm, caption or seq2seq run: free sampling, p(text) = ∏ p(w_i | w_<i), or beam search;
+    or answer questions about images with a vqa run.
 
     Unset options come from the config's sample section.
 
     Example: cmx sample runs/shapes-caption --image my.png --strategy beam --beam-width 4 --num-samples 2
 
     Example: cmx sample runs/shapes-translate --text "a small red circle above a large blue square"
+
+    Example: cmx sample runs/shapes-vqa --image my.png --question "what colour is the circle?" --top-k 3
     """
     from crossmodal_tf.sample import sample_run
 
@@ -194,9 +210,12 @@ def sample(
                "min_length": min_length, "no_repeat_ngram_size": no_repeat_ngram_size, "num_samples": num_samples}
     records = sample_run(run_dir, image or [], prompt or [], options, seed, output,
                          warn=_warn,
-                         texts=text or [], input_file=input_file)
+                         texts=text or [], input_file=input_file, questions=question or [])
     if output:
         console.print(f"{output}: {len(records)} samples")
+        return
+    if records and "question" in records[0]:
+        _print_answers(run_dir, records)
         return
     table = Table(title=f"{run_dir} — {records[0]['strategy'] if records else ''}")
     for column in ("input", "#", "text", "log p"):

@@ -68,6 +68,11 @@ class NegativesConfig(Section):
     hard_fraction: float = Field(0.5, ge=0, le=1, description="share of negatives that change one attribute")
 
 
+class AnswersConfig(Section):
+    min_count: int = Field(1, ge=1, description="vqa: train-split answers seen fewer times map to the unknown "
+                                                "answer (id 0), which always counts as wrong")
+
+
 class DataConfig(Section):
     source: Literal[SOURCE_NAMES] = Field("shapes", description="where records come from")  # type: ignore[valid-type]
     path: str = Field("data/raw/shapes", description="raw data folder")
@@ -88,6 +93,7 @@ class DataConfig(Section):
                                     description="seq2seq: how the target side (Chinese) is tokenized")
     split: SplitConfig = SplitConfig()
     negatives: NegativesConfig = NegativesConfig()
+    answers: AnswersConfig = AnswersConfig()
 
 
 # --- model ----------------------------------------------------------------------------
@@ -129,6 +135,7 @@ class ModelConfig(Section):
     image: ImageBranchConfig = ImageBranchConfig()
     fusion: FusionConfig = FusionConfig()
     embedding: EmbeddingConfig = EmbeddingConfig()
+    use_image: bool = Field(True, description="vqa: false builds no image branch (a question-only baseline)")
     condition: Literal["init_state", "every_step", "both"] = Field(
         "init_state", description="caption: image features set the decoder's initial state, are fed with every "
                                   "input step, or both")

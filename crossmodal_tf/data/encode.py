@@ -30,6 +30,9 @@ CHUNK = 16  # jobs per message to a worker: fewer, larger messages
 class EncodeJob:
     """One image's examples to encode: (caption, label, kind index, translation or None) each.
 
+    A vqa example's label is its answer id, and in place of a translation it has the ids of every
+    annotator's answer (a tuple), or None.
+
     load_image is the record's (a picklable callable), or None when the task stores no pixels;
     split says where the parent writes the results.
     """
@@ -38,7 +41,7 @@ class EncodeJob:
     key: str
     place: str
     load_image: Callable[[], Any] | None
-    examples: tuple[tuple[str, int, int, str | None], ...]
+    examples: tuple[tuple[str, int, int, str | tuple[int, ...] | None], ...]
 
 
 @dataclass(frozen=True)
@@ -84,8 +87,11 @@ class Encoder:
             ids = self.text.tokens(caption)
             lengths.append(len(ids))
             encoded = self.text.vocab.encode(ids, add_start=self.frame, add_end=self.frame)
-            target_ids = (self.target.vocab.encode(self.target.tokens(translation), True, True)
-                          if self.target is not None else None)
+            if isinstance(translation, tuple):  # ids already: a vqa example's annotator answers
+                target_ids = list(translation)
+            else:
+                target_ids = (self.target.vocab.encode(self.target.tokens(translation), True, True)
+                              if self.target is not None else None)
             serialized.append(serialize_example(pixels, encoded, label, kind, job.key, target_ids))
         return Encoded(tuple(serialized), tuple(lengths))
 

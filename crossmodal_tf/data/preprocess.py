@@ -14,11 +14,12 @@ import json
 import random
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
 from crossmodal_tf.atomic import atomic_directory
+from crossmodal_tf.data.answers import Answers, normalize_answer
 from crossmodal_tf.config import Config
 from crossmodal_tf.data.encode import EncodeJob, Encoder, TextSide, encoding, resolve_workers
 from crossmodal_tf.data.pairs import EXAMPLE_KINDS, CaptionPool
@@ -74,10 +75,14 @@ def record_split(record, seed: int, split_cfg, given: frozenset[str] = frozenset
 
 def fingerprint(config: Config) -> str:
     """Hash of everything that decides the preprocessed output."""
+    from crossmodal_tf.tasks import load_task
+
     source = load_source(config.data.source)
     # how the work is done (processes, caching, error policy) does not change what is written, nor does a
     # data.path the source never reads (shapes generates its images)
     ignored = {"processed", "on_error", "workers", "cache"}
+    if not load_task(config.task).reads_key("data.answers"):
+        ignored.add("answers")  # so that adding the section left the other tasks' fingerprints as they were
     if not source_reads_key(config.data.source, "data.path"):
         ignored.add("path")
     relevant = {
@@ -122,7 +127,8 @@ def preprocess(config: Config, force: bool = False, quiet: bool = True) -> dict:
 @dataclass
 class TextScan:
     """What pass 1 learns: train-split token counts (both sides), images and captions per split, caption pools,
-    and examples per caption in a sample of records (for sizing shards)."""
+    and examples per caption in a sample of records (for sizing shards); for a task with answers, the train
+    split's answer counts and the question types of every split."""
 
     tokens: Counter
     target_tokens: Counter
@@ -130,6 +136,8 @@ class TextScan:
     captions: Counter
     pools: dict
     examples_per_caption: float = 1.0
+    answers: Counter = field(default_factory=Counter)
+    question_types: set = field(default_factory=set)
 
 
 def _scan_text(config: Config, source, task, skips: SkipLog) -> TextScan:
@@ -151,13 +159,29 @@ def _scan_text(config: Config, source, task, skips: SkipLog) -> TextScan:
             sampled["captions"] += len(record.captions)
         for caption in record.captions:
             pools[split].add(record.canonical, caption)
-            if split == "train":
+            if split == "train" and not task.answers:  # a task with answers reads questions, not captions
                 scan.tokens.update(tokenize(caption, text.level, text.lowercase)[: text.max_length])
         if with_targets and split == "train" and record.translation:
             scan.target_tokens.update(_target_tokens(record.translation, target_text))
+        if task.answers:
+            _scan_questions(scan, record, split, text)
     if sampled["captions"]:
         scan.examples_per_caption = sampled["examples"] / sampled["captions"]
     return scan
+
+
+def _scan_questions(scan: TextScan, record, split: str, text) -> None:
+    """Count a record's question tokens and answers (train split only); note its question types (every split)."""
+    for question in record.questions:
+        scan.question_types.add(question_type(question.type))
+        if split == "train":
+            scan.tokens.update(tokenize(question.question, text.level, text.lowercase)[: text.max_length])
+            scan.answers[normalize_answer(question.answer)] += 1
+
+
+def question_type(name: str) -> str:
+    """A question's type as examples are counted by it: its own, or 'other' when the data gives none."""
+    return name or "other"
 
 
 def _target_tokens(text: str, cfg) -> list[str]:
@@ -186,7 +210,23 @@ def _encoder(config: Config, task, vocab: Vocabulary, target_vocab: Vocabulary |
     return Encoder(side(vocab, data.text), task.frame_text, data.image.size, target)
 
 
-def _jobs(config: Config, source, task, pools: dict) -> Iterator[EncodeJob]:
+@dataclass(frozen=True)
+class ExampleIds:
+    """How make_examples' labels and kinds become the stored ints: as they are, and kinds by EXAMPLE_KINDS;
+    or, for a task with answers, answers by the answer vocabulary and question types by their sorted list."""
+
+    kinds: tuple[str, ...] = EXAMPLE_KINDS
+    answers: Answers | None = None
+
+    def row(self, text: str, label, kind: str, target=None) -> tuple:
+        if self.answers is None:
+            return text, label, self.kinds.index(kind), target
+        # a vqa example: label is the answer, target every annotator's answer (or none), both stored as ids
+        ids = tuple(self.answers.id(a) for a in target) if target else None
+        return text, self.answers.id(label), self.kinds.index(question_type(kind)), ids
+
+
+def _jobs(config: Config, source, task, pools: dict, ids: ExampleIds = ExampleIds()) -> Iterator[EncodeJob]:
     """Pass 2's records as EncodeJobs: each image's examples are drawn here, where the caption pools are."""
     data = config.data
     hard_negative = getattr(source, "hard_negative", None)
@@ -196,7 +236,7 @@ def _jobs(config: Config, source, task, pools: dict) -> Iterator[EncodeJob]:
         rng = random.Random(f"{config.seed}:examples:{record.key}")
         examples = task.make_examples(record, rng, pools[split], data, hard_negative)
         rng.shuffle(examples)
-        rows = tuple((caption, label, EXAMPLE_KINDS.index(kind), target[0] if target else None)
+        rows = tuple(ids.row(caption, label, kind, target[0] if target else None)
                      for caption, label, kind, *target in examples)
         yield EncodeJob(split, record.key, record.place, record.load_image if task.uses_image else None, rows)
 
@@ -225,16 +265,21 @@ def _write_processed(config: Config, out: Path, *, print_: str, quiet: bool) -> 
     scanned = time.time()
     _refuse_no_training_images(scan, scan_skips)
     vocab, target_vocab = _write_vocabularies(config, task, scan, out)
+    ids = ExampleIds()
+    if task.answers:
+        ids = ExampleIds(tuple(sorted(scan.question_types)), Answers.build(scan.answers, data.answers.min_count))
+        ids.answers.save(out / "answer_vocab.txt")
     num_shards = shard_counts(config, scan, task.uses_image)
     workers = resolve_workers(data.workers, sum(scan.images.values()))
     written = _encode_pass(config, source, task, scan, out, encoder=_encoder(config, task, vocab, target_vocab),
-                           num_shards=num_shards, workers=workers, quiet=quiet)
+                           num_shards=num_shards, workers=workers, quiet=quiet, ids=ids)
     stats = {
         "counts": written.counts,
         "images": {s: written.images[s] for s in SPLITS},
         "examples_by_kind": {s: dict(written.kinds[s]) for s in SPLITS},
         "vocab_size": len(vocab),
         **({"target_vocab_size": len(target_vocab)} if target_vocab is not None else {}),
+        **({"answer_vocab_size": len(ids.answers), "question_types": list(ids.kinds)} if ids.answers else {}),
         "train_tokens": sum(scan.tokens.values()),
         "caption_length_histogram": {str(k): written.lengths[k] for k in sorted(written.lengths)},
         "skipped": _merge_skips(scan_skips, written.skips).to_dict(),
@@ -276,7 +321,7 @@ def _write_vocabularies(config: Config, task, scan: TextScan, out: Path) -> tupl
 
 
 def _encode_pass(config: Config, source, task, scan: TextScan, out: Path, *, encoder: Encoder,
-                 num_shards: dict[str, int], workers: int, quiet: bool) -> EncodePass:
+                 num_shards: dict[str, int], workers: int, quiet: bool, ids: ExampleIds = ExampleIds()) -> EncodePass:
     """Pass 2: decode and encode every image's examples in workers processes and write them to the shards."""
     from rich.progress import Progress
 
@@ -290,7 +335,7 @@ def _encode_pass(config: Config, source, task, scan: TextScan, out: Path, *, enc
     try:
         with Progress(disable=quiet, transient=True) as progress, encoding(encoder, workers) as encode:
             bar = progress.add_task("preprocess", total=sum(scan.images.values()))
-            for job, encoded in encode(_jobs(config, source, task, scan.pools)):
+            for job, encoded in encode(_jobs(config, source, task, scan.pools, ids)):
                 progress.advance(bar)
                 if encoded.bad_image is not None:
                     skips.add(job.place, encoded.bad_image)
@@ -299,7 +344,7 @@ def _encode_pass(config: Config, source, task, scan: TextScan, out: Path, *, enc
                 for serialized in encoded.serialized:
                     writers[job.split].write(serialized)
                 lengths.update(encoded.lengths)
-                kinds[job.split].update(EXAMPLE_KINDS[row[2]] for row in job.examples)
+                kinds[job.split].update(ids.kinds[row[2]] for row in job.examples)
     finally:
         for writer in writers.values():
             writer.close()

@@ -10,7 +10,8 @@ from __future__ import annotations
 from keras import layers
 
 
-def _hidden_layers(cfg, x):
+def build_hidden_layers(cfg, x):
+    """The Dense (and Dropout) layers of model.fusion.hidden on x."""
     for i, units in enumerate(cfg.hidden):
         x = layers.Dense(units, activation="relu", name=f"fusion_dense_{i}")(x)
         if cfg.dropout:
@@ -20,7 +21,7 @@ def _hidden_layers(cfg, x):
 
 def build_concat_fusion(cfg, text_features, image_branch):
     """Concatenate text and image feature vectors, then the Dense layers of model.fusion.hidden."""
-    return _hidden_layers(cfg, layers.Concatenate(name="fusion_concat")([text_features, image_branch()]))
+    return build_hidden_layers(cfg, layers.Concatenate(name="fusion_concat")([text_features, image_branch()]))
 
 
 def build_concat_product_fusion(cfg, text_features, image_branch):
@@ -36,7 +37,7 @@ def build_concat_product_fusion(cfg, text_features, image_branch):
     image_projected = layers.LayerNormalization(name="fusion_image_norm")(
         layers.Dense(cfg.project, name="fusion_image_projection")(image_features))
     product = layers.Multiply(name="fusion_product")([text_projected, image_projected])
-    return _hidden_layers(cfg, layers.Concatenate(name="fusion_concat")([text_features, image_features, product]))
+    return build_hidden_layers(cfg, layers.Concatenate(name="fusion_concat")([text_features, image_features, product]))
 
 
 def build_film_fusion(cfg, text_features, image_branch):
@@ -47,7 +48,7 @@ def build_film_fusion(cfg, text_features, image_branch):
     every object and position in advance, and relations ("left of") get lost.
     """
     image_features = image_branch(condition=text_features)
-    return _hidden_layers(cfg, layers.Concatenate(name="fusion_concat")([text_features, image_features]))
+    return build_hidden_layers(cfg, layers.Concatenate(name="fusion_concat")([text_features, image_features]))
 
 
 FUSIONS = {

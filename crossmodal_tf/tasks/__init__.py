@@ -17,6 +17,7 @@ TASKS = {
     "caption": "crossmodal_tf.tasks.caption",
     "seq2seq": "crossmodal_tf.tasks.seq2seq",
     "retrieval": "crossmodal_tf.tasks.retrieval",
+    "vqa": "crossmodal_tf.tasks.vqa",
 }
 
 

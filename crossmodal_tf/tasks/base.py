@@ -17,9 +17,11 @@ if TYPE_CHECKING:  # for the hook signatures only: importing them here would imp
 _MAXIMISED = ("acc", "auc", "precision", "recall", "f1", "bleu", "chrf", "r1", "r5", "r10")
 
 # the config sections that only some tasks read; every task reads the others
-TASK_SECTIONS = ("data.image", "data.negatives", "data.target_text", "model.image", "model.fusion",
-                 "model.embedding", "model.condition", "model.attention", "eval.threshold", "sample")
-SAMPLE_INPUTS = ("image", "prompt", "text")  # what `cmx sample` can be given: --image, --prompt, --text/--input
+TASK_SECTIONS = ("data.image", "data.negatives", "data.target_text", "data.answers", "model.image", "model.fusion",
+                 "model.embedding", "model.condition", "model.attention", "model.use_image", "eval.threshold",
+                 "sample")
+# what `cmx sample` can be given: --image, --prompt, --text/--input, --question
+SAMPLE_INPUTS = ("image", "prompt", "text", "question")
 SEARCH_INPUTS = ("query", "image")  # what `cmx search` can be given: --query, --image
 
 
@@ -40,13 +42,16 @@ class Task:
     headline_metric: str  # the key of eval_test.json that `cmx runs` shows
     reads: tuple[str, ...]  # which of TASK_SECTIONS its config may set
     target_text: bool = False  # a second, framed text side ("target") with its own vocabulary
+    # make_examples' labels are answers and its kinds question types: preprocess stores them as ids of
+    # answer_vocab.txt (the train split's answers) and of stats' question_types
+    answers: bool = False
     generates_text: bool = False
     sample_inputs: tuple[str, ...] = ()  # of SAMPLE_INPUTS; empty: `cmx sample` refuses the run
     search_inputs: tuple[str, ...] = ()  # of SEARCH_INPUTS; empty: `cmx search` refuses the run
     # --- hooks -------------------------------------------------------------------------
     # (record, rng, caption pool, data config, hard_negative) → [(text, label, kind[, target])]
     make_examples: Callable[..., list]
-    # (config, vocab_size, target_vocab_size or None) → keras.Model
+    # (config, vocab_size, the target text's or the answers' vocabulary size, or None) → keras.Model
     build_model: Callable[..., Any]
     loss: Callable[[], Any]
     train_metrics: Callable[[], list]
@@ -56,13 +61,13 @@ class Task:
     report_sections: Callable[["Run", Any, str, Any], list]  # (run, model, split, dataset) → [Section]
     # (run, model) → export.serving.Endpoint: raw strings and image bytes in, outputs out
     export_endpoint: Callable[["Run", Any], Any]
-    # (run, SampleRequest, sample settings, seed, warn) → [record per sample]; generative tasks only
+    # (run, SampleRequest, sample settings, seed, warn) → [record per sample]; tasks with sample_inputs only
     sample: Optional[Callable[..., list]] = None
 
     def __post_init__(self):
-        if self.generates_text != (self.sample is not None) or bool(self.sample_inputs) != self.generates_text:
-            raise TypeError(f"task {self.name}: a task that generates text has sample and sample_inputs, "
-                            "and only such a task")
+        if (self.sample is not None) != bool(self.sample_inputs) or (self.generates_text and not self.sample_inputs):
+            raise TypeError(f"task {self.name}: a task with sample_inputs has a sample hook, and only such a task; "
+                            "a task that generates text has both")
         unknown = [s for s in self.reads if s not in TASK_SECTIONS]
         unknown += [i for i in self.sample_inputs if i not in SAMPLE_INPUTS]
         unknown += [i for i in self.search_inputs if i not in SEARCH_INPUTS]
@@ -80,14 +85,17 @@ class Task:
         return section is None or section in self.reads
 
     def vocab_sizes(self, stats: dict) -> list[int]:
-        """The vocabulary sizes build_model takes, from preprocess stats: the text's, then the target's."""
-        return [stats["vocab_size"], stats.get("target_vocab_size") if self.target_text else None]
+        """The vocabulary sizes build_model takes, from preprocess stats: the text's, then the target's or the
+        answers'."""
+        second = "target_vocab_size" if self.target_text else "answer_vocab_size" if self.answers else None
+        return [stats["vocab_size"], stats.get(second) if second else None]
 
 
 @dataclass(frozen=True)
 class SampleRequest:
-    """What `cmx sample` was given: image paths, prompts to continue, sentences to translate."""
+    """What `cmx sample` was given: image paths, prompts to continue, sentences to translate, questions."""
 
     images: tuple[str, ...] = ()
     prompts: tuple[str, ...] = ()
     texts: tuple[str, ...] = ()
+    questions: tuple[str, ...] = ()

@@ -1,0 +1,249 @@
+"""Task `vqa`: visual question answering. The question through the text branch, the image through the image
+branch, fused, then a softmax over the answer vocabulary (the train split's answers, data/answers.py).
+
+One example per question of a record: its text is the question, its label the answer's
+class id and its kind the question type (preprocess makes both ids: Task.answers).
+`model.use_image: false` builds no image branch: the question-only baseline that shows
+how much the answers can be guessed without looking.
+"""
+
+from __future__ import annotations
+
+import random
+
+from crossmodal_tf.errors import CmxError
+from crossmodal_tf.tasks.base import Task
+
+EXAMPLES = 12  # the report's gallery of test questions
+RANDOM_IMAGES = 3  # test images `cmx sample` asks about when no --image is given
+TOP_ANSWERS = 3  # answers `cmx sample` lists when no --top-k is given
+AGREEING = 3  # VQA accuracy: an answer is fully right when this many annotators gave it
+
+
+def make_examples(record, rng, pool, data_cfg, hard_negative) -> list[tuple[str, str, str, tuple[str, ...]]]:
+    """(question, answer, question type, every annotator's answer) per question of the record."""
+    return [(q.question, q.answer, q.type, tuple(q.answers)) for q in record.questions]
+
+
+def build_model(config, vocab_size: int, answer_count: int | None = None):
+    """Text branch (+ image branch, fused by model.fusion) → Dense softmax over the answers, named 'answer'."""
+    import keras
+    from keras import layers
+
+    from crossmodal_tf.models.branches import build_image_branch, build_text_branch
+    from crossmodal_tf.models.fusion import FUSIONS, build_hidden_layers
+
+    size = config.data.image.size
+    tokens = keras.Input(shape=(None,), dtype="int32", name="text")
+    images = keras.Input(shape=(size, size, 3), dtype="uint8", name="image")  # unused without the image branch
+    question = build_text_branch(config.model.text, tokens, vocab_size)
+    if config.model.use_image:
+        def image_branch(condition=None):
+            return build_image_branch(config.model.image, images, condition)
+
+        fused = FUSIONS[config.model.fusion.type](config.model.fusion, question, image_branch)
+    else:
+        fused = build_hidden_layers(config.model.fusion, question)
+    # float32 output keeps the softmax and the loss stable under mixed precision
+    answer = layers.Dense(answer_count, activation="softmax", dtype="float32", name="answer")(fused)
+    return keras.Model({"text": tokens, "image": images}, answer, name="vqa_model")
+
+
+def arrange(batch):
+    """A parsed batch → ({'text', 'image'}, answer id)."""
+    return {"text": batch["text"], "image": batch["image"]}, batch["label"]
+
+
+def loss():
+    import keras
+
+    return keras.losses.SparseCategoricalCrossentropy()
+
+
+def train_metrics() -> list:
+    import keras
+
+    return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+
+
+def vqa_accuracy(predicted, answers) -> float:
+    """Mean over questions of min(1, annotators who gave the predicted answer / 3); answers are id rows,
+    0 (unknown answer, or padding) never matching."""
+    import numpy as np
+
+    predicted, answers = np.asarray(predicted), np.asarray(answers)
+    matches = ((answers == predicted[:, None]) & (answers != 0)).sum(axis=1)
+    return float(np.minimum(1.0, matches / AGREEING).mean()) if len(predicted) else 0.0
+
+
+def answer_scores(predicted, labels, kinds, question_types, annotators=None) -> dict:
+    """accuracy, accuracy_<type>, majority_accuracy (always answering id 1, the train split's most common
+    answer) and vqa_accuracy over the questions that have annotators' answers (rows not all 0)."""
+    import numpy as np
+
+    predicted, labels, kinds = np.asarray(predicted), np.asarray(labels), np.asarray(kinds)
+    correct = (predicted == labels) & (labels != 0)  # the unknown answer is never right
+    results = {"accuracy": float(correct.mean()), "majority_accuracy": float((labels == 1).mean())}
+    for index, name in enumerate(question_types):
+        chosen = kinds == index
+        if chosen.any():
+            results[f"accuracy_{name}"] = float(correct[chosen].mean())
+    if annotators is not None and annotators.shape[1]:
+        rated = annotators.any(axis=1)
+        if rated.any():
+            results["vqa_accuracy"] = vqa_accuracy(predicted[rated], annotators[rated])
+    return results
+
+
+def answered_batches(model, dataset):
+    """Each parsed batch with its answer ids and the model's probabilities, as numpy: (batch, labels, probs)."""
+    import numpy as np
+    import tensorflow as tf
+
+    predict = tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True)
+    for batch in dataset:
+        inputs, label = arrange(batch)
+        yield batch, np.asarray(label)[:, 0].astype(np.int64), np.asarray(predict(inputs))
+
+
+def evaluate(run, model, dataset) -> dict:
+    """Loss, accuracy (overall and per question type), the majority baseline, and VQA accuracy when the
+    questions carry several annotators' answers."""
+    import keras
+    import numpy as np
+
+    mean_loss = keras.metrics.SparseCategoricalCrossentropy()
+    predicted, labels, kinds, annotators = [], [], [], []
+    for batch, label, probs in answered_batches(model, dataset):
+        mean_loss.update_state(label, probs)
+        predicted.append(probs.argmax(axis=1))
+        labels.append(label)
+        kinds.append(np.asarray(batch["kind"]))
+        annotators.append(np.asarray(batch["target"]))
+    if not labels:
+        return {}
+    width = max(a.shape[1] for a in annotators)
+    annotators = np.concatenate([np.pad(a, [(0, 0), (0, width - a.shape[1])]) for a in annotators])
+    results = {"loss": float(mean_loss.result())}
+    results.update(answer_scores(np.concatenate(predicted), np.concatenate(labels), np.concatenate(kinds),
+                                 run.stats.get("question_types", []), annotators))
+    results["examples"] = int(sum(len(label) for label in labels))
+    return results
+
+
+def report_sections(run, model, split: str, dataset) -> list:
+    """A gallery of questions with the predicted and the true answer, and the accuracy per question type."""
+    import numpy as np
+
+    from crossmodal_tf import figures
+    from crossmodal_tf.report.page import Section, card, gallery, note, table
+    from crossmodal_tf.tasks.sequence import texts
+
+    level, answers, types = run.config.data.text.level, run.answers.answers, run.stats.get("question_types", [])
+    cards, predicted, labels, kinds = [], [], [], []
+    for batch, label, probs in answered_batches(model, dataset):
+        best = probs.argmax(axis=1)
+        predicted.append(best)
+        labels.append(label)
+        kinds.append(np.asarray(batch["kind"]))
+        ids, images = batch["text"].numpy(), batch["image"].numpy()
+        for row in range(min(len(label), EXAMPLES - len(cards))):
+            verdict = "right" if best[row] == label[row] and label[row] else "wrong"
+            cards.append(card(figures.image_png(images[row]), f"question {len(cards) + 1}",
+                              [texts(ids[row][None], run.vocab, level)[0],
+                               f"answer: {answers[best[row]]} (p {probs[row, best[row]]:.2f}, {verdict})",
+                               f"truth: {answers[label[row]]}"]))
+    if not labels:
+        return [Section("Answers", note(f"No questions in the {split} split."))]
+    predicted, labels, kinds = np.concatenate(predicted), np.concatenate(labels), np.concatenate(kinds)
+    correct = (predicted == labels) & (labels != 0)
+    rows = [[name, int((kinds == i).sum()), float(correct[kinds == i].mean())]
+            for i, name in enumerate(types) if (kinds == i).any()]
+    rows.append(["all", len(labels), float(correct.mean())])
+    return [Section(f"Answers ({split} split, {len(labels)} questions)",
+                    note("Test images with a question each: the model's answer, its probability, the truth.")
+                    + gallery(cards)),
+            Section("Accuracy by question type", table(["type", "questions", "accuracy"], rows))]
+
+
+def export_endpoint(run, model):
+    """(question strings, encoded images) → {"answer": the likeliest answer, "probability": its probability}."""
+    import tensorflow as tf
+
+    from crossmodal_tf.export.image_ops import decode_images
+    from crossmodal_tf.export.serving import IMAGE, TEXT, Endpoint, text_input
+
+    encode_text, table = text_input(run.vocab, run.config.data.text)
+    answers = tf.constant(run.answers.answers)
+
+    def serve(text, image):
+        probs = model({"text": encode_text(text), "image": decode_images(image, run.config.data.image.size)},
+                      training=False)
+        return {"answer": tf.gather(answers, tf.argmax(probs, axis=-1)), "probability": tf.reduce_max(probs, -1)}
+
+    return Endpoint(serve, [TEXT, IMAGE], [table])
+
+
+def _test_questions(run, seed: int, questions: tuple[str, ...]):
+    """(label, pixels, question, question ids or None, truth or None) for a few random test images: their own
+    questions, or the given ones."""
+    split = run.eval_split()
+    by_key: dict[str, list] = {}
+    for batch in run.dataset(split):
+        for key, image, ids, label in zip(batch["key"].numpy(), batch["image"].numpy(), batch["text"].numpy(),
+                                          batch["label"].numpy()[:, 0]):
+            by_key.setdefault(key.decode(), []).append((image, ids, int(label)))
+    if not by_key:
+        raise CmxError(f"{run.config.processed_dir}: no test or val images to ask about; pass --image PATH")
+    keys = sorted(random.Random(seed).sample(sorted(by_key), min(RANDOM_IMAGES, len(by_key))))
+    if questions:
+        return [(f"{split} image {k}", by_key[k][0][0], q, None, None) for k in keys for q in questions]
+    answers = run.answers.answers
+    return [(f"{split} image {k}", image, None, ids, answers[label]) for k in keys for image, ids, label in by_key[k]]
+
+
+def sample(run, request, settings, seed: int, warn) -> list[dict]:
+    """The top answers (--top-k, default 3) to the request's questions about its images, or about a few random
+    test images (their own questions and true answers when no --question is given)."""
+    import numpy as np
+
+    from crossmodal_tf.data.images import load_image_batch
+    from crossmodal_tf.data.text import encode_prompt
+    from crossmodal_tf.tasks.sequence import texts
+
+    text_cfg, image_cfg = run.config.data.text, run.config.data.image
+    if request.images:
+        if not request.questions:
+            raise CmxError("--image: a vqa run answers questions about an image; add --question TEXT")
+        pixels = load_image_batch(list(request.images), image_cfg.size, image_cfg.max_pixels)
+        rows = [(path, image, q, None, None) for path, image in zip(request.images, pixels) for q in request.questions]
+    else:
+        rows = _test_questions(run, seed, request.questions)
+    encoded = []
+    for _, _, question, ids, _ in rows:
+        if ids is None:
+            ids, _, unknown = encode_prompt(question, run.vocab, text_cfg)
+            ids = ids[: text_cfg.max_length]
+            if unknown:
+                warn(f"question {question!r}: words the model never saw in training: {', '.join(unknown)}")
+        encoded.append(list(ids))
+    width = max(1, *(len(ids) for ids in encoded))
+    tokens = np.array([ids + [0] * (width - len(ids)) for ids in encoded], np.int32)
+    probs = np.asarray(run.model()({"text": tokens, "image": np.stack([r[1] for r in rows])}, training=False))
+    k, answers = settings.top_k or TOP_ANSWERS, run.answers.answers
+    records = []
+    for (label, _, question, _, truth), ids, p in zip(rows, encoded, probs):
+        top = np.argsort(-p)[:k]
+        record = {"input": label, "question": question or texts(np.array([ids]), run.vocab, text_cfg.level)[0],
+                  "answer": answers[top[0]], "probability": float(p[top[0]]),
+                  "answers": [{"answer": answers[i], "probability": float(p[i])} for i in top]}
+        records.append(record if truth is None else {**record, "truth": truth})
+    return records
+
+
+TASK = Task(
+    name="vqa", uses_image=True, frame_text=False, metric_names=("accuracy",), headline_metric="accuracy",
+    reads=("data.image", "data.answers", "model.image", "model.fusion", "model.use_image"), answers=True,
+    sample_inputs=("image", "question"),
+    make_examples=make_examples, build_model=build_model, loss=loss, train_metrics=train_metrics, arrange=arrange,
+    evaluate=evaluate, report_sections=report_sections, export_endpoint=export_endpoint, sample=sample)
