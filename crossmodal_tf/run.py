@@ -43,34 +43,28 @@ class Run:
     def root(self) -> Path:
         return self.paths.root
 
+    def _written_file(self, path: Path) -> Path:
+        """A file that training writes into the run; a CmxError when it is missing."""
+        if not path.is_file():
+            raise CmxError(f"{self.root}: no {path.name}; the run's training never started, or the file was removed")
+        return path
+
     @cached_property
     def vocab(self) -> Vocabulary:
         """The text side's vocabulary (vocab.txt)."""
-        if not self.paths.vocab.is_file():
-            raise CmxError(f"{self.root}: no vocab.txt; the run's training never started, or the file was removed")
-        return Vocabulary.load(self.paths.vocab)
+        return Vocabulary.load(self._written_file(self.paths.vocab))
 
     @cached_property
     def target_vocab(self) -> Vocabulary | None:
         """The target side's vocabulary (target_vocab.txt) of a task with a target text, else None."""
-        if not self.task.target_text:
-            return None
-        if not self.paths.target_vocab.is_file():
-            raise CmxError(f"{self.root}: no target_vocab.txt; the run's training never started, or the file "
-                           "was removed")
-        return Vocabulary.load(self.paths.target_vocab)
+        return Vocabulary.load(self._written_file(self.paths.target_vocab)) if self.task.target_text else None
 
     @cached_property
     def answers(self):
         """The answer vocabulary (answer_vocab.txt) of a task with answers, else None."""
         from crossmodal_tf.data.answers import Answers
 
-        if not self.task.answers:
-            return None
-        if not self.paths.answer_vocab.is_file():
-            raise CmxError(f"{self.root}: no answer_vocab.txt; the run's training never started, or the file "
-                           "was removed")
-        return Answers.load(self.paths.answer_vocab)
+        return Answers.load(self._written_file(self.paths.answer_vocab)) if self.task.answers else None
 
     @property
     def stats(self) -> dict:
