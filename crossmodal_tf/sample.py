@@ -12,6 +12,7 @@ from crossmodal_tf.config.sections import SampleConfig
 from crossmodal_tf.data.records import read_lines
 from crossmodal_tf.errors import CmxError
 from crossmodal_tf.run import open_run
+from crossmodal_tf.tasks import TASKS, load_task
 from crossmodal_tf.tasks.base import SampleRequest
 
 # how each input a task can take is given on the command line, and the hint for a task that takes others
@@ -58,8 +59,9 @@ def read_sentences(texts: list[str], input_file: str | None) -> list[str]:
 def check_inputs(task, given: dict[str, bool]) -> None:
     """A CmxError naming the option when cmx sample was given an input (given[name]) the run's task does not take."""
     if not task.sample_inputs:
-        raise CmxError(f"task {task.name} does not generate text; cmx sample needs an lm, caption, seq2seq or "
-                       "vqa run")
+        takers = [name for name in TASKS if load_task(name).sample_inputs]
+        raise CmxError(f"task {task.name} does not generate text or answers; cmx sample needs a run of task "
+                       f"{', '.join(takers[:-1])} or {takers[-1]}")
     hint = "; ".join(HINTS[name] for name in task.sample_inputs)
     for name, present in given.items():
         if present and name not in task.sample_inputs:

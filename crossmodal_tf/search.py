@@ -25,6 +25,7 @@ from crossmodal_tf.errors import CmxError
 from crossmodal_tf.retrieval_scores import top_matches
 from crossmodal_tf.run import SPLITS, Run, open_run
 from crossmodal_tf.run_dir import write_json
+from crossmodal_tf.tasks import TASKS, load_task
 
 INDEX_FORMAT = 1
 
@@ -156,7 +157,9 @@ def search_run(run_dir: str | Path, query: str | None = None, image: str | None 
         raise CmxError(f"--top-k: expected 1 or more, found {top_k}")
     run = open_run(run_dir)
     if not run.task.search_inputs:
-        raise CmxError(f"{run.root}: task {run.config.task} has no embedding index; cmx search needs a retrieval run")
+        takers = " or ".join(name for name in TASKS if load_task(name).search_inputs)
+        raise CmxError(f"{run.root}: task {run.config.task} has no embedding index; cmx search needs a run of "
+                       f"task {takers}")
     if split not in SPLITS:
         raise CmxError(f"--split: expected one of {', '.join(SPLITS)}, found {split!r}")
     text_cfg, image_cfg = run.config.data.text, run.config.data.image

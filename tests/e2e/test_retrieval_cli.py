@@ -148,7 +148,7 @@ def test_search_refuses_runs_of_other_tasks(tmp_path):
     (caption_run / "config.yaml").write_text("task: caption\n", encoding="utf-8")
     result = CliRunner().invoke(app, ["search", str(caption_run), "--query", "a circle"])
     assert isinstance(result.exception, CmxError)
-    assert "task caption has no embedding index; cmx search needs a retrieval run" in str(result.exception)
+    assert "task caption has no embedding index; cmx search needs a run of task retrieval" in str(result.exception)
 
 
 def test_report_shows_queries_with_their_top_images(runs):
