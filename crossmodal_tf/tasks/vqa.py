@@ -225,7 +225,8 @@ def sample(run, request, settings, seed: int, warn) -> list[dict]:
             ids, _, unknown = encode_prompt(question, run.vocab, text_cfg)
             ids = ids[: text_cfg.max_length]
             if unknown:
-                warn(f"question {question!r}: words the model never saw in training: {', '.join(unknown)}")
+                warn(f"cmx: warning: --question {question!r}: not in the vocabulary, read as <unk>: "
+                     f"{', '.join(unknown)}")
         encoded.append(list(ids))
     width = max(1, *(len(ids) for ids in encoded))
     tokens = np.array([ids + [0] * (width - len(ids)) for ids in encoded], np.int32)
