@@ -52,7 +52,11 @@ def lead_length(run) -> int:
 
 
 def _summaries(run, model, dataset, limit: int | None = None, jit_compile: bool = True):
-    """(documents as text, references, greedy summaries) of a dataset's distinct documents (the first `limit`)."""
+    """(documents as text, references, greedy summaries) of a dataset's distinct documents (the first `limit`).
+
+    The documents are their stored ids read back: cut at data.text.max_length, a word outside the vocabulary
+    read as <unk>, so the lead baseline copies what the model reads.
+    """
     import numpy as np
 
     sources, references = seq2seq.sources_with_references(dataset, run.target_vocab, run.config.data.target_text.level)
