@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= configs/shapes_match.yaml
 
-.PHONY: demo demo-caption demo-translate demo-retrieval demo-vqa test test-fast install clean bench bench-all bench-decoding bench-search
+.PHONY: demo demo-caption demo-translate demo-summarize demo-retrieval demo-vqa test test-fast install clean bench bench-all bench-decoding bench-search
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ demo-translate: $(STAMP)
 	$(BIN)/cmx train configs/shapes_translate.yaml --overwrite
 	$(BIN)/cmx test runs/shapes-translate
 	$(BIN)/cmx sample runs/shapes-translate --text "a small red circle above a large blue square"
+
+# document → summary: a few minutes of training on 2 CPU cores; ROUGE beside the lead baseline, then a summary
+demo-summarize: $(STAMP)
+	$(BIN)/cmx train configs/shapes_summarize.yaml --overwrite
+	$(BIN)/cmx test runs/shapes-summarize
+	$(BIN)/cmx sample runs/shapes-summarize --text "the background is a plain grey. there is a large blue square."
 
 # the dual encoder and cmx search: about 11 minutes of training on 2 CPU cores
 demo-retrieval: $(STAMP)

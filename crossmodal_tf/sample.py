@@ -19,7 +19,7 @@ from crossmodal_tf.tasks.base import SampleRequest
 OPTIONS = {"image": "--image", "prompt": "--prompt", "text": "--text/--input", "question": "--question"}
 REFUSALS = {"image": "takes no image", "prompt": "takes no prompt", "text": "does not translate",
             "question": "answers no question"}
-HINTS = {"image": "use --image", "prompt": "use --prompt to continue a text", "text": "use --text or --input to translate",
+HINTS = {"image": "use --image", "prompt": "use --prompt to continue a text", "text": "use --text or --input to translate or summarize",
          "question": "use --question to ask about the image"}
 
 
@@ -72,8 +72,8 @@ def sample_run(run_dir: str | Path, images: list[str] = (), prompts: list[str] =
                seed: int | None = None, output: str | Path | None = None, warn=print, texts: list[str] = (),
                input_file: str | None = None, questions: list[str] = ()) -> list[dict]:
     """Generate texts from a run: captions of images (given or random test images), continuations of prompts,
-    or translations of sentences (texts and the lines of input_file, seq2seq runs); or answer questions
-    about images (vqa runs: records with question, answer, probability and the top answers).
+    or translations of sentences or summaries of documents (texts and the lines of input_file, seq2seq and
+    summarize runs); or answer questions about images (vqa runs: records with question, answer, probability and the top answers).
 
     options override the config's sample section (strategy, temperature, top_k,
     top_p, beam_width, length_penalty, max_length, num_samples). Returns a record

@@ -349,6 +349,7 @@ def test_every_registered_source_is_accepted():
     ("match", "parallel", "needs images .*; parallel has none"),
     ("caption", "parallel", "needs images .*; parallel has none"),
     ("seq2seq", "manifest", "needs translations .*; manifest has none"),
+    ("summarize", "manifest", "needs documents \\(shapes or parallel\\); manifest has none"),
 ])
 def test_a_source_that_cannot_feed_the_task_is_refused(task, source, problem):
     with pytest.raises(CmxError, match=f"data.source.*{problem}"):
@@ -380,13 +381,13 @@ def test_a_key_the_task_does_not_read_is_refused_at_its_line(tmp_path):
     """model.attention in a match config names file:line, the key, the task and the task that reads it."""
     path = write(tmp_path, "c.yaml", "task: match\nseed: 1\nmodel:\n  attention: luong\n")
     message = error_of(path)
-    assert message == f"{path}:4: model.attention: task match does not read this key (task seq2seq reads it)"
+    assert message == f"{path}:4: model.attention: task match does not read this key (tasks seq2seq, summarize read it)"
 
 
 @pytest.mark.parametrize("task, yaml_text, line, key, readers", [
     ("lm", "model:\n  fusion: {type: film}\n", 3, "model.fusion", "tasks match, vqa read it"),
     ("caption", "data:\n  negatives: {ratio: 2}\n", 3, "data.negatives", "task match reads it"),
-    ("match", "sample: {strategy: beam}\n", 2, "sample", "tasks lm, caption, seq2seq read it"),
+    ("match", "sample: {strategy: beam}\n", 2, "sample", "tasks lm, caption, seq2seq, summarize read it"),
     ("seq2seq", "eval: {threshold: 0.3}\n", 2, "eval.threshold", "task match reads it"),
 ])
 def test_task_foreign_sections_are_refused(tmp_path, task, yaml_text, line, key, readers):

@@ -170,10 +170,10 @@ def sample(
     image: Annotated[Optional[list[str]], typer.Option("--image", help="Image to caption (repeatable; caption runs). "
                                                        "Default: random test images, references beside.")] = None,
     prompt: Annotated[Optional[list[str]], typer.Option("--prompt", help="Text to continue (repeatable).")] = None,
-    text: Annotated[Optional[list[str]], typer.Option("--text", help="Sentence to translate (repeatable; seq2seq "
-                                                      "runs).")] = None,
-    input_file: Annotated[Optional[str], typer.Option("--input", help="File of sentences to translate, one per "
-                                                      "line (seq2seq runs).")] = None,
+    text: Annotated[Optional[list[str]], typer.Option("--text", help="Sentence to translate or document to "
+                                                      "summarize (repeatable; seq2seq, summarize runs).")] = None,
+    input_file: Annotated[Optional[str], typer.Option("--input", help="File of sentences to translate or documents "
+                                                      "to summarize, one per line (seq2seq, summarize runs).")] = None,
     question: Annotated[Optional[list[str]], typer.Option("--question", help="Question about the image (repeatable; "
                                                           "vqa runs; --top-k answers are listed).")] = None,
     strategy: Annotated[Optional[str], typer.Option(help="greedy, sample, top_k, top_p or beam.")] = None,
@@ -192,8 +192,8 @@ def sample(
     seed: Annotated[Optional[int], typer.Option(help="The same seed gives the same samples. Default: the run's.")] = None,
     output: Annotated[Optional[str], typer.Option("--output", "-o", help="Write JSON lines here instead of a table.")] = None,
 ):
-    """Generate text from an lm, caption or seq2seq run: free sampling, p(text) = ∏ p(w_i | w_<i), or beam search;
-    or answer questions about images with a vqa run.
+    """Generate text from an lm, caption, seq2seq or summarize run: free sampling, p(text) = ∏ p(w_i | w_<i), or
+    beam search; or answer questions about images with a vqa run.
 
     Unset options come from the config's sample section.
 

@@ -90,7 +90,8 @@ class DataConfig(Section):
     image: ImageConfig = ImageConfig()
     text: TextConfig = TextConfig()
     target_text: TextConfig = Field(TextConfig(level="char", max_length=32),
-                                    description="seq2seq: how the target side (Chinese) is tokenized")
+                                    description="seq2seq, summarize: how the target side (Chinese, summaries) is "
+                                                "tokenized; default: characters for seq2seq, words for summarize")
     split: SplitConfig = SplitConfig()
     negatives: NegativesConfig = NegativesConfig()
     answers: AnswersConfig = AnswersConfig()
@@ -230,6 +231,16 @@ class Config(Section):
     def run_dir(self) -> Path:
         return Path(self.output.dir) / self.name
 
+    @model_validator(mode="before")
+    @classmethod
+    def _task_target_level(cls, values):
+        # data.target_text's default is the task's: characters for seq2seq's Chinese, words for summaries
+        if isinstance(values, dict) and values.get("task") in TASKS:
+            data, level = values.get("data"), load_task(values["task"]).target_level
+            if level != "char" and (data is None or (isinstance(data, dict) and "target_text" not in data)):
+                values = {**values, "data": {**(data or {}), "target_text": {"level": level, "max_length": 32}}}
+        return values
+
     @model_validator(mode="after")
     def _decoders_run_forwards(self):
         if load_task(self.task).generates_text and self.model.text.bidirectional:
@@ -240,8 +251,8 @@ class Config(Section):
     @model_validator(mode="after")
     def _source_fits_task(self):
         source, task = self.data.source, load_task(self.task)
-        for needed, what in (("translations", task.target_text), ("images", task.uses_image)):
-            if what and needed not in SOURCE_GIVES[source]:
+        for needed in task.source_needs():
+            if needed not in SOURCE_GIVES[source]:
                 givers = " or ".join(name for name, gives in SOURCE_GIVES.items() if needed in gives)
                 raise ValueError(f"data.source: task {self.task} needs {needed} ({givers}); {source} has none")
         return self

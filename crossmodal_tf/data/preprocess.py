@@ -159,15 +159,28 @@ def _scan_text(config: Config, source, task, skips: SkipLog) -> TextScan:
             sampled["captions"] += len(record.captions)
         for caption in record.captions:
             pools[split].add(record.canonical, caption)
-            if split == "train" and not task.answers:  # a task with answers reads questions, not captions
-                scan.tokens.update(tokenize(caption, text.level, text.lowercase)[: text.max_length])
-        if with_targets and split == "train" and record.translation:
-            scan.target_tokens.update(_target_tokens(record.translation, target_text))
+        if split == "train":
+            _scan_vocab_texts(scan, record, task, text, target_text if with_targets else None)
         if task.answers:
             _scan_questions(scan, record, split, text)
     if sampled["captions"]:
         scan.examples_per_caption = sampled["examples"] / sampled["captions"]
     return scan
+
+
+def _scan_vocab_texts(scan: TextScan, record, task, text, target_text) -> None:
+    """Count a train record's source-side tokens (its captions, or what task.vocab_texts says; none for a task with
+    answers, which reads questions) and target-side tokens (its translation), cut at each side's max_length."""
+    if task.vocab_texts is not None:
+        sources, targets = task.vocab_texts(record)
+    else:
+        sources = () if task.answers else record.captions
+        targets = (record.translation,) if record.translation else ()
+    for source in sources:
+        scan.tokens.update(tokenize(source, text.level, text.lowercase)[: text.max_length])
+    if target_text is not None:
+        for target in targets:
+            scan.target_tokens.update(_target_tokens(target, target_text))
 
 
 def _scan_questions(scan: TextScan, record, split: str, text) -> None:

@@ -47,6 +47,9 @@ class Record:
     questions: questions about the image with their answers (visual question
         answering); empty when the source has none. A record may have questions and
         no captions (a QA-only manifest): caption tasks then make no examples of it.
+    document: a longer text of which each caption is a summary (shapes: a paragraph
+        about the scene); None when the source has none. The parallel source gives
+        none: its pairs serve summarization as they are (source → target).
     """
 
     key: str
@@ -59,6 +62,7 @@ class Record:
     place: str = ""
     split: str | None = None
     questions: tuple[Question, ...] = ()
+    document: str | None = None
 
 
 class SkipLog:

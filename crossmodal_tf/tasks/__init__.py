@@ -18,6 +18,7 @@ TASKS = {
     "seq2seq": "crossmodal_tf.tasks.seq2seq",
     "retrieval": "crossmodal_tf.tasks.retrieval",
     "vqa": "crossmodal_tf.tasks.vqa",
+    "summarize": "crossmodal_tf.tasks.summarize",
 }
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 if TYPE_CHECKING:  # for the hook signatures only: importing them here would import TensorFlow
     from crossmodal_tf.run import Run
 
-_MAXIMISED = ("acc", "auc", "precision", "recall", "f1", "bleu", "chrf", "r1", "r5", "r10")
+_MAXIMISED = ("acc", "auc", "precision", "recall", "f1", "bleu", "chrf", "rouge", "r1", "r5", "r10")
 
 # the config sections that only some tasks read; every task reads the others
 TASK_SECTIONS = ("data.image", "data.negatives", "data.target_text", "data.answers", "model.image", "model.fusion",
@@ -48,6 +48,10 @@ class Task:
     generates_text: bool = False
     sample_inputs: tuple[str, ...] = ()  # of SAMPLE_INPUTS; empty: `cmx sample` refuses the run
     search_inputs: tuple[str, ...] = ()  # of SEARCH_INPUTS; empty: `cmx search` refuses the run
+    # what the data source must give beyond texts, in SOURCE_GIVES' words ("documents"); by default images for
+    # a task that uses them and translations for one with a target text (see source_needs)
+    needs: tuple[str, ...] = ()
+    target_level: str = "char"  # how the target text is tokenized when the config has no data.target_text
     # --- hooks -------------------------------------------------------------------------
     # (record, rng, caption pool, data config, hard_negative) → [(text, label, kind[, target])]
     make_examples: Callable[..., list]
@@ -63,6 +67,9 @@ class Task:
     export_endpoint: Callable[["Run", Any], Any]
     # (run, SampleRequest, sample settings, seed, warn) → [record per sample]; tasks with sample_inputs only
     sample: Optional[Callable[..., list]] = None
+    # record → (source-side texts, target-side texts) whose tokens the train split's vocabularies count;
+    # None: the record's captions (or questions) and its translation
+    vocab_texts: Optional[Callable[[Any], tuple[list[str], list[str]]]] = None
 
     def __post_init__(self):
         if (self.sample is not None) != bool(self.sample_inputs) or (self.generates_text and not self.sample_inputs):
@@ -78,6 +85,14 @@ class Task:
         """What train.checkpoint.monitor and train.early_stopping.monitor may name for this task."""
         names = ("loss", *self.metric_names)
         return (*names, *(f"val_{n}" for n in names))
+
+    def source_needs(self) -> tuple[str, ...]:
+        """What a data source must give for this task (words of SOURCE_GIVES): `needs`, or images and
+        translations as uses_image and target_text say."""
+        if self.needs:
+            return self.needs
+        return tuple(what for what, needed in (("translations", self.target_text), ("images", self.uses_image))
+                     if needed)
 
     def reads_key(self, dotted: str) -> bool:
         """Whether this task reads a config key ("model.fusion.type"): every task reads the keys outside TASK_SECTIONS."""

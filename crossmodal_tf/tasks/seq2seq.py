@@ -99,7 +99,7 @@ def sources_with_references(dataset, target_vocab, level: str):
     return [list(k) for k in references], list(references.values())
 
 
-def _greedy_translations(run, model, sources: list[list[int]], jit_compile: bool = True) -> list[str]:
+def greedy_translations(run, model, sources: list[list[int]], jit_compile: bool = True) -> list[str]:
     """Greedy translations of source id rows, as text."""
     config = run.config
     gen = generator(model, config)
@@ -122,7 +122,7 @@ def evaluate(run, model, dataset) -> dict:
     results = sequence.evaluate_tokens(run, model, dataset, arrange, text_field="target")
     level = run.config.data.target_text.level
     sources, references = sources_with_references(dataset, run.target_vocab, level)
-    hypotheses = _greedy_translations(run, model, sources)
+    hypotheses = greedy_translations(run, model, sources)
     results.update(translation_scores(hypotheses, references, bleu_tokenizer(level)))
     results["sentences"] = len(hypotheses)
     return results
@@ -131,7 +131,7 @@ def evaluate(run, model, dataset) -> dict:
 def sample(run, request, settings, seed: int, warn) -> list[dict]:
     """Translations of the request's sentences, num_samples each."""
     if not request.texts:
-        raise CmxError(f"--text: task {run.config.task} translates sentences; give --text SENTENCE or --input FILE")
+        raise CmxError(f"--text: task {run.config.task} reads texts; give --text TEXT or --input FILE")
     encoded = []
     for sentence in request.texts:
         ids, _, unknown = encode_prompt(sentence, run.vocab, run.config.data.text)
@@ -165,7 +165,7 @@ def report_sections(run, model, split: str, dataset) -> list:
     sources, references = sources[:SENTENCES], references[:SENTENCES]
     if not sources:
         return [Section("Translations", note(f"No sentences in the {split} split."))]
-    outputs = _greedy_translations(run, model, sources, jit_compile=False)
+    outputs = greedy_translations(run, model, sources, jit_compile=False)
     bleu = BLEU(tokenize=bleu_tokenizer(level), effective_order=True)
     source_level = config.data.text.level
     rows = [[sequence.texts(np.asarray(source)[None], run.vocab, source_level)[0], " / ".join(refs), output,

@@ -91,7 +91,7 @@ def test_unknown_words_warn(runs):
 
 
 @pytest.mark.parametrize("args, message", [
-    ([], "give --text SENTENCE or --input FILE"),
+    ([], "--text: task seq2seq reads texts; give --text TEXT or --input FILE"),
     (["--prompt", "a red"], "--prompt: task seq2seq takes no prompt"),
     (["--image", "x.png"], "--image: task seq2seq takes no image"),
     (["--input", "missing.txt"], "--input missing.txt: file not found"),

@@ -23,11 +23,12 @@ SOURCE_READS = {
     "parallel": ("data.path",),
 }
 
-# What each source's records carry beyond texts: images, or a translation (target text) of each text.
+# What each source's records carry beyond texts: images, a translation (target text) of each text, documents
+# with summaries (shapes: a paragraph summed up by its captions; parallel: each pair read as document → summary).
 SOURCE_GIVES = {
-    "shapes": ("images", "translations"),
+    "shapes": ("images", "translations", "documents"),
     "manifest": ("images",),
-    "parallel": ("translations",),
+    "parallel": ("translations", "documents"),
 }
 
 

@@ -2,7 +2,8 @@
 
 Each image holds one or two objects (shape x colour x size); two objects stand in a
 clear spatial relation. Every image gets several English paraphrases and one Chinese
-caption of the same content, and questions with answers (shapes_questions). Image i
+caption of the same content, questions with answers (shapes_questions), and a paragraph
+about the scene that its captions sum up (a document for summarization). Image i
 depends only on (seed, i), so generation is deterministic and needs no state between images.
 """
 
@@ -289,12 +290,13 @@ def draw_image(index: int, seed: int, image_size: int, two_object_fraction: floa
 
 def make_record(index: int, seed: int, image_size: int = 64, two_object_fraction: float = 0.6,
                 captions_per_image: int = 5) -> Record:
-    """Image number `index` of the shapes dataset for `seed`: a Record with lazy pixels and questions."""
+    """Image number `index` of the shapes dataset for `seed`: a Record with lazy pixels, questions and a document."""
     from crossmodal_tf.data.sources.shapes_questions import scene_questions  # it reads this module's names
 
     scene, _, rng = _scene_and_pixel_seed(index, seed, two_object_fraction)
     # questions draw from their own rng, so the images, captions and translations stay as they were
     questions = scene_questions(scene, random.Random(f"shapes:{seed}:questions:{index}"))
+    document = scene_paragraph(scene, random.Random(f"shapes:{seed}:paragraph:{index}"))  # its own rng, likewise
     return Record(
         key=f"shapes-{index:07d}",
         captions=scene.captions(rng, captions_per_image),
@@ -304,6 +306,7 @@ def make_record(index: int, seed: int, image_size: int = 64, two_object_fraction
         scene=scene,
         place=f"shapes image {index}",
         questions=questions,
+        document=document,
     )
 
 
