@@ -19,8 +19,8 @@ from crossmodal_tf.tasks.base import SampleRequest
 OPTIONS = {"image": "--image", "prompt": "--prompt", "text": "--text/--input", "question": "--question"}
 REFUSALS = {"image": "takes no image", "prompt": "takes no prompt", "text": "does not translate",
             "question": "answers no question"}
-HINTS = {"image": "use --image", "prompt": "use --prompt to continue a text", "text": "use --text or --input to translate or summarize",
-         "question": "use --question to ask about the image"}
+HINTS = {"image": "use --image", "prompt": "use --prompt to continue a text",
+         "text": "use --text or --input to translate or summarize", "question": "use --question to ask about the image"}
 
 
 def sample_settings(defaults: SampleConfig, overrides: dict) -> SampleConfig:

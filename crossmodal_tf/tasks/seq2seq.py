@@ -136,7 +136,7 @@ def sample(run, request, settings, seed: int, warn) -> list[dict]:
     for sentence in request.texts:
         ids, _, unknown = encode_prompt(sentence, run.vocab, run.config.data.text)
         if not ids:
-            raise CmxError(f"--text {sentence!r}: no words to translate")
+            raise CmxError(f"--text {sentence!r}: no words to read")
         if unknown:
             warn(f"cmx: warning: --text {sentence!r}: not in the vocabulary, read as <unk>: {', '.join(unknown)}")
         encoded.append(ids)

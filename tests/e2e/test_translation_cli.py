@@ -95,7 +95,7 @@ def test_unknown_words_warn(runs):
     (["--prompt", "a red"], "--prompt: task seq2seq takes no prompt"),
     (["--image", "x.png"], "--image: task seq2seq takes no image"),
     (["--input", "missing.txt"], "--input missing.txt: file not found"),
-    (["--text", "!!!"], "no words to translate"),
+    (["--text", "!!!"], "no words to read"),
 ])
 def test_sample_misuse_is_a_user_error(runs, args, message):
     assert message in user_error("sample", str(runs.shapes), *args)
