@@ -117,10 +117,14 @@ class ImageBranchConfig(Section):
 
 
 class FusionConfig(Section):
-    type: Literal["concat", "concat_product", "film"] = Field(
+    type: Literal["concat", "concat_product", "film", "attention"] = Field(
         "concat", description="concat: [text, image]; concat_product: adds text*image; "
-                              "film: the text modulates the conv blocks, then concat")
-    project: int = Field(256, ge=1, description="concat_product: units of both projections")
+                              "film: the text modulates the conv blocks, then concat; "
+                              "attention: the text attends over the last conv feature map's positions, then concat")
+    project: int = Field(256, ge=1, description="concat_product: units of both projections; "
+                                                "attention: units of the attention and of each attended vector")
+    hops: int = Field(2, ge=1, le=4, description="attention: hops of stacked attention, each one attended vector")
+    film: bool = Field(False, description="attention: the text also modulates the conv blocks (FiLM)")
     hidden: list[int] = Field([256, 128], description="Dense layers after fusion")
     dropout: float = Field(0.1, ge=0, lt=1)
 

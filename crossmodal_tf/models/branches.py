@@ -27,12 +27,14 @@ def build_text_branch(cfg, tokens, vocab_size: int, return_sequences: bool = Fal
     return x
 
 
-def build_image_branch(cfg, images, condition=None, name: str = "image"):
+def build_image_branch(cfg, images, condition=None, name: str = "image", grid: bool = False):
     """uint8 pixels → scaled → [coordinates] → Conv2D blocks → global pooling [+ positions]; returns features.
 
     cfg is the model.image section: one block (Conv2D, optional batch norm, ReLU,
     2x2 pooling) per entry of filters. With a `condition` tensor (text features),
-    each block's channels are modulated by it before the ReLU (FiLM).
+    each block's channels are modulated by it before the ReLU (FiLM). With grid set,
+    returns the last block's feature map instead, before its pooling: (batch, h, w,
+    filters) positions for attention to choose from.
     """
     pool = layers.MaxPooling2D if cfg.pool == "max" else layers.AveragePooling2D
     global_pool = layers.GlobalMaxPooling2D if cfg.pool == "max" else layers.GlobalAveragePooling2D
@@ -49,6 +51,8 @@ def build_image_branch(cfg, images, condition=None, name: str = "image"):
             factors = layers.Dense(2 * filters, name=f"{name}_film_{i}")(condition)
             x = FeatureModulation(name=f"{name}_modulation_{i}")([x, factors])
         x = layers.ReLU(name=f"{name}_relu_{i}")(x)
+        if grid and i == len(cfg.filters) - 1:
+            return x
         x = pool(2, name=f"{name}_pool_{i}")(x)
     pooled = global_pool(name=f"{name}_global_pool")(x)
     if cfg.positions:

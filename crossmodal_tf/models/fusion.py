@@ -1,13 +1,16 @@
 """Fusions: combine the text features with the image branch. FUSIONS maps model.fusion.type to a builder.
 
-A builder takes (cfg, text_features, image_branch), where image_branch(condition=None)
-builds the image branch and returns its features; most fusions call it plainly, FiLM
-passes the text features in so that the text steers the convolutions.
+A builder takes (cfg, text_features, image_branch), where image_branch(condition=None,
+grid=False) builds the image branch and returns its features; most fusions call it
+plainly, FiLM passes the text features in so that the text steers the convolutions,
+attention asks for the feature map (grid=True) to choose positions from.
 """
 
 from __future__ import annotations
 
 from keras import layers
+
+from crossmodal_tf.models.layers import CoordinateChannels, QuestionAttention
 
 
 def build_hidden_layers(cfg, x):
@@ -51,7 +54,23 @@ def build_film_fusion(cfg, text_features, image_branch):
     return build_hidden_layers(cfg, layers.Concatenate(name="fusion_concat")([text_features, image_features]))
 
 
+def build_attention_fusion(cfg, text_features, image_branch):
+    """Stacked attention (SAN, Yang et al., 2016): the text attends over the last conv feature map's positions
+    in model.fusion.hops hops; the attended vectors are concatenated with the text.
+
+    Pooling the whole map makes the image vector describe every object at once;
+    attention lets the question pick the object it names. The map gets coordinate
+    channels so that an attended vector also says where it looked (relations).
+    With model.fusion.film the text modulates the conv blocks as well.
+    """
+    grid = image_branch(condition=text_features if cfg.film else None, grid=True)
+    grid = CoordinateChannels(name="fusion_grid_coordinates")(grid)
+    attended = QuestionAttention(cfg.project, cfg.hops, name="fusion_attention")([grid, text_features])
+    return build_hidden_layers(cfg, layers.Concatenate(name="fusion_concat")([text_features, attended]))
+
+
 FUSIONS = {
+    "attention": build_attention_fusion,
     "concat": build_concat_fusion,
     "concat_product": build_concat_product_fusion,
     "film": build_film_fusion,

@@ -132,3 +132,62 @@ class ScaledSimilarity(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "temperature": self.temperature, "max_scale": self.max_scale}
+
+
+@keras.saving.register_keras_serializable(package="crossmodal_tf")
+class QuestionAttention(keras.layers.Layer):
+    """Stacked attention (Yang et al., 2016): a question picks positions of a feature map, in `hops` hops.
+
+    Inputs [features (batch, h, w, c), question (batch, d)]. Each hop scores every
+    position against the current query (a linear score of tanh(position·W + query·V)),
+    softmaxes the scores over the h·w positions, and adds the weighted mean of the
+    positions (projected to `units`) to the query, so the next hop can look for what
+    the first one found it needs ("the square" after "the red circle").
+    Output: every hop's attended vector, concatenated: (batch, hops · units).
+    """
+
+    def __init__(self, units: int = 128, hops: int = 2, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.hops = units, hops
+        self.values = keras.layers.Dense(units, name="values")
+        self.query = keras.layers.Dense(units, name="query")
+        self.keys = [keras.layers.Dense(units, name=f"keys_{hop}") for hop in range(hops)]
+        self.queries = [keras.layers.Dense(units, use_bias=False, name=f"queries_{hop}") for hop in range(hops)]
+        self.scores = [keras.layers.Dense(1, name=f"scores_{hop}") for hop in range(hops)]
+
+    def build(self, input_shape):
+        features, question = input_shape
+        positions = (features[0], None, features[-1])
+        self.values.build(positions)
+        self.query.build(question)
+        for keys, queries, scores in zip(self.keys, self.queries, self.scores):
+            keys.build(positions)
+            queries.build((question[0], self.units))
+            scores.build((features[0], None, self.units))
+
+    def attend(self, inputs):
+        """(the attended vectors, the attention weights) of every hop: (batch, units) and (batch, h·w) each."""
+        features, question = inputs
+        shape = ops.shape(features)
+        positions = ops.reshape(features, (shape[0], shape[1] * shape[2], features.shape[-1]))
+        values, query = self.values(positions), self.query(question)
+        attended, weights = [], []
+        for keys, queries, scores in zip(self.keys, self.queries, self.scores):
+            hidden = ops.tanh(keys(positions) + queries(query)[:, None, :])
+            # the softmax in float32: under mixed precision float16 scores sum to 1 only roughly
+            weight = ops.softmax(ops.cast(ops.squeeze(scores(hidden), -1), "float32"), axis=-1)
+            glimpse = ops.sum(ops.cast(weight, values.dtype)[..., None] * values, axis=1)
+            query = query + glimpse
+            attended.append(glimpse)
+            weights.append(weight)
+        return attended, weights
+
+    def call(self, inputs):
+        attended, _ = self.attend(inputs)
+        return ops.concatenate(attended, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0][0], self.hops * self.units)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "hops": self.hops}

@@ -26,8 +26,8 @@ def build_model(config, vocab_size: int, target_vocab_size: int | None = None):
     images = keras.Input(shape=(size, size, 3), dtype="uint8", name="image")
     text_features = build_text_branch(config.model.text, tokens, vocab_size)
 
-    def image_branch(condition=None):
-        return build_image_branch(config.model.image, images, condition)
+    def image_branch(condition=None, grid=False):
+        return build_image_branch(config.model.image, images, condition, grid=grid)
 
     fused = FUSIONS[config.model.fusion.type](config.model.fusion, text_features, image_branch)
     # float32 output keeps the sigmoid and the loss stable under mixed precision

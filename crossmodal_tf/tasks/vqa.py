@@ -38,8 +38,8 @@ def build_model(config, vocab_size: int, answer_count: int | None = None):
     images = keras.Input(shape=(size, size, 3), dtype="uint8", name="image")  # unused without the image branch
     question = build_text_branch(config.model.text, tokens, vocab_size)
     if config.model.use_image:
-        def image_branch(condition=None):
-            return build_image_branch(config.model.image, images, condition)
+        def image_branch(condition=None, grid=False):
+            return build_image_branch(config.model.image, images, condition, grid=grid)
 
         fused = FUSIONS[config.model.fusion.type](config.model.fusion, question, image_branch)
     else:
