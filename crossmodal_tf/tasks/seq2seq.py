@@ -111,8 +111,8 @@ def greedy_translations(run, model, sources: list[list[int]], jit_compile: bool 
 
 
 def bleu_tokenizer(level: str) -> str:
-    """sacrebleu's tokenizer for the target side: Chinese characters, or its standard 13a."""
-    return "zh" if level == "char" else "13a"
+    """sacrebleu's tokenizer for the target side: its standard 13a for words, else zh (Chinese characters apart)."""
+    return "13a" if level == "word" else "zh"
 
 
 def evaluate(run, model, dataset) -> dict:
