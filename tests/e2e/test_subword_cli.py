@@ -67,3 +67,20 @@ def test_the_export_takes_raw_strings_and_returns_cmx_samples_greedy_text(run):
     assert served["text"][:3] == [s["text"] for s in run.samples]
     vocab = SubwordVocabulary.read(run.path / "target_spm.model", run.path / "target_vocab.txt")
     assert served["text"] == [vocab.detokenize(vocab.decode(tokens)) for tokens in served["tokens"]]
+
+
+def test_an_lm_export_joins_the_prompt_and_its_continuation_as_one_text(tmp_path, monkeypatch):
+    """A subword lm's served text is the prompt's pieces and the generated ones, joined by SentencePiece."""
+    from fresh_process import serve_in_fresh_process
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pairs.tsv").write_text(PAIRS, encoding="utf-8")
+    invoke("train", str(TESTS / "configs" / "tiny_lm.yaml"), "--quiet", "--set", "data.source=parallel",
+           "--set", f"data.path={tmp_path / 'pairs.tsv'}", "--set", f"data.text={SIDE}")
+    invoke("export", "runs/tiny-lm", "--out", "exported")
+    prompts = ["Number 4", "zebra", ""]
+    served = serve_in_fresh_process(tmp_path / "exported", {"prompt": prompts}, imports=("tensorflow_text",))
+    vocab = SubwordVocabulary.read(tmp_path / "runs/tiny-lm/spm.model", tmp_path / "runs/tiny-lm/vocab.txt")
+    assert served["text"] == [vocab.detokenize(vocab.tokenize(prompt) + vocab.decode(tokens))
+                              for prompt, tokens in zip(prompts, served["tokens"])]
+    assert served["text"][0].startswith("number 4") and served["text"][1].startswith("zebra")
