@@ -17,8 +17,10 @@ the Chinese target (its <start>/<end> framing not counted). Variants:
 Every variant's max_length is raised to 1,000 so no sentence is cut and all test tokens
 count; tokens per sentence and the share of test sentences longer than the config's
 max_length are reported beside. Byte pieces (subword's spelling of characters its model
-does not cover) are counted too, as what takes the place of <unk>. --write puts the
-Markdown section into benchmarks/RESULTS.md.
+does not cover) are counted too, as what takes the place of <unk>. For subword variants
+the round trip is checked on the raw test file: every sentence, cut into pieces, encoded,
+decoded and joined, must read as its normalised text (what outputs are scored against).
+--write puts the Markdown section into benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -76,6 +78,23 @@ def count_side(config, processed: Path, side: str, stats: dict) -> dict:
             "max_length": limit, "longer_than_max_length": sum(n > limit for n in lengths) / len(lengths)}
 
 
+def round_trip(config, processed: Path, data: Path, side: str) -> str:
+    """'k/n': test sentences of a subword side whose pieces join back into their normalised text (— for others)."""
+    from crossmodal_tf.data.subword import MODEL_FILES, SubwordVocabulary
+    from crossmodal_tf.data.text import normalize
+
+    cfg = getattr(config.data, side)
+    if cfg.level != "subword":
+        return "—"
+    vocab = SubwordVocabulary.read(processed / MODEL_FILES[side],
+                                   processed / ("vocab.txt" if side == "text" else "target_vocab.txt"))
+    column = list(SIDES).index(side)
+    rows = [line.split("\t") for line in (data / "test.tsv").read_text(encoding="utf-8").splitlines() if line]
+    exact = sum(vocab.detokenize(vocab.decode(vocab.encode(vocab.tokenize(row[column], cfg.level, cfg.lowercase))))
+                == normalize(row[column], cfg.lowercase) for row in rows)
+    return f"{exact:,}/{len(rows):,}"
+
+
 def measure(data: Path, work: Path) -> dict:
     """Preprocess every variant of wmt_en_zh under work and count its test tokens."""
     from crossmodal_tf.config import load_config
@@ -91,7 +110,9 @@ def measure(data: Path, work: Path) -> dict:
         stats = preprocess(uncut, force=True)
         seconds = time.perf_counter() - started
         results[name] = {"config": path, "set": sets, "preprocess_s": round(seconds, 1),
-                         **{side: count_side(config, uncut.processed_dir, side, stats) for side in SIDES}}
+                         **{side: {**count_side(config, uncut.processed_dir, side, stats),
+                                   "round_trip": round_trip(config, uncut.processed_dir, data, side)}
+                            for side in SIDES}}
     return results
 
 
@@ -108,18 +129,21 @@ def markdown(results: dict, command: str, data: Path) -> str:
         "from the train split only, then the test shards counted. Sentences are not cut (max_length "
         f"{UNCUT} while counting), so every test token counts; the last column is the share of test sentences "
         "longer than the config's own max_length. Byte pieces: characters the SentencePiece model does not "
-        "cover, spelled as their UTF-8 bytes instead of <unk>. Preprocess time includes SentencePiece's training.",
+        "cover, spelled as their UTF-8 bytes instead of <unk>. Round trip: raw test sentences that, cut into "
+        "pieces, encoded, decoded and joined, read exactly as their normalised text. Preprocess time includes "
+        "SentencePiece's training.",
         "",
         "| variant | side | vocabulary | test tokens | <unk> | <unk> share | byte pieces | tokens / sentence "
-        "| past max_length | preprocess s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| past max_length | round trip exact | preprocess s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, result in results.items():
         for side, (language, _) in SIDES.items():
             r = result[side]
             lines.append(f"| {name} | {language} | {r['vocab_size']:,} | {r['tokens']:,} | {r['unk']:,} "
                          f"| {r['unk_share']:.2%} | {r['byte_share']:.2%} | {r['tokens_per_sentence']:.1f} "
-                         f"| {r['longer_than_max_length']:.1%} (> {r['max_length']}) | {result['preprocess_s']} |")
+                         f"| {r['longer_than_max_length']:.1%} (> {r['max_length']}) | {r['round_trip']} "
+                         f"| {result['preprocess_s']} |")
     return "\n".join(lines) + "\n"
 
 
