@@ -34,8 +34,8 @@ def serve_in_fresh_process(path: Path, inputs: dict[str, list], timeout: float =
                for name, values in inputs.items()}
     request = json.dumps({"path": str(Path(path).resolve()), "inputs": encoded})
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # nothing of this checkout on the path
-    done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(list(imports))], input=request, capture_output=True, text=True,
-                          timeout=timeout, env={**env, "TF_CPP_MIN_LOG_LEVEL": "2"}, cwd=Path(path).parent)
+    done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(list(imports))], input=request, capture_output=True,
+                          text=True, timeout=timeout, env={**env, "TF_CPP_MIN_LOG_LEVEL": "2"}, cwd=Path(path).parent)
     if done.returncode != 0:
         raise AssertionError(f"the fresh process failed: {done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
