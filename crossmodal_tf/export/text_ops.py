@@ -47,13 +47,60 @@ def token_ids(table: tf.lookup.StaticHashTable, tokens) -> tf.RaggedTensor:
     return tf.cast(table.lookup(tokens), tf.int32)
 
 
-def readable_tokens(ids, tokens: list[str]) -> tf.RaggedTensor:
-    """Rows of generated ids (0 after <end>) → ragged tokens without <pad>, <start> and <end>."""
+def readable_ids(ids, tokens: list[str]) -> tf.RaggedTensor:
+    """Rows of generated ids (0 after <end>) → ragged ids without <pad>, <start> and <end>."""
     hidden = [tokens.index(t) for t in (PAD, START, END)]
     keep = tf.reduce_all(tf.not_equal(ids[..., None], hidden), axis=-1)
-    return tf.gather(tf.constant(tokens), tf.ragged.boolean_mask(ids, keep))
+    return tf.ragged.boolean_mask(ids, keep)
+
+
+def readable_tokens(ids, tokens: list[str]) -> tf.RaggedTensor:
+    """Rows of generated ids (0 after <end>) → ragged tokens without <pad>, <start> and <end>."""
+    return tf.gather(tf.constant(tokens), readable_ids(ids, tokens))
 
 
 def join_tokens(tokens, level: str = "word"):
     """Ragged tokens → one string per row, as data.text.detokenize joins them."""
     return tf.strings.reduce_join(tokens, axis=-1, separator="" if level == "char" else " ")
+
+
+class GraphVocabulary:
+    """A run's vocabulary in the graph: strings → token ids, and ids → text, as the Python side does.
+
+    Words and characters go through tokenize_text and a lookup table; a subword
+    vocabulary (data/subword.py) through tensorflow-text's SentencePiece op, with the
+    model's bytes held in the graph (the SavedModel needs no file beside it, and the
+    server needs `import tensorflow_text` for the op). Its ids are SentencePiece's own,
+    which are the vocabulary's, so nothing maps between them. `resources` are what an
+    export must track.
+    """
+
+    def __init__(self, vocab, text_cfg):
+        self.vocab, self.tokens = vocab, vocab.tokens
+        self.level, self.lowercase = text_cfg.level, text_cfg.lowercase
+        if self.level == "subword":
+            import hashlib
+
+            import tensorflow_text
+
+            # Named by the model: two tokenizers of one SavedModel under the same (default) name get the first's
+            # model for both once loaded (tensorflow-text 2.21: a seq2seq export detokenized Chinese as English)
+            name = f"sentencepiece_{hashlib.sha256(vocab.model).hexdigest()[:16]}"
+            self._pieces = tensorflow_text.SentencepieceTokenizer(model=vocab.model, out_type=tf.int32, name=name)
+            self.resources = [self._pieces]
+        else:
+            self._table = make_lookup(vocab.tokens)
+            self.resources = [self._table]
+
+    def ids(self, strings, max_length: int | None = None) -> tf.RaggedTensor:
+        """A batch of strings → ragged int32 ids (unknown tokens as <unk>), cut at max_length."""
+        if self.level != "subword":
+            return token_ids(self._table, tokenize_text(strings, self.level, self.lowercase, max_length))
+        ids = self._pieces.tokenize(normalize_text(strings, self.lowercase))
+        return ids if max_length is None else ids[:, :max_length]
+
+    def texts(self, ids) -> tf.Tensor:
+        """Ragged ids (no <pad>, <start> or <end>: see readable_ids) → one string per row, as vocab.detokenize."""
+        if self.level == "subword":
+            return self._pieces.detokenize(ids)
+        return join_tokens(tf.gather(tf.constant(self.tokens), ids), self.level)

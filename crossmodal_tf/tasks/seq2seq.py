@@ -111,8 +111,8 @@ def greedy_translations(run, model, sources: list[list[int]], jit_compile: bool 
 
 
 def bleu_tokenizer(level: str) -> str:
-    """sacrebleu's tokenizer for the target side: Chinese characters, or its standard 13a."""
-    return "zh" if level == "char" else "13a"
+    """sacrebleu's tokenizer for the target side: its standard 13a for words, else zh (Chinese characters apart)."""
+    return "13a" if level == "word" else "zh"
 
 
 def evaluate(run, model, dataset) -> dict:
@@ -182,23 +182,23 @@ def export_endpoint(run, model):
 
     from crossmodal_tf.data.text import START
     from crossmodal_tf.export.serving import TEXT, Endpoint, greedy_outputs
-    from crossmodal_tf.export.text_ops import make_lookup, token_ids, tokenize_text
+    from crossmodal_tf.export.text_ops import GraphVocabulary
 
     config, vocab, target_vocab = run.config, run.vocab, run.target_vocab
-    text_cfg, table, gen = config.data.text, make_lookup(vocab.tokens), generator(model, config)
+    text_cfg, gen = config.data.text, generator(model, config)
+    source, target = GraphVocabulary(vocab, text_cfg), GraphVocabulary(target_vocab, config.data.target_text)
 
     def serve(text):
-        ids = token_ids(table, tokenize_text(text, text_cfg.level, text_cfg.lowercase, text_cfg.max_length))
+        ids = source.ids(text, text_cfg.max_length)
         # padded to max_length as pad_sources does; an empty source reads <unk>, as translate pads rows
         sources = ids.to_tensor(0, shape=[None, text_cfg.max_length])
         empty = tf.equal(ids.row_lengths(), 0)
         sources = tf.where(empty[:, None] & tf.equal(tf.range(text_cfg.max_length), 0)[None, :],
                            vocab.index[UNK], sources)
         first = tf.fill([tf.shape(text)[0]], target_vocab.index[START])
-        return greedy_outputs(gen, target_vocab, config.data.target_text.level, config.sample.max_length,
-                              gen.start({"source": sources}), first)
+        return greedy_outputs(gen, target, config.sample.max_length, gen.start({"source": sources}), first)
 
-    return Endpoint(serve, [TEXT], [table])
+    return Endpoint(serve, [TEXT], source.resources + target.resources)
 
 
 TASK = Task(
