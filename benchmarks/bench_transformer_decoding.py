@@ -36,14 +36,15 @@ def build_transformer(dim: int, layers: int, heads: int, vocab: int, tokens: int
     import keras
 
     from crossmodal_tf.config import Config
+    from crossmodal_tf.models.transformer import TransformerGenerator
     from crossmodal_tf.tasks import lm
 
     config = Config.model_validate({"task": "lm", "model": {"text": {
         "type": "transformer", "dim": dim, "heads": heads, "ffn_dim": 2 * dim, "layers": layers,
-        "max_positions": tokens + 1, "dropout": 0.0}}})
+        "max_positions": max(tokens + 1, 64), "dropout": 0.0}}})
     keras.utils.set_random_seed(0)
     model = lm.build_model(config, vocab)
-    return model, lm.generator(model, config)
+    return model, TransformerGenerator(model, config.model.text, length=tokens + 1)
 
 
 class Recompute:

@@ -1,9 +1,9 @@
 """Transformer text encoders and decoders (`model.text.type: transformer`), and the decoders' cached single step.
 
 The blocks are keras-hub's TransformerEncoder and TransformerDecoder with
-normalize_first (pre-LayerNorm: each sub-layer reads a normalised copy of the
-residual stream, which trains without a learning-rate warm-up at these sizes), and
-one LayerNormalization after the last block. Padding masks are passed explicitly,
+normalize_first (pre-LayerNorm, as GPT-2: each sub-layer reads a normalised copy of
+the residual stream, which keeps its gradients tame in deeper stacks), and one
+LayerNormalization after the last block. Padding masks are passed explicitly,
 from the token ids, so they never depend on Keras mask propagation.
 
 Training runs a decoder over whole sequences with a causal mask. Generation
