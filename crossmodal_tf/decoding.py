@@ -8,6 +8,11 @@ runs inside one compiled function that carries the recurrent state, so a new tok
 costs one step of the network, never a re-run of the prefix. A compiled loop is kept
 per decoding setting and reused across calls; only a new batch shape retraces it.
 
+A state that is a dict may hold a "shared" entry: tensors with one row per input row of
+the call (an encoder's output), which the loops neither repeat for samples or beams nor
+reorder with the beams; the step finds a beam's or sample's input row as its row
+divided by the rows per input (they are always consecutive).
+
 Two bans for long outputs sit in the loop, before any strategy sees the scores: min_length
 (no end token before that many tokens) and no_repeat_ngram_size (no n-gram twice in a
 sequence). Each is built into the loop only when it is on, so that plain greedy decoding
@@ -115,6 +120,17 @@ def repeated_ngram_tokens(history, length, n: int, vocab):
     where = tf.stack([tf.broadcast_to(tf.range(rows)[:, None], [rows, starts]), following], axis=-1)
     counts = tf.tensor_scatter_nd_add(tf.zeros([rows, vocab], tf.int32), where, tf.cast(match, tf.int32))
     return counts > 0
+
+
+SHARED = "shared"
+
+
+def per_row(fn: Callable, state):
+    """fn applied to every tensor of a state but those under a dict state's "shared" entry."""
+    if isinstance(state, dict) and SHARED in state:
+        rows = tf.nest.map_structure(fn, {key: value for key, value in state.items() if key != SHARED})
+        return {**rows, SHARED: state[SHARED]}
+    return tf.nest.map_structure(fn, state)
 
 
 def _unfinished(max_length: int):
@@ -257,7 +273,7 @@ class Decoder:
 
         def loop(state, first):
             batch = tf.shape(first)[0]
-            state = tf.nest.map_structure(lambda s: tf.repeat(s, width, axis=0), state)
+            state = per_row(lambda s: tf.repeat(s, width, axis=0), state)
             previous = tf.repeat(first, width)
             # only the first beam is alive at the start, so the first step does not pick one token W times
             scores = tf.tile(tf.concat([[0.0], tf.fill([width - 1], _NEG_INF)], 0)[None, :], [batch, 1])
@@ -282,7 +298,7 @@ class Decoder:
                 finished = tf.gather(finished, beam, axis=1, batch_dims=1) | tf.equal(token, end_id)
                 rows = tf.reshape(beam + tf.range(batch)[:, None] * width, [-1])
                 # gathering by computed rows forgets the static shapes the loop needs to keep
-                state = tf.nest.map_structure(lambda s: tf.ensure_shape(tf.gather(s, rows, axis=0), s.shape), state)
+                state = per_row(lambda s: tf.ensure_shape(tf.gather(s, rows, axis=0), s.shape), state)
                 previous = tf.ensure_shape(tf.reshape(token, [-1]), previous.shape)
                 return i + 1, previous, state, out, scores, finished
 
@@ -307,7 +323,7 @@ class Decoder:
             return self.beam_search(state, first_tokens, settings, num_samples)
         first = np.repeat(np.asarray(first_tokens, dtype=np.int32), num_samples)
         if num_samples > 1:
-            state = tf.nest.map_structure(lambda s: tf.repeat(s, num_samples, axis=0), state)
+            state = per_row(lambda s: tf.repeat(s, num_samples, axis=0), state)
         result = self.generate(state, first, settings, seed)
         rows = len(first_tokens)
         return Decoded(result.tokens.reshape(rows, num_samples, -1), result.log_probs.reshape(rows, num_samples),

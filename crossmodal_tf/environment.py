@@ -9,7 +9,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-PACKAGES = ("crossmodal_tf", "tensorflow", "keras", "numpy", "pydantic", "pillow", "typer", "rich", "pyyaml")
+PACKAGES = ("crossmodal_tf", "tensorflow", "keras", "keras-hub", "numpy", "pydantic", "pillow", "typer", "rich", "pyyaml")
 
 
 def package_versions() -> dict:

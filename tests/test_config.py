@@ -567,3 +567,23 @@ def test_dump_config_leaves_out_what_the_task_does_not_read(tmp_path):
     assert "sample" not in data and "attention" not in data["model"] and "condition" not in data["model"]
     assert data["data"]["path"] and data["model"]["fusion"] and data["data"]["negatives"]
     assert load_warned(write(tmp_path, "dumped.yaml", text)) == (cfg, [])
+
+
+def test_a_transformer_config_drops_the_lstm_keys_it_inherits_and_refuses_those_it_writes(tmp_path):
+    """model.text.type is a third reader of keys: the other type's keys are dropped when inherited, refused when
+    written, in both directions."""
+    write(tmp_path, "base.yaml", "task: caption\nmodel:\n  condition: both\n  text: {units: 8, layers: 2}\n")
+    path = write(tmp_path, "c.yaml", "extends: base.yaml\nmodel:\n  text: {type: transformer, dim: 32}\n")
+    cfg, warnings = load_warned(path)
+    assert warnings == [f"cmx: warning: {path}: ignoring keys inherited from base.yaml that model.text.type "
+                        "transformer does not read: model.condition, model.text.units"]
+    assert cfg.model.text.layers == 2 and cfg.model.text.dim == 32  # keys both types read are kept
+    message = error_of(path, ["model.text.units=9"])
+    assert "--set model.text.units" in message and "model.text.type transformer does not read this key" in message
+    message = error_of(write(tmp_path, "lstm.yaml", "task: lm\nmodel:\n  text: {heads: 2}\n"))
+    assert "lstm.yaml:3" in message and "model.text.heads" in message and "type lstm does not read" in message
+
+
+def test_heads_that_do_not_divide_dim_are_refused_at_their_line(tmp_path):
+    path = write(tmp_path, "c.yaml", "task: lm\nmodel:\n  text:\n    type: transformer\n    dim: 30\n    heads: 4\n")
+    assert error_of(path) == f"{path}:6: model.text.heads: 4 heads do not divide model.text.dim 30"

@@ -1,9 +1,10 @@
 """Which config keys a config's task and data source read, and what happens to the others.
 
-A key the task (Task.reads_key) or the source (source_reads_key) does not read would be
+A key the task (Task.reads_key), the source (source_reads_key) or the text type
+(model.text.type: TEXT_TYPE_KEYS) does not read would be
 silently ignored, so load_config refuses it when the user wrote it for this task and
 source, and drops it with one warning when it came from a config written for another
-(an extended base, or the file itself when --set changes task or data.source).
+(an extended base, or the file itself when --set changes task, data.source or model.text.type).
 """
 
 from __future__ import annotations
@@ -22,13 +23,29 @@ from crossmodal_tf.tasks.base import Task
 TOLERATED = ("data.path",)
 MONITOR_KEYS = ("train.checkpoint.monitor", "train.early_stopping.monitor")
 DEFAULT_SOURCE = DataConfig.model_fields["source"].default
+DEFAULT_TEXT_TYPE = "lstm"
+# the keys only one text type reads (model.text.type): a Transformer has no LSTM units and is conditioned by
+# cross-attention, not by model.condition's states or model.attention's Luong/Bahdanau layer
+TEXT_TYPE_KEYS = {
+    "lstm": ("model.text.embedding_dim", "model.text.units", "model.text.bidirectional", "model.condition",
+             "model.attention"),
+    "transformer": ("model.text.dim", "model.text.heads", "model.text.ffn_dim", "model.text.positions",
+                    "model.text.max_positions"),
+}
 
 
 class Target(NamedTuple):
-    """What a config is written for: its task and its data source."""
+    """What a config is written for: its task, its data source and its text type."""
 
     task: Task
     source: str
+    text_type: str = DEFAULT_TEXT_TYPE
+
+
+def text_type_reads_key(text_type: str, dotted: str) -> bool:
+    """Whether a model.text.type reads a key: every type reads the keys that no other type owns."""
+    return not any(dotted == key or dotted.startswith(key + ".")
+                   for other, keys in TEXT_TYPE_KEYS.items() if other != text_type for key in keys)
 
 
 class Written(NamedTuple):
@@ -43,28 +60,38 @@ class Written(NamedTuple):
 
 
 def target_of(data: dict) -> Target | None:
-    """The Target a config mapping names, or None when its task or source is not a registered name."""
+    """The Target a config mapping names, or None when its task, source or text type is not a known name."""
     task, section = data.get("task"), data.get("data")
     source = section.get("source", DEFAULT_SOURCE) if isinstance(section, dict) else DEFAULT_SOURCE
-    if not (isinstance(task, str) and task in TASKS and isinstance(source, str) and source in SOURCES):
+    model = data.get("model")
+    text = model.get("text") if isinstance(model, dict) else None
+    text_type = text.get("type", DEFAULT_TEXT_TYPE) if isinstance(text, dict) else DEFAULT_TEXT_TYPE
+    if not (isinstance(task, str) and task in TASKS and isinstance(source, str) and source in SOURCES
+            and isinstance(text_type, str) and text_type in TEXT_TYPE_KEYS):
         return None
-    return Target(load_task(task), source)
+    return Target(load_task(task), source, text_type)
 
 
 def refuser(target: Target, dotted: str) -> str | None:
-    """'task' or 'source' when that part of the target does not read the key, else None."""
+    """'task', 'source' or 'text type' when that part of the target does not read the key, else None."""
     if not target.task.reads_key(dotted):
         return "task"
     if dotted not in TOLERATED and not source_reads_key(target.source, dotted):
         return "source"
+    if not text_type_reads_key(target.text_type, dotted):
+        return "text type"
     return None
 
 
 def refusal(target: Target, dotted: str) -> str:
     """Why the target does not read a key, naming the tasks or sources that do."""
-    if refuser(target, dotted) == "task":
+    kind = refuser(target, dotted)
+    if kind == "task":
         readers = [name for name in TASKS if load_task(name).reads_key(dotted)]
         return f"task {target.task.name} does not read this key ({_who('task', readers)})"
+    if kind == "text type":
+        readers = [name for name in TEXT_TYPE_KEYS if text_type_reads_key(name, dotted)]
+        return f"model.text.type {target.text_type} does not read this key ({_who('model.text.type', readers)})"
     readers = [name for name in SOURCES if source_reads_key(name, dotted)]
     return f"source {target.source} does not read this key ({_who('source', readers)})"
 
@@ -129,10 +156,12 @@ def _dropped_line(dropped: dict[str, str], target: Target, written: Written) -> 
         was = written.target
         parts = [f"task {was.task.name}"] * (was.task.name != target.task.name)
         parts += [f"source {was.source}"] * (was.source != target.source)
+        parts += [f"model.text.type {was.text_type}"] * (was.text_type != target.text_type)
         origins.append(f"written for {' and '.join(parts)}")
     kinds = set(dropped.values())
-    readers = " and ".join(f"{kind} {target.task.name if kind == 'task' else target.source}"
-                           for kind in ("task", "source") if kind in kinds)
+    names = {"task": f"task {target.task.name}", "source": f"source {target.source}",
+             "text type": f"model.text.type {target.text_type}"}
+    readers = " and ".join(names[kind] for kind in names if kind in kinds)
     verb = "do" if len(kinds) > 1 else "does"
     return (f"cmx: warning: {written.path}: ignoring keys {' or '.join(origins)} that {readers} {verb} not read: "
             f"{', '.join(dropped)}")

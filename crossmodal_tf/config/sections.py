@@ -130,10 +130,21 @@ class DataConfig(Section):
 
 # --- model ----------------------------------------------------------------------------
 class TextBranchConfig(Section):
-    embedding_dim: int = Field(64, ge=1)
-    units: int = Field(128, ge=1)
-    layers: int = Field(1, ge=1)
-    bidirectional: bool = False
+    type: Literal["lstm", "transformer"] = Field(
+        "lstm", description="every text encoder and decoder of the task: stacked LSTMs, or pre-LayerNorm "
+                            "Transformer blocks (keras-hub); each type reads only its own keys below")
+    embedding_dim: int = Field(64, ge=1, description="lstm: token embedding size")
+    units: int = Field(128, ge=1, description="lstm: units of each LSTM layer")
+    layers: int = Field(1, ge=1, description="LSTM layers, or Transformer blocks")
+    bidirectional: bool = Field(False, description="lstm: encoders read both ways (never a decoder)")
+    dim: int = Field(128, ge=1, description="transformer: width of the token embeddings and of every block")
+    heads: int = Field(4, ge=1, description="transformer: attention heads per block; they must divide dim")
+    ffn_dim: int = Field(256, ge=1, description="transformer: hidden units of each block's feed-forward layer")
+    positions: Literal["learned", "sinusoidal"] = Field(
+        "learned", description="transformer: position embeddings learned per position, or fixed sinusoids")
+    max_positions: int = Field(
+        64, ge=2, description="transformer: the longest text a block reads, framing and generated tokens "
+                              "included: learned positions have a row each, the decoding cache a slot each")
     dropout: float = Field(0.1, ge=0, lt=1)
 
 
@@ -281,6 +292,21 @@ class Config(Section):
         if load_task(self.task).generates_text and self.model.text.bidirectional:
             raise ValueError(f"model.text.bidirectional: task {self.task} decodes left to right; "
                              "a bidirectional decoder would see the words it predicts")
+        return self
+
+    @model_validator(mode="after")
+    def _transformer_fits(self):
+        text = self.model.text
+        if text.type != "transformer":
+            return self
+        if text.dim % text.heads:
+            raise ValueError(f"model.text.heads: {text.heads} heads do not divide model.text.dim {text.dim}")
+        task = load_task(self.task)
+        longest = max([self.data.text.max_length + 2 * task.frame_text]
+                      + [self.data.target_text.max_length + 2] * task.target_text)
+        if longest > text.max_positions:
+            raise ValueError(f"model.text.max_positions: {text.max_positions} is shorter than the texts the model "
+                             f"reads ({longest} tokens with <start> and <end>)")
         return self
 
     @model_validator(mode="after")

@@ -11,8 +11,14 @@ def build_text_branch(cfg, tokens, vocab_size: int, return_sequences: bool = Fal
     """Embedding (padding masked) → stacked, optionally bidirectional LSTMs; returns the features tensor.
 
     cfg is the model.text section. The last LSTM returns its final state unless
-    return_sequences is set (decoders and attention need every step).
+    return_sequences is set (decoders and attention need every step). With
+    `type: transformer` it is Transformer blocks whose steps are averaged instead
+    (models/transformer.py; one vector per text).
     """
+    if cfg.type == "transformer":
+        from crossmodal_tf.models.transformer import build_transformer_text_branch
+
+        return build_transformer_text_branch(cfg, tokens, vocab_size, name)
     x = layers.Embedding(vocab_size, cfg.embedding_dim, mask_zero=True, name=f"{name}_embedding")(tokens)
     if cfg.dropout:
         x = layers.Dropout(cfg.dropout, name=f"{name}_embedding_dropout")(x)

@@ -1,4 +1,9 @@
-"""Task `caption`: an LSTM decoder conditioned on the image branch's features describes the image."""
+"""Task `caption`: a decoder conditioned on the image describes it.
+
+An LSTM decoder is conditioned on the image branch's pooled features; a Transformer
+decoder (`model.text.type: transformer`) cross-attends to every position of the
+image branch's last feature map instead.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +23,8 @@ TEMPERATURES = (0.5, 1.0)
 
 
 def build_model(config, vocab_size: int, target_vocab_size: int | None = None):
-    """Image branch → Dense 'caption_condition' → LSTM decoder (model.condition says how it conditions)."""
+    """Image branch → Dense 'caption_condition' → LSTM decoder (model.condition says how it conditions), or
+    image branch's grid → 'caption_memory' slots → Transformer decoder."""
     import keras
     from keras import layers
 
@@ -28,6 +34,12 @@ def build_model(config, vocab_size: int, target_vocab_size: int | None = None):
     size = config.data.image.size
     images = keras.Input(shape=(size, size, 3), dtype="uint8", name="image")
     tokens = keras.Input(shape=(None,), dtype="int32", name="text")
+    if config.model.text.type == "transformer":
+        from crossmodal_tf.models.transformer import build_transformer_decoder, grid_memory
+
+        memory = grid_memory(config.model.text, build_image_branch(config.model.image, images, grid=True))
+        logits = build_transformer_decoder(config.model.text, tokens, vocab_size, memory)
+        return keras.Model({"text": tokens, "image": images}, logits, name="caption_model")
     features = build_image_branch(config.model.image, images)
     condition = layers.Dense(config.model.text.units, activation="relu", name="caption_condition")(features)
     logits = build_lstm_decoder(config.model.text, tokens, vocab_size, condition, config.model.condition)
@@ -44,6 +56,10 @@ def generator(model, config):
     """The trained model in single-step form; its start state comes from the image."""
     from crossmodal_tf.models.decoder import LstmGenerator, conditioned_start
 
+    if config.model.text.type == "transformer":
+        from crossmodal_tf.models.transformer import TransformerGenerator
+
+        return TransformerGenerator(model, config.model.text, ("image",), model.get_layer("caption_memory").output)
     start = conditioned_start(model, config.model.text, "caption_condition", config.model.condition)
     return LstmGenerator(model, config.model.text, start, ("image",))
 

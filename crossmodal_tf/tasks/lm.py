@@ -1,4 +1,5 @@
-"""Task `lm`: a text-only LSTM language model, p(text) = ∏ p(w_i | w_<i), over the captions."""
+"""Task `lm`: a text-only language model, p(text) = ∏ p(w_i | w_<i), over the captions: an LSTM, or a
+GPT-style Transformer decoder (causal self-attention over the prefix, nothing else)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ TEMPERATURES = (0.5, 1.0)
 
 
 def build_model(config, vocab_size: int, target_vocab_size: int | None = None):
-    """Embedding → LSTM layers → next-token logits, over the whole text at once (teacher forcing)."""
+    """Embedding → LSTM layers (or Transformer blocks) → next-token logits, over the whole text at once."""
     import keras
 
     from crossmodal_tf.models.decoder import build_lstm_decoder
+    from crossmodal_tf.models.transformer import build_transformer_decoder
 
     tokens = keras.Input(shape=(None,), dtype="int32", name="text")
-    logits = build_lstm_decoder(config.model.text, tokens, vocab_size)
+    build = build_transformer_decoder if config.model.text.type == "transformer" else build_lstm_decoder
+    logits = build(config.model.text, tokens, vocab_size)
     return keras.Model({"text": tokens}, logits, name="lm_model")
 
 
@@ -32,9 +35,12 @@ def evaluate(run, model, dataset) -> dict:
 
 
 def generator(model, config):
-    """The trained model in single-step form, starting from a zero state."""
+    """The trained model in single-step form, starting from a zero state (an empty cache)."""
     from crossmodal_tf.models.decoder import LstmGenerator
+    from crossmodal_tf.models.transformer import TransformerGenerator
 
+    if config.model.text.type == "transformer":
+        return TransformerGenerator(model, config.model.text)
     return LstmGenerator(model, config.model.text)
 
 

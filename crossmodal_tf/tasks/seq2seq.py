@@ -1,4 +1,5 @@
-"""Task `seq2seq`: an LSTM encoder-decoder with attention translates English into Chinese.
+"""Task `seq2seq`: an encoder-decoder translates English into Chinese: LSTMs with attention, or Transformer
+blocks (`model.text.type: transformer`) whose decoder cross-attends to every encoder step.
 
 Examples are sentence pairs: from the parallel source, or every English caption of
 a shapes image with its Chinese caption. The source side is stored as plain token
@@ -40,6 +41,12 @@ def build_model(config, vocab_size: int, target_vocab_size: int | None = None):
     source = keras.Input(shape=(None,), dtype="int32", name="source")
     tokens = keras.Input(shape=(None,), dtype="int32", name="text")
     cfg = config.model.text
+    if cfg.type == "transformer":
+        from crossmodal_tf.models.transformer import build_transformer_decoder, build_transformer_encoder
+
+        memory, memory_mask = build_transformer_encoder(cfg, source, vocab_size)
+        logits = build_transformer_decoder(cfg, tokens, target_vocab_size, memory, memory_mask)
+        return keras.Model({"source": source, "text": tokens}, logits, name="seq2seq_model")
     memory, states = build_lstm_encoder(cfg, source, vocab_size)
     attention = config.model.attention
     logits = build_lstm_decoder(cfg, tokens, target_vocab_size, initial_states=states,
@@ -57,6 +64,11 @@ def generator(model, config):
     """The trained decoder in single-step form; its start state (and attended memory) comes from the source."""
     from crossmodal_tf.models.decoder import LstmGenerator
 
+    if config.model.text.type == "transformer":
+        from crossmodal_tf.models.transformer import TransformerGenerator
+
+        return TransformerGenerator(model, config.model.text, ("source",), model.get_layer("encoder_norm").output,
+                                    memory_tokens="source")
     outputs = {}
     for i in range(config.model.text.layers):
         _, outputs[f"h{i}"], outputs[f"c{i}"] = model.get_layer(f"encoder_lstm_{i}").output

@@ -13,6 +13,7 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from crossmodal_tf.data.text import END, START, Vocabulary, encode_prompt
+from crossmodal_tf.errors import CmxError
 
 if TYPE_CHECKING:  # for annotations: numpy is imported where it is used, so reading TASK stays fast
     import numpy as np
@@ -120,8 +121,12 @@ def generate(gen, decoder, vocab: Vocabulary, inputs: dict | None, batch: int, s
     """
     import numpy as np
 
-    state = gen.start(inputs, batch)
     sequence = [vocab.index[START], *prompt_ids]
+    capacity = getattr(gen, "length", None)  # a Transformer's cache slots; an LSTM's state has no such limit
+    if capacity is not None and len(sequence) - 1 + settings.max_length > capacity:
+        raise CmxError(f"model.text.max_positions: {capacity} positions cannot hold <start>, a prompt of "
+                       f"{len(prompt_ids)} tokens and {settings.max_length} more; lower the sample's max_length")
+    state = gen.start(inputs, batch)
     if len(sequence) > 1:
         state = decoder.prefill(state, np.tile(np.asarray(sequence[:-1], np.int32), (batch, 1)))
     first = np.full([batch], sequence[-1], np.int32)
