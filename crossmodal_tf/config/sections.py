@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -135,18 +136,26 @@ class EmbeddingConfig(Section):
                                                                 "InfoNCE loss (learned; kept at 0.01 or above)")
 
 
-class ModelConfig(Section):
-    text: TextBranchConfig = TextBranchConfig()
-    image: ImageBranchConfig = ImageBranchConfig()
-    fusion: FusionConfig = FusionConfig()
-    embedding: EmbeddingConfig = EmbeddingConfig()
-    use_image: bool = Field(True, description="vqa: false builds no image branch (a question-only baseline)")
-    condition: Literal["init_state", "every_step", "both"] = Field(
-        "init_state", description="caption: image features set the decoder's initial state, are fed with every "
-                                  "input step, or both")
-    attention: Literal["none", "luong", "bahdanau"] = Field(
-        "luong", description="seq2seq: how the decoder attends to the encoder's steps: none, luong "
-                             "(dot product, keras Attention) or bahdanau (additive, keras AdditiveAttention)")
+# model.copy is the key users write; as a field it hides pydantic's deprecated BaseModel.copy() (model_copy()
+# replaces it), which no code here calls, so pydantic's warning about the shadowing is silenced for this class
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message='Field name "copy"', category=UserWarning)
+
+    class ModelConfig(Section):
+        text: TextBranchConfig = TextBranchConfig()
+        image: ImageBranchConfig = ImageBranchConfig()
+        fusion: FusionConfig = FusionConfig()
+        embedding: EmbeddingConfig = EmbeddingConfig()
+        use_image: bool = Field(True, description="vqa: false builds no image branch (a question-only baseline)")
+        condition: Literal["init_state", "every_step", "both"] = Field(
+            "init_state", description="caption: image features set the decoder's initial state, are fed with every "
+                                      "input step, or both")
+        attention: Literal["none", "luong", "bahdanau"] = Field(
+            "luong", description="seq2seq: how the decoder attends to the encoder's steps: none, luong "
+                                 "(dot product, keras Attention) or bahdanau (additive, keras AdditiveAttention)")
+        copy: bool = Field(False, description="seq2seq, summarize: copy attention (pointer-generator): the decoder "
+                                              "also copies source words, those outside the target vocabulary too, "
+                                              "mixed with generation by a learned gate")
 
 
 # --- train / eval / sample / output ---------------------------------------------------
@@ -250,6 +259,13 @@ class Config(Section):
         if load_task(self.task).generates_text and self.model.text.bidirectional:
             raise ValueError(f"model.text.bidirectional: task {self.task} decodes left to right; "
                              "a bidirectional decoder would see the words it predicts")
+        return self
+
+    @model_validator(mode="after")
+    def _copy_reads_attention(self):
+        if self.model.copy and self.model.attention == "none" and load_task(self.task).reads_key("model.copy"):
+            raise ValueError("model.copy: copy attention copies where the decoder attends; set model.attention "
+                             "to luong or bahdanau")
         return self
 
     @model_validator(mode="after")

@@ -46,13 +46,17 @@ def text_input(vocab, text_cfg):
     return encode, table
 
 
-def greedy_outputs(gen, vocab, level: str, max_length: int, state, first, prompt_tokens=None) -> dict:
-    """Greedy decoding from a start state, as {"text", "tokens", "log_prob"}; a prompt's tokens lead the text."""
+def greedy_outputs(gen, vocab, level: str, max_length: int, state, first, prompt_tokens=None,
+                   copied_words=None) -> dict:
+    """Greedy decoding from a start state, as {"text", "tokens", "log_prob"}; a prompt's tokens lead the text.
+
+    copied_words: a copy model's words outside the vocabulary per row, which its extended ids read as.
+    """
     from crossmodal_tf.tasks.sequence import make_decoder
 
     decoder = make_decoder(gen, vocab, jit_compile=False)
     tokens, log_prob = decoder.greedy_loop(max_length)(state, first)
-    words = readable_tokens(tokens, vocab.tokens)
+    words = readable_tokens(tokens, vocab.tokens, copied_words)
     if prompt_tokens is not None:
         words = tf.concat([prompt_tokens, words], axis=1)  # as cmx sample prints a continued prompt
     return {"text": join_tokens(words, level), "tokens": tokens, "log_prob": log_prob}

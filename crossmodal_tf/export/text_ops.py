@@ -47,11 +47,41 @@ def token_ids(table: tf.lookup.StaticHashTable, tokens) -> tf.RaggedTensor:
     return tf.cast(table.lookup(tokens), tf.int32)
 
 
-def readable_tokens(ids, tokens: list[str]) -> tf.RaggedTensor:
-    """Rows of generated ids (0 after <end>) → ragged tokens without <pad>, <start> and <end>."""
+def readable_tokens(ids, tokens: list[str], copied_words=None) -> tf.RaggedTensor:
+    """Rows of generated ids (0 after <end>) → ragged tokens without <pad>, <start> and <end>.
+
+    copied_words (batch, n), a copy model's words outside the vocabulary per row (see
+    source_copy_ids), gives extended id len(tokens) + j the row's word j.
+    """
     hidden = [tokens.index(t) for t in (PAD, START, END)]
     keep = tf.reduce_all(tf.not_equal(ids[..., None], hidden), axis=-1)
-    return tf.gather(tf.constant(tokens), tf.ragged.boolean_mask(ids, keep))
+    if copied_words is None:
+        return tf.gather(tf.constant(tokens), tf.ragged.boolean_mask(ids, keep))
+    size = len(tokens)
+    words = tf.where(ids >= size, tf.gather(copied_words, tf.maximum(ids - size, 0), batch_dims=1),
+                     tf.gather(tf.constant(tokens), tf.minimum(ids, size - 1)))
+    return tf.ragged.boolean_mask(words, keep)
+
+
+def source_copy_ids(tokens: tf.RaggedTensor, target_table: tf.lookup.StaticHashTable, vocab_size: int, width: int):
+    """Ragged source tokens → (extended ids (batch, width), each row's words outside the target vocabulary
+    (batch, width), padded with ""): data/copy_ids.source_copy_ids in graph ops.
+
+    A word's extended id is vocab_size plus the number of distinct unknown words that
+    come before its first occurrence; a (width × width) comparison per row finds the
+    first occurrences without a loop.
+    """
+    dense = tokens.to_tensor("", shape=[None, width])
+    real = tf.sequence_mask(tokens.row_lengths(), width)
+    ids = tf.cast(target_table.lookup(dense), tf.int32)
+    unknown = real & tf.equal(ids, tf.cast(target_table.default_value, tf.int32))
+    first = tf.argmax(tf.cast(tf.equal(dense[:, :, None], dense[:, None, :]), tf.int32), axis=-1,
+                      output_type=tf.int32)
+    new = unknown & tf.equal(first, tf.range(width)[None, :])
+    rank = tf.cumsum(tf.cast(new, tf.int32), axis=1) - 1
+    extended = tf.where(unknown, vocab_size + tf.gather(rank, first, batch_dims=1), ids)
+    words = tf.ragged.boolean_mask(dense, new).to_tensor("", shape=[None, width])
+    return tf.where(real, extended, 0), words
 
 
 def join_tokens(tokens, level: str = "word"):

@@ -129,11 +129,13 @@ def generate(gen, decoder, vocab: Vocabulary, inputs: dict | None, batch: int, s
 
 
 def decode_rows(gen, decoder, vocab: Vocabulary, name: str, rows: np.ndarray, settings, batch_size: int,
-                num_samples: int = 1, seed: int = 0, prompt_ids=(), filler: np.ndarray | None = None):
+                num_samples: int = 1, seed: int = 0, prompt_ids=(), filler: np.ndarray | None = None,
+                others: dict | None = None):
     """Decode every row of one start input (images, source sentences) in batches: Decoded, (rows, samples, steps).
 
     Every batch is padded to batch_size rows of `filler` (zeros by default), so the
-    compiled loop sees one shape and compiles once.
+    compiled loop sees one shape and compiles once. others holds further start inputs,
+    row for row with rows (a copy decoder's extended source ids), padded with zeros.
     """
     import numpy as np
 
@@ -145,8 +147,11 @@ def decode_rows(gen, decoder, vocab: Vocabulary, name: str, rows: np.ndarray, se
     for begin in range(0, len(rows), batch_size):
         chunk = rows[begin:begin + batch_size]
         padded = np.concatenate([chunk, np.broadcast_to(pad, (batch_size - len(chunk), *rows.shape[1:]))])
-        decoded = generate(gen, decoder, vocab, {name: padded}, batch_size, settings, num_samples, seed + begin,
-                           prompt_ids)
+        inputs = {name: padded}
+        for other, values in (others or {}).items():
+            part = values[begin:begin + batch_size]
+            inputs[other] = np.concatenate([part, np.zeros((batch_size - len(part), *values.shape[1:]), values.dtype)])
+        decoded = generate(gen, decoder, vocab, inputs, batch_size, settings, num_samples, seed + begin, prompt_ids)
         parts.append(Decoded(decoded.tokens[: len(chunk)], decoded.log_probs[: len(chunk)],
                              decoded.scores[: len(chunk)]))
     return Decoded(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("tokens", "log_probs", "scores")))
