@@ -47,14 +47,15 @@ def text_input(vocab, text_cfg):
 
 
 def greedy_outputs(gen, vocab, level: str, max_length: int, state, first, prompt_tokens=None,
-                   copied_words=None) -> dict:
+                   copied_words=None, unknown: bool = True) -> dict:
     """Greedy decoding from a start state, as {"text", "tokens", "log_prob"}; a prompt's tokens lead the text.
 
     copied_words: a copy model's words outside the vocabulary per row, which its extended ids read as.
+    unknown False never writes <unk> (Task.writes_unknown).
     """
     from crossmodal_tf.tasks.sequence import make_decoder
 
-    decoder = make_decoder(gen, vocab, jit_compile=False)
+    decoder = make_decoder(gen, vocab, jit_compile=False, unknown=unknown)
     tokens, log_prob = decoder.greedy_loop(max_length)(state, first)
     words = readable_tokens(tokens, vocab.tokens, copied_words)
     if prompt_tokens is not None:

@@ -52,6 +52,7 @@ class Task:
     # a task that uses them and translations for one with a target text (see source_needs)
     needs: tuple[str, ...] = ()
     target_level: str = "char"  # how the target text is tokenized when the config has no data.target_text
+    writes_unknown: bool = True  # False: its decoding never writes <unk> (a summary's words must be words)
     # --- hooks -------------------------------------------------------------------------
     # (record, rng, caption pool, data config, hard_negative) → [(text, label, kind[, target])]
     make_examples: Callable[..., list]

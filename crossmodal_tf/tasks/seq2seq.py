@@ -191,7 +191,7 @@ def greedy_translations(run, model, sources: Sources, jit_compile: bool = True) 
     """Greedy translations of Sources, as text (copied words included)."""
     config = run.config
     gen = generator(model, config)
-    decoder = sequence.make_decoder(gen, run.target_vocab, jit_compile)
+    decoder = sequence.make_decoder(gen, run.target_vocab, jit_compile, run.task.writes_unknown)
     settings = sequence.greedy(config.data.target_text.max_length + 1)  # the tokens and <end>
     decoded = decode_sources(gen, decoder, run, sources, settings)
     return sources.texts(decoded.tokens[:, 0], run.target_vocab, config.data.target_text.level)
@@ -229,7 +229,7 @@ def sample(run, request, settings, seed: int, warn) -> list[dict]:
         raise CmxError(f"--text: task {run.config.task} reads texts; give --text TEXT or --input FILE")
     sources = encode_sources(list(request.texts), run, warn)
     gen = generator(run.model(), run.config)
-    decoder = sequence.make_decoder(gen, run.target_vocab)
+    decoder = sequence.make_decoder(gen, run.target_vocab, unknown=run.task.writes_unknown)
     result = decode_sources(gen, decoder, run, sources, sequence.decode_settings(settings), settings.num_samples,
                             seed)
     level = run.config.data.target_text.level
@@ -290,7 +290,7 @@ def export_endpoint(run, model):
                                                                text_cfg.max_length)
         first = tf.fill([tf.shape(text)[0]], target_vocab.index[START])
         return greedy_outputs(gen, target_vocab, config.data.target_text.level, config.sample.max_length,
-                              gen.start(inputs), first, copied_words=copied_words)
+                              gen.start(inputs), first, copied_words=copied_words, unknown=run.task.writes_unknown)
 
     return Endpoint(serve, [TEXT], [table] + ([target_table] if target_table is not None else []))
 

@@ -12,7 +12,7 @@ import math
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from crossmodal_tf.data.text import END, START, Vocabulary, detokenize, encode_prompt
+from crossmodal_tf.data.text import END, START, UNK, Vocabulary, detokenize, encode_prompt
 
 if TYPE_CHECKING:  # for annotations: numpy is imported where it is used, so reading TASK stays fast
     import numpy as np
@@ -157,12 +157,13 @@ def decode_rows(gen, decoder, vocab: Vocabulary, name: str, rows: np.ndarray, se
     return Decoded(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("tokens", "log_probs", "scores")))
 
 
-def make_decoder(generator, vocab: Vocabulary, jit_compile: bool = True):
-    """A Decoder over a generator's step that stops at <end> and never emits <pad> or <start>."""
+def make_decoder(generator, vocab: Vocabulary, jit_compile: bool = True, unknown: bool = True):
+    """A Decoder over a generator's step that stops at <end> and never emits <pad> or <start> (nor <unk> when
+    unknown is False: Task.writes_unknown)."""
     from crossmodal_tf.decoding import Decoder
 
-    return Decoder(generator.step, end_id=vocab.index[END], forbidden_ids=(0, vocab.index[START]),
-                   jit_compile=jit_compile)
+    forbidden = (0, vocab.index[START]) + (() if unknown else (vocab.index[UNK],))
+    return Decoder(generator.step, end_id=vocab.index[END], forbidden_ids=forbidden, jit_compile=jit_compile)
 
 
 def evaluate_tokens(run, model, dataset, arrange, text_field: str = "text") -> dict:

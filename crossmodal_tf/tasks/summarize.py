@@ -122,7 +122,7 @@ def sample(run, request, settings, seed: int, warn) -> list[dict]:
 TASK = Task(
     name="summarize", uses_image=False, frame_text=False, target_text=True, metric_names=("token_accuracy",),
     headline_metric="rougeL", reads=("data.target_text", "model.attention", "model.copy", "sample"),
-    generates_text=True, sample_inputs=("text",), needs=("documents",), target_level="word",
+    generates_text=True, sample_inputs=("text",), needs=("documents",), target_level="word", writes_unknown=False,
     make_examples=make_examples, build_model=seq2seq.build_model, loss=sequence.loss,
     train_metrics=sequence.train_metrics, arrange=seq2seq.arrange, evaluate=evaluate,
     report_sections=report_sections, export_endpoint=export_endpoint, sample=sample, vocab_texts=vocab_texts)
