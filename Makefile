@@ -63,7 +63,7 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_spine.py
 
-# every scale figure in one run (about 13 minutes on 2 CPU cores) → benchmarks/RESULTS.md
+# every scale figure in one run (about 25 minutes on 2 CPU cores) → benchmarks/RESULTS.md
 bench-all: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 

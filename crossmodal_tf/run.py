@@ -14,6 +14,7 @@ from pathlib import Path
 
 from crossmodal_tf.config import Config, config_from_run
 from crossmodal_tf.data.shards import SPLITS
+from crossmodal_tf.data.subword import SubwordVocabulary
 from crossmodal_tf.data.text import Vocabulary
 from crossmodal_tf.errors import CmxError
 from crossmodal_tf.run_dir import RunDir
@@ -49,15 +50,24 @@ class Run:
             raise CmxError(f"{self.root}: no {path.name}; the run's training never started, or the file was removed")
         return path
 
+    def _vocabulary(self, path: Path, model: Path, level: str) -> Vocabulary:
+        """vocab.txt's tokens, or at level subword the SentencePiece model beside it (a CmxError naming a bad one)."""
+        path = self._written_file(path)
+        return SubwordVocabulary.read(model, path) if level == "subword" else Vocabulary.load(path)
+
     @cached_property
     def vocab(self) -> Vocabulary:
-        """The text side's vocabulary (vocab.txt)."""
-        return Vocabulary.load(self._written_file(self.paths.vocab))
+        """The text side's vocabulary (vocab.txt; spm.model at level subword)."""
+        return self._vocabulary(self.paths.vocab, self.paths.subword_model, self.config.data.text.level)
 
     @cached_property
     def target_vocab(self) -> Vocabulary | None:
-        """The target side's vocabulary (target_vocab.txt) of a task with a target text, else None."""
-        return Vocabulary.load(self._written_file(self.paths.target_vocab)) if self.task.target_text else None
+        """The target side's vocabulary (target_vocab.txt; target_spm.model at level subword) of a task with a target
+        text, else None."""
+        if not self.task.target_text:
+            return None
+        return self._vocabulary(self.paths.target_vocab, self.paths.target_subword_model,
+                                self.config.data.target_text.level)
 
     @cached_property
     def answers(self):
@@ -72,11 +82,11 @@ class Run:
         if self._stats is None:
             from crossmodal_tf.data.preprocess import preprocess
 
+            self.vocab, self.target_vocab  # noqa: B018  a missing or corrupt vocabulary is named as such, first
             stats = preprocess(self.config, quiet=self.quiet)  # reuses the shards when they are up to date
-            for ours in (self.paths.vocab, self.paths.target_vocab, self.paths.answer_vocab):
+            for ours in self.paths.vocabularies:
                 theirs = self.config.processed_dir / ours.name
-                if ours.is_file() != theirs.is_file() or (
-                        ours.is_file() and ours.read_text(encoding="utf-8") != theirs.read_text(encoding="utf-8")):
+                if ours.is_file() != theirs.is_file() or (ours.is_file() and ours.read_bytes() != theirs.read_bytes()):
                     raise CmxError(f"{self.config.processed_dir}: the data changed since {self.root} was trained "
                                    f"(its {ours.name} differs from the run's)")
             self._stats = stats

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crossmodal_tf.atomic import write_text_atomic
+from crossmodal_tf.data.subword import MODEL_FILES
 from crossmodal_tf.errors import CmxError
 
 
@@ -47,6 +48,21 @@ class RunDir:
     def answer_vocab(self) -> Path:
         """The answers of a vqa run, one per class id (absent for other tasks)."""
         return self.root / "answer_vocab.txt"
+
+    @property
+    def subword_model(self) -> Path:
+        """The SentencePiece model of a run whose data.text.level is subword (absent otherwise)."""
+        return self.root / MODEL_FILES["text"]
+
+    @property
+    def target_subword_model(self) -> Path:
+        """The SentencePiece model of a run whose data.target_text.level is subword (absent otherwise)."""
+        return self.root / MODEL_FILES["target_text"]
+
+    @property
+    def vocabularies(self) -> tuple[Path, ...]:
+        """Every vocabulary file a run may hold, copied from the preprocessed data: vocab.txt first."""
+        return (self.vocab, self.target_vocab, self.answer_vocab, self.subword_model, self.target_subword_model)
 
     @property
     def lock(self) -> Path:

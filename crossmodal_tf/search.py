@@ -67,7 +67,6 @@ def index_source(run: Run, split: str) -> dict:
 
 def build_index(run: Run, split: str, encoders) -> SearchIndex:
     """Embed the split's distinct images and captions with a run's encoders."""
-    from crossmodal_tf.data.text import detokenize
     from crossmodal_tf.tasks.retrieval import embed_split
 
     if not run.count(split):
@@ -76,7 +75,7 @@ def build_index(run: Run, split: str, encoders) -> SearchIndex:
     first_caption = {}
     for caption, image in embedded.pairs:
         first_caption.setdefault(int(image), int(caption))
-    captions = [detokenize(run.vocab.decode(ids), run.config.data.text.level) for ids in embedded.captions]
+    captions = [run.vocab.detokenize(run.vocab.decode(ids), run.config.data.text.level) for ids in embedded.captions]
     return SearchIndex(np.array(embedded.keys, dtype=str), embedded.image_embeddings, np.array(captions, dtype=str),
                        embedded.text_embeddings, np.array([first_caption[i] for i in range(len(embedded.keys))]))
 

@@ -219,7 +219,7 @@ def _write_run_files(config: Config, run: RunDir, stats: dict, *, overwrite: boo
     write_text_atomic(run.config, dump_config(config))  # on --resume, records a changed train.epochs
     write_json(run.stats, stats)
     shutil.copyfile(config.processed_dir / "vocab.txt", run.vocab)
-    for optional in (run.target_vocab, run.answer_vocab):
+    for optional in run.vocabularies[1:]:
         if (config.processed_dir / optional.name).is_file():
             shutil.copyfile(config.processed_dir / optional.name, optional)
     write_json(run.env, describe_environment(config.seed, command))

@@ -6,7 +6,7 @@ import warnings
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WrapValidator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, WrapValidator, field_validator, model_validator
 
 from crossmodal_tf.data.sources import SOURCE_GIVES, SOURCES
 from crossmodal_tf.tasks import TASKS, load_task
@@ -44,12 +44,43 @@ class ImageConfig(Section):
     max_pixels: int = Field(40_000_000, ge=1, description="larger source images are rejected before decoding")
 
 
+SUBWORD_DEFAULTS = {"vocab_size": 8000, "model_type": "unigram"}  # keys read with level subword only
+WORD_KEYS = ("min_freq", "max_size")  # read with level word or char only: subword's vocab_size sets the size
+
+
 class TextConfig(Section):
-    level: Literal["word", "char"] = Field("word", description="tokenize into words or characters")
+    level: Literal["word", "char", "subword"] = Field(
+        "word", description="tokenize into words, characters, or the pieces of a SentencePiece model trained on "
+                            "the train split (subword)")
     lowercase: bool = True
     max_length: int = Field(24, ge=1, description="tokens kept per text")
     min_freq: int = Field(1, ge=1, description="rarer train-split tokens map to <unk>")
     max_size: int = Field(10000, ge=5, description="vocabulary size including reserved tokens")
+    # None unless level is subword, so configs of the other levels keep their dump and preprocess fingerprint
+    vocab_size: int | None = Field(None, ge=8, description="subword: pieces in the SentencePiece model, including "
+                                                           "the 4 reserved tokens and 256 byte pieces; default 8000")
+    model_type: Literal["unigram", "bpe"] | None = Field(None, description="subword: SentencePiece's algorithm; "
+                                                                           "default unigram")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _subword_defaults(cls, values):
+        if isinstance(values, dict) and values.get("level") == "subword":
+            values = {**values, **{k: v for k, v in SUBWORD_DEFAULTS.items() if values.get(k) is None}}
+        return values
+
+    @field_validator(*WORD_KEYS, *SUBWORD_DEFAULTS)
+    @classmethod
+    def _read_by_the_level(cls, value, info: ValidationInfo):
+        # a value the level does not read would be ignored without a word; a word key at its default (a dumped
+        # config writes them all) is not refused
+        level = info.data.get("level")
+        if info.field_name in SUBWORD_DEFAULTS and level != "subword" and value is not None:
+            raise ValueError(f"read with level subword only, found level {level}")
+        if (info.field_name in WORD_KEYS and level == "subword"
+                and value != cls.model_fields[info.field_name].default):
+            raise ValueError(f"not read with level subword (vocab_size sets its size), found {value!r}")
+        return value
 
 
 class SplitConfig(Section):
@@ -263,9 +294,14 @@ class Config(Section):
 
     @model_validator(mode="after")
     def _copy_reads_attention(self):
-        if self.model.copy and self.model.attention == "none" and load_task(self.task).reads_key("model.copy"):
+        if not (self.model.copy and load_task(self.task).reads_key("model.copy")):
+            return self
+        if self.model.attention == "none":
             raise ValueError("model.copy: copy attention copies where the decoder attends; set model.attention "
                              "to luong or bahdanau")
+        if "subword" in (self.data.text.level, self.data.target_text.level):
+            raise ValueError("model.copy: copies words or characters; data.text.level and data.target_text.level "
+                             "subword cannot copy")
         return self
 
     @model_validator(mode="after")
@@ -278,4 +314,10 @@ class Config(Section):
         return self
 
     def to_dict(self) -> dict:
-        return self.model_dump(mode="json")
+        """The config as plain data; the subword keys of a text side that is not subword (None) are left out."""
+        data = self.model_dump(mode="json")
+        for side in ("text", "target_text"):
+            for key in SUBWORD_DEFAULTS:
+                if data["data"][side][key] is None:
+                    del data["data"][side][key]
+        return data

@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, Iterator
 from crossmodal_tf.data.copy_ids import source_copy_ids, target_copy_ids
 from crossmodal_tf.data.images import BadImage, image_to_array
 from crossmodal_tf.data.shards import serialize_example
-from crossmodal_tf.data.text import Vocabulary, tokenize
+from crossmodal_tf.data.text import Vocabulary
 
 MAX_AUTO_WORKERS = 8
 AUTO_POOL_MIN_IMAGES = 2000  # below this, starting processes costs more than it saves
@@ -64,7 +64,7 @@ class TextSide:
     max_length: int
 
     def tokens(self, text: str) -> list[str]:
-        return tokenize(text, self.level, self.lowercase)[: self.max_length]
+        return self.vocab.tokenize(text, self.level, self.lowercase)[: self.max_length]
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,8 @@ from crossmodal_tf.data.pairs import EXAMPLE_KINDS, CaptionPool
 from crossmodal_tf.data.records import SkipLog
 from crossmodal_tf.data.shards import SPLITS, auto_shard_count
 from crossmodal_tf.data.sources import load_source, source_reads_key
-from crossmodal_tf.data.text import Vocabulary, tokenize
+from crossmodal_tf.data.subword import MODEL_FILES, train_subword
+from crossmodal_tf.data.text import Vocabulary, normalize, tokenize
 from crossmodal_tf.errors import CmxError
 from crossmodal_tf.locks import exclusive_lock
 
@@ -89,7 +90,8 @@ def fingerprint(config: Config) -> str:
         "format": FORMAT_VERSION,
         "task": config.task,
         "seed": config.seed,
-        "data": config.data.model_dump(mode="json", exclude=ignored),
+        # to_dict, not model_dump: it leaves out the subword keys of other levels, so their fingerprints stay
+        "data": {key: value for key, value in config.to_dict()["data"].items() if key not in ignored},
         "source": source.fingerprint(config.data),
     }
     if copies(config):
@@ -128,9 +130,9 @@ def preprocess(config: Config, force: bool = False, quiet: bool = True) -> dict:
 
 @dataclass
 class TextScan:
-    """What pass 1 learns: train-split token counts (both sides), images and captions per split, caption pools,
-    and examples per caption in a sample of records (for sizing shards); for a task with answers, the train
-    split's answer counts and the question types of every split."""
+    """What pass 1 learns: train-split token counts (both sides; for a subword side its normalised texts instead),
+    images and captions per split, caption pools, and examples per caption in a sample of records (for sizing
+    shards); for a task with answers, the train split's answer counts and the question types of every split."""
 
     tokens: Counter
     target_tokens: Counter
@@ -140,6 +142,8 @@ class TextScan:
     examples_per_caption: float = 1.0
     answers: Counter = field(default_factory=Counter)
     question_types: set = field(default_factory=set)
+    texts: list = field(default_factory=list)  # a subword side's train texts, which its SentencePiece model learns
+    target_texts: list = field(default_factory=list)
 
 
 def _scan_text(config: Config, source, task, skips: SkipLog) -> TextScan:
@@ -179,10 +183,18 @@ def _scan_vocab_texts(scan: TextScan, record, task, text, target_text) -> None:
         sources = () if task.answers else record.captions
         targets = (record.translation,) if record.translation else ()
     for source in sources:
-        scan.tokens.update(tokenize(source, text.level, text.lowercase)[: text.max_length])
+        _count_text(scan.tokens, scan.texts, source, text)
     if target_text is not None:
         for target in targets:
-            scan.target_tokens.update(_target_tokens(target, target_text))
+            _count_text(scan.target_tokens, scan.target_texts, target, target_text)
+
+
+def _count_text(counts: Counter, texts: list, text: str, cfg) -> None:
+    """Count a train text's tokens, cut at max_length; at level subword keep its normalised text for the model."""
+    if cfg.level == "subword":
+        texts.append(normalize(text, cfg.lowercase))
+    else:
+        counts.update(tokenize(text, cfg.level, cfg.lowercase)[: cfg.max_length])
 
 
 def _scan_questions(scan: TextScan, record, split: str, text) -> None:
@@ -190,17 +202,13 @@ def _scan_questions(scan: TextScan, record, split: str, text) -> None:
     for question in record.questions:
         scan.question_types.add(question_type(question.type))
         if split == "train":
-            scan.tokens.update(tokenize(question.question, text.level, text.lowercase)[: text.max_length])
+            _count_text(scan.tokens, scan.texts, question.question, text)
             scan.answers[normalize_answer(question.answer)] += 1
 
 
 def question_type(name: str) -> str:
     """A question's type as examples are counted by it: its own, or 'other' when the data gives none."""
     return name or "other"
-
-
-def _target_tokens(text: str, cfg) -> list[str]:
-    return tokenize(text, cfg.level, cfg.lowercase)[: cfg.max_length]
 
 
 def shard_counts(config: Config, scan: TextScan, uses_image: bool) -> dict[str, int]:
@@ -332,15 +340,27 @@ def _refuse_no_training_images(scan: TextScan, skips: SkipLog) -> None:
 
 
 def _write_vocabularies(config: Config, task, scan: TextScan, out: Path) -> tuple[Vocabulary, Vocabulary | None]:
-    """Build and save vocab.txt (and target_vocab.txt for a task with TARGET_TEXT) from the train split's tokens."""
-    data, text = config.data, config.data.text
-    vocab = Vocabulary.build(scan.tokens, text.min_freq, text.max_size)
+    """Build and save vocab.txt (and target_vocab.txt for a task with TARGET_TEXT) from the train split's texts."""
+    vocab = _side_vocabulary(config, "text", scan.tokens, scan.texts, out)
     vocab.save(out / "vocab.txt")
     target_vocab = None
     if task.target_text:
-        target_vocab = Vocabulary.build(scan.target_tokens, data.target_text.min_freq, data.target_text.max_size)
+        target_vocab = _side_vocabulary(config, "target_text", scan.target_tokens, scan.target_texts, out)
         target_vocab.save(out / "target_vocab.txt")
     return vocab, target_vocab
+
+
+def _side_vocabulary(config: Config, side: str, counts: Counter, texts: list, out: Path) -> Vocabulary:
+    """A text side's vocabulary: its most frequent train tokens, or at level subword a SentencePiece model of its
+    train texts, saved beside the vocabulary (MODEL_FILES); then counts holds the texts' pieces."""
+    cfg = getattr(config.data, side)
+    if cfg.level != "subword":
+        return Vocabulary.build(counts, cfg.min_freq, cfg.max_size)
+    vocab = train_subword(texts, cfg, config.seed, f"data.{side}")
+    (out / MODEL_FILES[side]).write_bytes(vocab.model)
+    for text in texts:
+        counts.update(vocab.tokenize(text, cfg.level, cfg.lowercase)[: cfg.max_length])
+    return vocab
 
 
 def _encode_pass(config: Config, source, task, scan: TextScan, out: Path, *, encoder: Encoder,

@@ -1,4 +1,4 @@
-"""Text: normalisation, word/character tokenizers and the vocabulary."""
+"""Text: normalisation, word/character tokenizers and the vocabulary (data/subword.py: subword vocabularies)."""
 
 from __future__ import annotations
 
@@ -78,6 +78,14 @@ class Vocabulary:
                 out.append(token)
         return out
 
+    def tokenize(self, text: str, level: str = "word", lowercase: bool = True) -> list[str]:
+        """A text as the tokens this vocabulary holds (see tokenize); a subword vocabulary splits it itself."""
+        return tokenize(text, level, lowercase)
+
+    def detokenize(self, tokens: Iterable[str], level: str = "word") -> str:
+        """Tokens of this vocabulary joined back into text (see detokenize)."""
+        return detokenize(tokens, level)
+
     def save(self, path: Path) -> None:
         Path(path).write_text("\n".join(self.tokens) + "\n", encoding="utf-8")
 
@@ -88,6 +96,6 @@ class Vocabulary:
 
 def encode_prompt(prompt: str, vocab: Vocabulary, text_cfg) -> tuple[list[int], list[str], list[str]]:
     """A user's text as ids, its tokens as the model sees them (unknown ones as <unk>), and the unknown words."""
-    tokens = tokenize(prompt, text_cfg.level, text_cfg.lowercase)
+    tokens = vocab.tokenize(prompt, text_cfg.level, text_cfg.lowercase)
     unknown = [t for t in tokens if t not in vocab.index]
     return vocab.encode(tokens), [t if t in vocab.index else UNK for t in tokens], unknown

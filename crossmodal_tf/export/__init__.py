@@ -37,7 +37,7 @@ def export_run(run_dir: str | Path, export_format: str = "savedmodel", out: str 
     _fresh(out)
     if export_format == "keras":
         out.mkdir(parents=True, exist_ok=True)
-        for path in (paths.model, paths.config, paths.vocab, paths.target_vocab):
+        for path in (paths.model, paths.config, *paths.vocabularies):
             if path.is_file():
                 shutil.copy2(path, out / path.name)
         return {"path": str(out), "format": "keras", "signature": "model.keras (token ids, uint8 images)"}

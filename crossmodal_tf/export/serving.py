@@ -13,7 +13,7 @@ from typing import Callable
 
 import tensorflow as tf
 
-from crossmodal_tf.export.text_ops import join_tokens, make_lookup, readable_tokens, token_ids, tokenize_text
+from crossmodal_tf.export.text_ops import GraphVocabulary, readable_ids
 
 TEXT = tf.TensorSpec([None], tf.string, name="text")
 IMAGE = tf.TensorSpec([None], tf.string, name="image")  # encoded PNG/JPEG bytes
@@ -36,31 +36,30 @@ def _dense(ids: tf.RaggedTensor, width=None):
 
 
 def text_input(vocab, text_cfg):
-    """(strings → padded token ids (batch, width), the lookup table it reads) for a text input of the model."""
-    table = make_lookup(vocab.tokens)
+    """(strings → padded token ids (batch, width), the resource it reads) for a text input of the model."""
+    graph_vocab = GraphVocabulary(vocab, text_cfg)
 
     def encode(text):
-        tokens = tokenize_text(text, text_cfg.level, text_cfg.lowercase, text_cfg.max_length)
-        return _dense(token_ids(table, tokens))
+        return _dense(graph_vocab.ids(text, text_cfg.max_length))
 
-    return encode, table
+    return encode, graph_vocab.resources[0]
 
 
-def greedy_outputs(gen, vocab, level: str, max_length: int, state, first, prompt_tokens=None,
+def greedy_outputs(gen, graph_vocab: GraphVocabulary, max_length: int, state, first, prompt_ids=None,
                    copied_words=None, unknown: bool = True) -> dict:
-    """Greedy decoding from a start state, as {"text", "tokens", "log_prob"}; a prompt's tokens lead the text.
+    """Greedy decoding from a start state, as {"text", "tokens", "log_prob"}; a prompt's ids lead the text.
 
     copied_words: a copy model's words outside the vocabulary per row, which its extended ids read as.
     unknown False never writes <unk> (Task.writes_unknown).
     """
     from crossmodal_tf.tasks.sequence import make_decoder
 
-    decoder = make_decoder(gen, vocab, jit_compile=False, unknown=unknown)
+    decoder = make_decoder(gen, graph_vocab.vocab, jit_compile=False, unknown=unknown)
     tokens, log_prob = decoder.greedy_loop(max_length)(state, first)
-    words = readable_tokens(tokens, vocab.tokens, copied_words)
-    if prompt_tokens is not None:
-        words = tf.concat([prompt_tokens, words], axis=1)  # as cmx sample prints a continued prompt
-    return {"text": join_tokens(words, level), "tokens": tokens, "log_prob": log_prob}
+    ids = readable_ids(tokens, graph_vocab.tokens)
+    if prompt_ids is not None:
+        ids = tf.concat([prompt_ids, ids], axis=1)  # as cmx sample prints a continued prompt
+    return {"text": graph_vocab.texts(ids, copied_words), "tokens": tokens, "log_prob": log_prob}
 
 
 def prefill(step, state, ids, lengths):

@@ -47,20 +47,16 @@ def token_ids(table: tf.lookup.StaticHashTable, tokens) -> tf.RaggedTensor:
     return tf.cast(table.lookup(tokens), tf.int32)
 
 
-def readable_tokens(ids, tokens: list[str], copied_words=None) -> tf.RaggedTensor:
-    """Rows of generated ids (0 after <end>) → ragged tokens without <pad>, <start> and <end>.
-
-    copied_words (batch, n), a copy model's words outside the vocabulary per row (see
-    source_copy_ids), gives extended id len(tokens) + j the row's word j.
-    """
+def readable_ids(ids, tokens: list[str]) -> tf.RaggedTensor:
+    """Rows of generated ids (0 after <end>) → ragged ids without <pad>, <start> and <end>."""
     hidden = [tokens.index(t) for t in (PAD, START, END)]
     keep = tf.reduce_all(tf.not_equal(ids[..., None], hidden), axis=-1)
-    if copied_words is None:
-        return tf.gather(tf.constant(tokens), tf.ragged.boolean_mask(ids, keep))
-    size = len(tokens)
-    words = tf.where(ids >= size, tf.gather(copied_words, tf.maximum(ids - size, 0), batch_dims=1),
-                     tf.gather(tf.constant(tokens), tf.minimum(ids, size - 1)))
-    return tf.ragged.boolean_mask(words, keep)
+    return tf.ragged.boolean_mask(ids, keep)
+
+
+def readable_tokens(ids, tokens: list[str]) -> tf.RaggedTensor:
+    """Rows of generated ids (0 after <end>) → ragged tokens without <pad>, <start> and <end>."""
+    return tf.gather(tf.constant(tokens), readable_ids(ids, tokens))
 
 
 def source_copy_ids(tokens: tf.RaggedTensor, target_table: tf.lookup.StaticHashTable, vocab_size: int, width: int):
@@ -87,3 +83,55 @@ def source_copy_ids(tokens: tf.RaggedTensor, target_table: tf.lookup.StaticHashT
 def join_tokens(tokens, level: str = "word"):
     """Ragged tokens → one string per row, as data.text.detokenize joins them."""
     return tf.strings.reduce_join(tokens, axis=-1, separator="" if level == "char" else " ")
+
+
+class GraphVocabulary:
+    """A run's vocabulary in the graph: strings → token ids, and ids → text, as the Python side does.
+
+    Words and characters go through tokenize_text and a lookup table; a subword
+    vocabulary (data/subword.py) through tensorflow-text's SentencePiece op, with the
+    model's bytes held in the graph (the SavedModel needs no file beside it, and the
+    server needs `import tensorflow_text` for the op). Its ids are SentencePiece's own,
+    which are the vocabulary's, so nothing maps between them. `resources` are what an
+    export must track.
+    """
+
+    def __init__(self, vocab, text_cfg):
+        self.vocab, self.tokens = vocab, vocab.tokens
+        self.level, self.lowercase = text_cfg.level, text_cfg.lowercase
+        if self.level == "subword":
+            import hashlib
+
+            import tensorflow_text
+
+            # Named by the model: two tokenizers of one SavedModel under the same (default) name get the first's
+            # model for both once loaded (tensorflow-text 2.21: a seq2seq export detokenized Chinese as English)
+            name = f"sentencepiece_{hashlib.sha256(vocab.model).hexdigest()[:16]}"
+            self._pieces = tensorflow_text.SentencepieceTokenizer(model=vocab.model, out_type=tf.int32, name=name)
+            self.resources = [self._pieces]
+        else:
+            self._table = make_lookup(vocab.tokens)
+            self.resources = [self._table]
+
+    def ids(self, strings, max_length: int | None = None) -> tf.RaggedTensor:
+        """A batch of strings → ragged int32 ids (unknown tokens as <unk>), cut at max_length."""
+        if self.level != "subword":
+            return token_ids(self._table, tokenize_text(strings, self.level, self.lowercase, max_length))
+        ids = self._pieces.tokenize(normalize_text(strings, self.lowercase))
+        return ids if max_length is None else ids[:, :max_length]
+
+    def texts(self, ids, copied_words=None) -> tf.Tensor:
+        """Ragged ids (no <pad>, <start> or <end>: see readable_ids) → one string per row, as vocab.detokenize.
+
+        copied_words (batch, n), a copy model's words outside the vocabulary per row (see
+        source_copy_ids; words and characters only), gives extended id len(tokens) + j the row's word j.
+        """
+        if self.level == "subword":
+            return self._pieces.detokenize(ids)
+        size = len(self.tokens)
+        words = tf.gather(tf.constant(self.tokens), tf.minimum(ids, size - 1))
+        if copied_words is not None:
+            flat = ids.flat_values
+            where = tf.stack([tf.cast(ids.value_rowids(), tf.int32), tf.maximum(flat - size, 0)], axis=-1)
+            words = ids.with_flat_values(tf.where(flat >= size, tf.gather_nd(copied_words, where), words.flat_values))
+        return join_tokens(words, self.level)

@@ -6,7 +6,7 @@ from crossmodal_tf import figures
 from crossmodal_tf.report.page import Section, escape, image, note, table
 from crossmodal_tf.run import Run
 from crossmodal_tf.run_dir import RunDir
-from crossmodal_tf.runs import flatten, read_json, read_run_config, summarize_run
+from crossmodal_tf.run_summary import flatten, read_json, read_run_config, summarize_run
 
 # the config keys a reader looks for first; the full config follows in a fold-out
 # (keys that only some tasks read are shown for those tasks alone)

@@ -142,16 +142,17 @@ def export_endpoint(run, model):
     from crossmodal_tf.data.text import START
     from crossmodal_tf.export.image_ops import decode_images
     from crossmodal_tf.export.serving import IMAGE, Endpoint, greedy_outputs
+    from crossmodal_tf.export.text_ops import GraphVocabulary
 
     config, vocab, gen = run.config, run.vocab, generator(model, run.config)
+    graph_vocab = GraphVocabulary(vocab, config.data.text)
 
     def serve(image):
         images = decode_images(image, config.data.image.size)
         first = tf.fill([tf.shape(images)[0]], vocab.index[START])
-        return greedy_outputs(gen, vocab, config.data.text.level, config.sample.max_length,
-                              gen.start({"image": images}), first)
+        return greedy_outputs(gen, graph_vocab, config.sample.max_length, gen.start({"image": images}), first)
 
-    return Endpoint(serve, [IMAGE])
+    return Endpoint(serve, [IMAGE], graph_vocab.resources)
 
 
 TASK = Task(

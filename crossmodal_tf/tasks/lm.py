@@ -68,23 +68,22 @@ def export_endpoint(run, model):
 
     from crossmodal_tf.data.text import START
     from crossmodal_tf.export.serving import PROMPT, Endpoint, greedy_outputs, prefill
-    from crossmodal_tf.export.text_ops import make_lookup, token_ids, tokenize_text
+    from crossmodal_tf.export.text_ops import GraphVocabulary
 
     text_cfg, vocab, gen = run.config.data.text, run.vocab, generator(model, run.config)
-    table = make_lookup(vocab.tokens)
+    graph_vocab = GraphVocabulary(vocab, text_cfg)
 
     def serve(prompt):
-        prompt_ids = token_ids(table, tokenize_text(prompt, text_cfg.level, text_cfg.lowercase))
+        prompt_ids = graph_vocab.ids(prompt)
         batch = tf.shape(prompt)[0]
         framed = tf.concat([tf.fill([batch, 1], vocab.index[START]), prompt_ids], axis=1)
         lengths = tf.cast(framed.row_lengths(), tf.int32)
         ids = framed.to_tensor(0)
         state = prefill(gen.step, gen.start(None, batch), ids, lengths)
         first = tf.gather(ids, lengths - 1, batch_dims=1)
-        return greedy_outputs(gen, vocab, text_cfg.level, run.config.sample.max_length, state, first,
-                              tf.gather(tf.constant(vocab.tokens), prompt_ids))
+        return greedy_outputs(gen, graph_vocab, run.config.sample.max_length, state, first, prompt_ids)
 
-    return Endpoint(serve, [PROMPT], [table])
+    return Endpoint(serve, [PROMPT], graph_vocab.resources)
 
 
 TASK = Task(

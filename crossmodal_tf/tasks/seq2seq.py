@@ -206,8 +206,8 @@ def decode_sources(gen, decoder, run, sources: Sources, settings, num_samples: i
 
 
 def bleu_tokenizer(level: str) -> str:
-    """sacrebleu's tokenizer for the target side: Chinese characters, or its standard 13a."""
-    return "zh" if level == "char" else "13a"
+    """sacrebleu's tokenizer for the target side: its standard 13a for words, else zh (Chinese characters apart)."""
+    return "13a" if level == "word" else "zh"
 
 
 def evaluate(run, model, dataset) -> dict:
@@ -270,15 +270,17 @@ def export_endpoint(run, model):
 
     from crossmodal_tf.data.text import START
     from crossmodal_tf.export.serving import TEXT, Endpoint, greedy_outputs
-    from crossmodal_tf.export.text_ops import make_lookup, source_copy_ids, token_ids, tokenize_text
+    from crossmodal_tf.export.text_ops import GraphVocabulary, make_lookup, source_copy_ids, tokenize_text
 
     config, vocab, target_vocab = run.config, run.vocab, run.target_vocab
-    text_cfg, table, gen = config.data.text, make_lookup(vocab.tokens), generator(model, config)
+    text_cfg, gen = config.data.text, generator(model, config)
+    source, target = GraphVocabulary(vocab, text_cfg), GraphVocabulary(target_vocab, config.data.target_text)
+    # copy attention's extended ids: the source's words looked up in the target vocabulary (words and characters
+    # only; the config refuses model.copy with subwords)
     target_table = make_lookup(target_vocab.tokens) if config.model.copy else None
 
     def serve(text):
-        tokens = tokenize_text(text, text_cfg.level, text_cfg.lowercase, text_cfg.max_length)
-        ids = token_ids(table, tokens)
+        ids = source.ids(text, text_cfg.max_length)
         # padded to max_length as pad_sources does; an empty source reads <unk>, as translate pads rows
         sources = ids.to_tensor(0, shape=[None, text_cfg.max_length])
         empty = tf.equal(ids.row_lengths(), 0)
@@ -286,13 +288,14 @@ def export_endpoint(run, model):
                            vocab.index[UNK], sources)
         inputs, copied_words = {"source": sources}, None
         if target_table is not None:
+            tokens = tokenize_text(text, text_cfg.level, text_cfg.lowercase, text_cfg.max_length)
             inputs[COPY_INPUT], copied_words = source_copy_ids(tokens, target_table, len(target_vocab),
                                                                text_cfg.max_length)
         first = tf.fill([tf.shape(text)[0]], target_vocab.index[START])
-        return greedy_outputs(gen, target_vocab, config.data.target_text.level, config.sample.max_length,
-                              gen.start(inputs), first, copied_words=copied_words, unknown=run.task.writes_unknown)
+        return greedy_outputs(gen, target, config.sample.max_length, gen.start(inputs), first,
+                              copied_words=copied_words, unknown=run.task.writes_unknown)
 
-    return Endpoint(serve, [TEXT], [table] + ([target_table] if target_table is not None else []))
+    return Endpoint(serve, [TEXT], source.resources + target.resources + ([target_table] if target_table else []))
 
 
 TASK = Task(

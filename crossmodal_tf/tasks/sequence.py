@@ -12,7 +12,7 @@ import math
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from crossmodal_tf.data.text import END, START, UNK, Vocabulary, detokenize, encode_prompt
+from crossmodal_tf.data.text import END, START, UNK, Vocabulary, encode_prompt
 
 if TYPE_CHECKING:  # for annotations: numpy is imported where it is used, so reading TASK stays fast
     import numpy as np
@@ -89,10 +89,10 @@ def target_counts(dataset, text_field: str = "text") -> Counter:
 
 
 def texts(tokens: np.ndarray, vocab: Vocabulary, level: str) -> list[str]:
-    """Decoded rows of token ids (stopping at <end>) as text."""
+    """Decoded rows of token ids (stopping at <end>) as text (a subword vocabulary joins its pieces)."""
     import numpy as np
 
-    return [detokenize(vocab.decode(row), level) for row in np.asarray(tokens)]
+    return [vocab.detokenize(vocab.decode(row), level) for row in np.asarray(tokens)]
 
 
 def greedy(max_length: int):
@@ -204,7 +204,7 @@ def continue_prompts(run, gen, prompts: list[str], settings, seed: int, warn, st
                           ids)
         for row in range(rows):
             for n, (tokens, log_prob) in enumerate(zip(result.tokens[row], result.log_probs[row])):
-                text = detokenize([*seen, *vocab.decode(tokens)], level) if seen else texts(tokens[None], vocab, level)[0]
+                text = vocab.detokenize([*seen, *vocab.decode(tokens)], level)
                 record = {"input": labels[row] if start else prompt, "sample": n + 1, "text": text,
                           "log_prob": round(float(log_prob), 4), "strategy": settings.strategy}
                 if start and prompt:

@@ -1,4 +1,4 @@
-"""Run an exported SavedModel in a fresh Python process that imports only TensorFlow."""
+"""Run an exported SavedModel in a fresh Python process that imports only TensorFlow (and the op libraries named)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from pathlib import Path
 CHILD = """
 import base64, json, sys
 import tensorflow as tf
+for name in json.loads(sys.argv[1]):
+    __import__(name)  # a library whose ops the graph uses (tensorflow_text: SentencePiece)
 request = json.load(sys.stdin)
 inputs = {name: tf.constant([base64.b64decode(v) for v in values])
           for name, values in request["inputs"].items()}
@@ -25,14 +27,15 @@ print(json.dumps(out))
 """
 
 
-def serve_in_fresh_process(path: Path, inputs: dict[str, list], timeout: float = 300) -> dict:
-    """The serving_default signature's outputs (as lists) for inputs: name → list of str or bytes."""
+def serve_in_fresh_process(path: Path, inputs: dict[str, list], timeout: float = 300, imports: tuple = ()) -> dict:
+    """The serving_default signature's outputs (as lists) for inputs: name → list of str or bytes; the child imports
+    TensorFlow, and the modules in `imports` that register ops the graph uses."""
     encoded = {name: [base64.b64encode(v if isinstance(v, bytes) else v.encode()).decode() for v in values]
                for name, values in inputs.items()}
     request = json.dumps({"path": str(Path(path).resolve()), "inputs": encoded})
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # nothing of this checkout on the path
-    done = subprocess.run([sys.executable, "-c", CHILD], input=request, capture_output=True, text=True,
-                          timeout=timeout, env={**env, "TF_CPP_MIN_LOG_LEVEL": "2"}, cwd=Path(path).parent)
+    done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(list(imports))], input=request, capture_output=True,
+                          text=True, timeout=timeout, env={**env, "TF_CPP_MIN_LOG_LEVEL": "2"}, cwd=Path(path).parent)
     if done.returncode != 0:
         raise AssertionError(f"the fresh process failed: {done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])

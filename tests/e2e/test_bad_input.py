@@ -103,6 +103,10 @@ CONFIG_CASES = {
                                          ["--set model.fusion.type", "task caption does not read", "match"]),
     "key the source does not read": ("task: match\ndata:\n  source: manifest\n  shapes: {num_images: 9}\n", [],
                                      ["bad.yaml:4", "data.shapes", "source manifest does not read", "shapes"]),
+    "subword key at level word": ("task: match\ndata:\n  text: {level: word, vocab_size: 300}\n", [],
+                                  ["bad.yaml:3", "data.text.vocab_size", "read with level subword only"]),
+    "word key at level subword": ("task: lm\ndata:\n  text: {level: subword, max_size: 300}\n", [],
+                                  ["bad.yaml:3", "data.text.max_size", "not read with level subword"]),
     "misspelt monitor": ("task: match\ntrain:\n  checkpoint: {monitor: val_acc}\n", [],
                          ["bad.yaml:3", "train.checkpoint.monitor", "'val_acc'", "val_accuracy"]),
 }
@@ -232,6 +236,50 @@ def test_bad_parallel_row_is_fatal_under_on_error_fail(run_cmx, tmp_path, monkey
                      "--set", f"data.path={path}", "--set", "data.on_error=fail", "--set", "data.processed=processed")
     assert_user_error(result, *expected, warning="that task seq2seq and source parallel do not read: data.shapes")
     assert not (tmp_path / "processed").exists()
+
+
+# --- subword vocabularies ---------------------------------------------------------------------------
+SUBWORD_PAIRS = "".join(f"number {i} is {c}\t第{i}号是{z}色的\n" for i, (c, z) in
+                        zip(range(80), [("red", "红"), ("blue", "蓝"), ("green", "绿")] * 27))
+SUBWORD_SIDES = "{level: subword, max_length: 16, vocab_size: %d}"
+
+
+def _subword_translation(tmp_path: Path, vocab_size: int) -> list[str]:
+    """`cmx preprocess` arguments: tiny_match.yaml as seq2seq on SUBWORD_PAIRS, both sides subword."""
+    (tmp_path / "pairs.tsv").write_text(SUBWORD_PAIRS, encoding="utf-8")
+    return ["preprocess", str(TINY), "--set", "task=seq2seq", "--set", "data.source=parallel",
+            "--set", f"data.path={tmp_path / 'pairs.tsv'}", "--set", "data.processed=processed",
+            "--set", f"data.text={SUBWORD_SIDES % vocab_size}", "--set", f"data.target_text={SUBWORD_SIDES % 282}"]
+
+
+def test_a_subword_vocab_size_the_training_text_cannot_fill(run_cmx, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    before = {str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")}
+    assert_user_error(run_cmx(*_subword_translation(tmp_path, 5000)), "data.text.vocab_size", "5000", "set at most",
+                      warning="that task seq2seq and source parallel do not read: data.shapes")
+    nothing_written(tmp_path, before | {"pairs.tsv"})
+
+
+@pytest.mark.parametrize("command, damage, named", [
+    (["sample", "{run}", "--text", "number 3 is red"], "missing", "spm.model: the SentencePiece model"),
+    (["eval", "{run}"], "corrupt", "target_spm.model: not a SentencePiece model"),
+], ids=["missing model at sample", "corrupt model at eval"])
+def test_a_missing_or_corrupt_sentencepiece_model_in_the_run(run_cmx, tmp_path, monkeypatch, command, damage, named):
+    from crossmodal_tf.config import load_config
+    from crossmodal_tf.data.preprocess import preprocess
+    from crossmodal_tf.run_dir import RunDir
+    from crossmodal_tf.train import _write_run_files
+
+    monkeypatch.chdir(tmp_path)
+    args = _subword_translation(tmp_path, 282)
+    config = load_config(args[1], [a for a in args[2:] if a != "--set"], warn=lambda line: None)
+    run = RunDir(tmp_path / "run")
+    _write_run_files(config, run, preprocess(config), overwrite=False, command=None)  # what train writes first
+    if damage == "missing":
+        run.subword_model.unlink()
+    else:
+        run.target_subword_model.write_bytes(b"not a model")
+    assert_user_error(run_cmx(*[a.format(run=run.root) for a in command]), f"{run.root}/{named}")
 
 
 def test_missing_manifest_folder_and_captions_file(run_cmx, tmp_path, monkeypatch):

@@ -53,7 +53,7 @@ def test_evaluation_writes_the_headline_metric(trained):
 
 
 def test_cmx_runs_shows_the_headline_figure(trained):
-    from crossmodal_tf.runs import summarize_run
+    from crossmodal_tf.run_summary import summarize_run
 
     summary = summarize_run(trained.run)
     assert summary.test_metric == trained.task.headline_metric

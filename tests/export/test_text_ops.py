@@ -38,3 +38,23 @@ def test_lookup_and_readable_tokens_round_trip():
     generated = tf.constant([[4, 5, 6, 3, 0], [6, 3, 0, 0, 0]])
     texts = join_tokens(readable_tokens(generated, vocab.tokens)).numpy().tolist()
     assert [t.decode() for t in texts] == [detokenize(vocab.decode(row)) for row in generated.numpy()]
+
+
+def test_a_subword_vocabulary_in_the_graph_matches_python():
+    """tensorflow-text's SentencePiece op cuts and joins as the Python side does, unseen characters included."""
+    from crossmodal_tf.config.sections import TextConfig
+    from crossmodal_tf.data.subword import train_subword
+    from crossmodal_tf.data.text import normalize
+    from crossmodal_tf.export.text_ops import GraphVocabulary, readable_ids
+
+    cfg = TextConfig(level="subword", vocab_size=315, max_length=12)
+    vocab = train_subword([normalize(t) for t in TEXTS * 3], cfg, 1, "data.text")
+    graph = GraphVocabulary(vocab, cfg)
+    texts = TEXTS + ["一个紫色的圆", "Zebras Quickly"]  # 紫 and Z, Q are in no training text: byte pieces
+    ids = graph.ids(tf.constant(texts), cfg.max_length).to_list()
+    assert ids == [vocab.encode(vocab.tokenize(t))[: cfg.max_length] for t in texts]
+    framed = [vocab.encode(vocab.tokenize(t), add_start=True, add_end=True) + [0] for t in texts]
+    width = max(map(len, framed))
+    generated = tf.constant([row + [0] * (width - len(row)) for row in framed])
+    joined = [t.decode() for t in graph.texts(readable_ids(generated, vocab.tokens)).numpy().tolist()]
+    assert joined == [vocab.detokenize(vocab.decode(row)) for row in framed] == [normalize(t) for t in texts]

@@ -53,6 +53,8 @@ def test_copy_is_refused_for_a_task_that_cannot_copy_and_without_attention(tmp_p
     with pytest.raises(CmxError, match="model.copy: .*set model.attention"):
         validate_config({"task": "summarize", "data": {"source": "parallel"},
                          "model": {"copy": True, "attention": "none"}})
+    with pytest.raises(CmxError, match="model.copy: .*subword"):
+        validate_config({"task": "seq2seq", "data": {"text": {"level": "subword"}}, "model": {"copy": True}})
     path = tmp_path / "caption.yaml"
     path.write_text("task: caption\nmodel: {copy: true}\n", encoding="utf-8")
     with pytest.raises(CmxError, match="model.copy") as refused:
