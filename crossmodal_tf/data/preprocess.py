@@ -154,7 +154,7 @@ def _scan_text(config: Config, source, task, skips: SkipLog) -> TextScan:
     scan = TextScan(Counter(), Counter(), Counter(), Counter(), pools)
     sampled = Counter()
     given = source_splits(source, data)
-    for index, record in enumerate(source.read_records(data, config.seed, skips)):
+    for index, record in enumerate(source.read_records(data, config.seed, skips, task.source_needs())):
         split = record_split(record, config.seed, data.split, given)
         scan.images[split] += 1
         scan.captions[split] += len(record.captions)
@@ -261,7 +261,7 @@ def _jobs(config: Config, source, task, pools: dict, ids: ExampleIds = ExampleId
     data = config.data
     hard_negative = getattr(source, "hard_negative", None)
     given = source_splits(source, data)
-    for record in source.read_records(data, config.seed, SkipLog("skip")):
+    for record in source.read_records(data, config.seed, SkipLog("skip"), task.source_needs()):
         split = record_split(record, config.seed, data.split, given)
         rng = random.Random(f"{config.seed}:examples:{record.key}")
         examples = task.make_examples(record, rng, pools[split], data, hard_negative)

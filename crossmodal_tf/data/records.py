@@ -45,11 +45,12 @@ class Record:
         which preprocess honours instead of hashing the key; None when the source has
         no predefined split (see preprocess.record_split for the whole rule).
     questions: questions about the image with their answers (visual question
-        answering); empty when the source has none. A record may have questions and
-        no captions (a QA-only manifest): caption tasks then make no examples of it.
+        answering); empty when the source has none or was not asked for them
+        (read_records' needs). A record may have questions and no captions (a
+        QA-only manifest): caption tasks then make no examples of it.
     document: a longer text of which each caption is a summary (shapes: a paragraph
-        about the scene); None when the source has none. The parallel source gives
-        none: its pairs serve summarization as they are (source → target).
+        about the scene); None when the source has none or was not asked for it. The
+        parallel source gives none: its pairs serve summarization as they are (source → target).
     """
 
     key: str

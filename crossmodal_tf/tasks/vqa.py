@@ -245,6 +245,6 @@ def sample(run, request, settings, seed: int, warn) -> list[dict]:
 TASK = Task(
     name="vqa", uses_image=True, frame_text=False, metric_names=("accuracy",), headline_metric="accuracy",
     reads=("data.image", "data.answers", "model.image", "model.fusion", "model.use_image"), answers=True,
-    sample_inputs=("image", "question"),
+    sample_inputs=("image", "question"), needs=("images", "questions"),
     make_examples=make_examples, build_model=build_model, loss=loss, train_metrics=train_metrics, arrange=arrange,
     evaluate=evaluate, report_sections=report_sections, export_endpoint=export_endpoint, sample=sample)

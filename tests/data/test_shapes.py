@@ -54,6 +54,23 @@ def test_different_seed_gives_different_data():
     assert any(not np.array_equal(pixels(x), pixels(y)) for x, y in zip(a, b))
 
 
+@pytest.mark.parametrize("needs", [(), ("images", "questions"), ("documents",)])
+def test_read_records_makes_questions_and_documents_only_when_needed(needs):
+    """What the task does not read is left out, and the rest of every record stays as it was (same draws)."""
+    from dataclasses import replace
+
+    data = validate_config({"task": "match", "data": {"shapes": {"num_images": 30, "image_size": 16}}}).data
+    everything, lean = list(read_records(data, 4)), list(read_records(data, 4, needs=needs))
+    assert all(bool(r.questions) == ("questions" in needs) for r in lean)
+    assert all((r.document is not None) == ("documents" in needs) for r in lean)
+
+    def kept(record):  # what `needs` asked for, and the rest; load_image is a new partial each time
+        return replace(record, load_image=record.load_image.args, questions=record.questions * ("questions" in needs),
+                       document=record.document if "documents" in needs else None)
+
+    assert [kept(r) for r in everything] == [kept(r) for r in lean]
+
+
 def test_read_records_yields_configured_number_with_unique_keys():
     """data.shapes.num_images records, each with its own key."""
     data = validate_config({"task": "match", "data": {"shapes": {"num_images": 12, "image_size": 32}}}).data

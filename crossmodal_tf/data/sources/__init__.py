@@ -1,8 +1,10 @@
 """Data sources: each module yields Records and nothing else.
 
-A source module provides `read_records(data_config, seed, skips)` and
-`fingerprint(data_config)`; its records' load_image must pickle (see Record). Adding a source is one module plus
-one line in each of SOURCES, SOURCE_READS and SOURCE_GIVES; modules are named, not imported, so the config layer stays light.
+A source module provides `read_records(data_config, seed, skips, needs)` and
+`fingerprint(data_config)`; its records' load_image must pickle (see Record). needs names what the caller reads, in
+SOURCE_GIVES' words (None: all), so that a source may skip making the rest (shapes: questions and documents).
+Adding a source is one module plus one line in each of SOURCES, SOURCE_READS and SOURCE_GIVES; modules are named,
+not imported, so the config layer stays light.
 """
 
 import importlib
@@ -24,10 +26,11 @@ SOURCE_READS = {
 }
 
 # What each source's records carry beyond texts: images, a translation (target text) of each text, documents
-# with summaries (shapes: a paragraph summed up by its captions; parallel: each pair read as document → summary).
+# with summaries (shapes: a paragraph summed up by its captions; parallel: each pair read as document → summary),
+# questions with answers (shapes: generated; manifest: qa.jsonl or qa.csv).
 SOURCE_GIVES = {
-    "shapes": ("images", "translations", "documents"),
-    "manifest": ("images",),
+    "shapes": ("images", "translations", "documents", "questions"),
+    "manifest": ("images", "questions"),
     "parallel": ("translations", "documents"),
 }
 

@@ -192,8 +192,11 @@ class _Groups:
                 group["questions"].append(Question(question.strip(), answer.strip(), answers, kind.strip()))
 
 
-def read_records(data_config, seed: int, skips: SkipLog | None = None) -> Iterator[Record]:
-    """Group the manifest rows (captions, then questions) by image and yield one Record per image, in file order."""
+def read_records(data_config, seed: int, skips: SkipLog | None = None, needs=None) -> Iterator[Record]:
+    """Group the manifest rows (captions, then questions) by image and yield one Record per image, in file order.
+
+    needs is not read: both files are, whatever the task, since the images of either make the records.
+    """
     skips = skips or SkipLog(data_config.on_error)
     folder = Path(data_config.path)
     captions_path, qa_path = manifest_files(folder)

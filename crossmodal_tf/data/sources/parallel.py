@@ -85,9 +85,9 @@ def _pairs(path: Path, skips: SkipLog) -> Iterator[tuple[str, str, str]]:
         yield place, source.strip(), target.strip()
 
 
-def read_records(data_config, seed: int, skips: SkipLog | None = None) -> Iterator[Record]:
+def read_records(data_config, seed: int, skips: SkipLog | None = None, needs=None) -> Iterator[Record]:
     """One Record per sentence pair, in file order (train, val, test for split files); the source sentence is its
-    caption, the target its translation.
+    caption, the target its translation. needs is not read: a pair has nothing to leave out.
 
     The key is the normalised source sentence, so repeated sources land in the same
     split and never leak from train into test (when the splits are hashed).

@@ -289,14 +289,20 @@ def draw_image(index: int, seed: int, image_size: int, two_object_fraction: floa
 
 
 def make_record(index: int, seed: int, image_size: int = 64, two_object_fraction: float = 0.6,
-                captions_per_image: int = 5) -> Record:
-    """Image number `index` of the shapes dataset for `seed`: a Record with lazy pixels, questions and a document."""
+                captions_per_image: int = 5, questions: bool = True, document: bool = True) -> Record:
+    """Image number `index` of the shapes dataset for `seed`: a Record with lazy pixels, questions and a document.
+
+    questions=False or document=False leaves those out (empty, None): writing them takes about as long as the
+    rest of the record, and only vqa reads questions, only summarize documents. Each draws from its own rng,
+    so leaving one out changes nothing else of the record.
+    """
     from crossmodal_tf.data.sources.shapes_questions import scene_questions  # it reads this module's names
 
     scene, _, rng = _scene_and_pixel_seed(index, seed, two_object_fraction)
     # questions draw from their own rng, so the images, captions and translations stay as they were
-    questions = scene_questions(scene, random.Random(f"shapes:{seed}:questions:{index}"))
-    document = scene_paragraph(scene, random.Random(f"shapes:{seed}:paragraph:{index}"))  # its own rng, likewise
+    asked = scene_questions(scene, random.Random(f"shapes:{seed}:questions:{index}")) if questions else ()
+    paragraph = (scene_paragraph(scene, random.Random(f"shapes:{seed}:paragraph:{index}"))  # its own rng, likewise
+                 if document else None)
     return Record(
         key=f"shapes-{index:07d}",
         captions=scene.captions(rng, captions_per_image),
@@ -305,16 +311,22 @@ def make_record(index: int, seed: int, image_size: int = 64, two_object_fraction
         translation=scene.caption_zh(),
         scene=scene,
         place=f"shapes image {index}",
-        questions=questions,
-        document=document,
+        questions=asked,
+        document=paragraph,
     )
 
 
-def read_records(data_config, seed: int, skips=None) -> Iterator[Record]:
-    """Yield the configured number of shapes records, in index order."""
+def read_records(data_config, seed: int, skips=None, needs=None) -> Iterator[Record]:
+    """Yield the configured number of shapes records, in index order; questions and documents only if needed.
+
+    needs: what the caller reads, in SOURCE_GIVES' words; None: everything.
+    """
     cfg = data_config.shapes
+    questions = needs is None or "questions" in needs
+    documents = needs is None or "documents" in needs
     for index in range(cfg.num_images):
-        yield make_record(index, seed, cfg.image_size, cfg.two_object_fraction, cfg.captions_per_image)
+        yield make_record(index, seed, cfg.image_size, cfg.two_object_fraction, cfg.captions_per_image,
+                          questions, documents)
 
 
 def hard_negative(record: Record, rng: random.Random) -> str:
