@@ -133,7 +133,8 @@ class Run:
     def _load_best(self):
         import keras
 
-        import crossmodal_tf.models.layers  # noqa: F401  registers the custom layers for loading
+        import crossmodal_tf.models.copy  # noqa: F401  registers the custom layers for loading
+        import crossmodal_tf.models.layers  # noqa: F401  (the others)
 
         if not self.paths.model.is_file():
             raise CmxError(f"{self.root}: no model.keras yet; finish training or use --checkpoint last")

@@ -28,7 +28,7 @@ DEFAULT_TEXT_TYPE = "lstm"
 # cross-attention, not by model.condition's states or model.attention's Luong/Bahdanau layer
 TEXT_TYPE_KEYS = {
     "lstm": ("model.text.embedding_dim", "model.text.units", "model.text.bidirectional", "model.condition",
-             "model.attention"),
+             "model.attention", "model.copy"),
     "transformer": ("model.text.dim", "model.text.heads", "model.text.ffn_dim", "model.text.positions",
                     "model.text.max_positions"),
 }

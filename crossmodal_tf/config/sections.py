@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -177,18 +178,26 @@ class EmbeddingConfig(Section):
                                                                 "InfoNCE loss (learned; kept at 0.01 or above)")
 
 
-class ModelConfig(Section):
-    text: TextBranchConfig = TextBranchConfig()
-    image: ImageBranchConfig = ImageBranchConfig()
-    fusion: FusionConfig = FusionConfig()
-    embedding: EmbeddingConfig = EmbeddingConfig()
-    use_image: bool = Field(True, description="vqa: false builds no image branch (a question-only baseline)")
-    condition: Literal["init_state", "every_step", "both"] = Field(
-        "init_state", description="caption: image features set the decoder's initial state, are fed with every "
-                                  "input step, or both")
-    attention: Literal["none", "luong", "bahdanau"] = Field(
-        "luong", description="seq2seq: how the decoder attends to the encoder's steps: none, luong "
-                             "(dot product, keras Attention) or bahdanau (additive, keras AdditiveAttention)")
+# model.copy is the key users write; as a field it hides pydantic's deprecated BaseModel.copy() (model_copy()
+# replaces it), which no code here calls, so pydantic's warning about the shadowing is silenced for this class
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message='Field name "copy"', category=UserWarning)
+
+    class ModelConfig(Section):
+        text: TextBranchConfig = TextBranchConfig()
+        image: ImageBranchConfig = ImageBranchConfig()
+        fusion: FusionConfig = FusionConfig()
+        embedding: EmbeddingConfig = EmbeddingConfig()
+        use_image: bool = Field(True, description="vqa: false builds no image branch (a question-only baseline)")
+        condition: Literal["init_state", "every_step", "both"] = Field(
+            "init_state", description="caption: image features set the decoder's initial state, are fed with every "
+                                      "input step, or both")
+        attention: Literal["none", "luong", "bahdanau"] = Field(
+            "luong", description="seq2seq: how the decoder attends to the encoder's steps: none, luong "
+                                 "(dot product, keras Attention) or bahdanau (additive, keras AdditiveAttention)")
+        copy: bool = Field(False, description="seq2seq, summarize: copy attention (pointer-generator): the decoder "
+                                              "also copies source words, those outside the target vocabulary too, "
+                                              "mixed with generation by a learned gate")
 
 
 # --- train / eval / sample / output ---------------------------------------------------
@@ -307,6 +316,18 @@ class Config(Section):
         if longest > text.max_positions:
             raise ValueError(f"model.text.max_positions: {text.max_positions} is shorter than the texts the model "
                              f"reads ({longest} tokens with <start> and <end>)")
+        return self
+
+    @model_validator(mode="after")
+    def _copy_reads_attention(self):
+        if not (self.model.copy and load_task(self.task).reads_key("model.copy")):
+            return self
+        if self.model.attention == "none":
+            raise ValueError("model.copy: copy attention copies where the decoder attends; set model.attention "
+                             "to luong or bahdanau")
+        if "subword" in (self.data.text.level, self.data.target_text.level):
+            raise ValueError("model.copy: copies words or characters; data.text.level and data.target_text.level "
+                             "subword cannot copy")
         return self
 
     @model_validator(mode="after")

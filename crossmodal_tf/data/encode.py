@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any, Callable, Iterable, Iterator
 
+from crossmodal_tf.data.copy_ids import source_copy_ids, target_copy_ids
 from crossmodal_tf.data.images import BadImage, image_to_array
 from crossmodal_tf.data.shards import serialize_example
 from crossmodal_tf.data.text import Vocabulary
@@ -74,6 +75,7 @@ class Encoder:
     frame: bool  # <start>/<end> around every text (generative tasks)
     image_size: int
     target: TextSide | None = None  # translation pairs: the target side, always framed
+    copy: bool = False  # model.copy: also the extended ids of copy attention (data/copy_ids.py)
 
     def __call__(self, job: EncodeJob) -> Encoded:
         pixels = None
@@ -92,8 +94,14 @@ class Encoder:
             else:
                 target_ids = (self.target.vocab.encode(self.target.tokens(translation), True, True)
                               if self.target is not None else None)
-            serialized.append(serialize_example(pixels, encoded, label, kind, job.key, target_ids))
+            copy = self._copy_ids(ids, translation) if self.copy else None
+            serialized.append(serialize_example(pixels, encoded, label, kind, job.key, target_ids, copy))
         return Encoded(tuple(serialized), tuple(lengths))
+
+    def _copy_ids(self, source_tokens: list[str], translation: str) -> tuple:
+        vocab = self.target.vocab
+        source, oov = source_copy_ids(source_tokens, vocab)
+        return source, target_copy_ids(self.target.tokens(translation), vocab, oov), oov
 
 
 def resolve_workers(setting: int | str, num_images: int) -> int:

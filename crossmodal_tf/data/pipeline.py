@@ -20,7 +20,8 @@ def caches_in_memory(files: list[str], cache: str = "auto") -> bool:
 
 def parsed_examples(processed: Path, split: str, num_examples: int | None, image_size: int | None,
                     cache: str = "auto", shard: tuple[int, int] | None = None):
-    """The examples of one split as a tf.data.Dataset of dicts: text, target, image, label, kind, key.
+    """The examples of one split as a tf.data.Dataset of dicts: text, target, image, label, kind, key
+    (and source_copy, target_copy, source_oov when the folder was made for model.copy).
 
     image_size None is a text-only dataset (no image); target holds a translation
     pair's target ids (empty for other tasks). A split that fits in memory (see
@@ -45,12 +46,20 @@ def parsed_examples(processed: Path, split: str, num_examples: int | None, image
     }
     if image_size is not None:
         spec["image"] = tf.io.FixedLenFeature([], tf.string)
+    copy = _holds_copy_ids(processed)
+    if copy:
+        spec.update(source_copy=tf.io.VarLenFeature(tf.int64), target_copy=tf.io.VarLenFeature(tf.int64),
+                    source_oov=tf.io.VarLenFeature(tf.string))
 
     def parse(serialized):
         parsed = tf.io.parse_single_example(serialized, spec)
         example = {"text": tf.cast(tf.sparse.to_dense(parsed["text"]), tf.int32),
                    "target": tf.cast(tf.sparse.to_dense(parsed["target"]), tf.int32),
                    "label": tf.cast(parsed["label"], tf.float32), "kind": parsed["kind"], "key": parsed["key"]}
+        if copy:
+            example.update({name: tf.cast(tf.sparse.to_dense(parsed[name]), tf.int32)
+                            for name in ("source_copy", "target_copy")})
+            example["source_oov"] = tf.sparse.to_dense(parsed["source_oov"])
         if image_size is not None:
             example["image"] = tf.reshape(tf.io.decode_raw(parsed["image"], tf.uint8), [image_size, image_size, 3])
         return example
@@ -72,6 +81,14 @@ def parsed_examples(processed: Path, split: str, num_examples: int | None, image
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(num_examples))
     dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.cache() if in_memory else dataset
+
+
+def _holds_copy_ids(processed: Path) -> bool:
+    """Whether a preprocessed folder's examples hold copy attention's extended ids (its stats say so)."""
+    import json
+
+    stats = Path(processed) / "stats.json"
+    return stats.is_file() and bool(json.loads(stats.read_text(encoding="utf-8")).get("copy"))
 
 
 def make_dataset(processed: Path, split: str, num_examples: int, batch_size: int, image_size: int | None, *,

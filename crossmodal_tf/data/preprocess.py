@@ -94,6 +94,8 @@ def fingerprint(config: Config) -> str:
         "data": {key: value for key, value in config.to_dict()["data"].items() if key not in ignored},
         "source": source.fingerprint(config.data),
     }
+    if copies(config):
+        relevant["copy"] = True  # the key is absent otherwise, so the other runs' fingerprints stay as they were
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
 
 
@@ -228,7 +230,14 @@ def _encoder(config: Config, task, vocab: Vocabulary, target_vocab: Vocabulary |
 
     data = config.data
     target = side(target_vocab, data.target_text) if target_vocab is not None else None
-    return Encoder(side(vocab, data.text), task.frame_text, data.image.size, target)
+    return Encoder(side(vocab, data.text), task.frame_text, data.image.size, target, copies(config))
+
+
+def copies(config: Config) -> bool:
+    """Whether the shards hold copy attention's extended ids: model.copy, for a task that reads it."""
+    from crossmodal_tf.tasks import load_task
+
+    return config.model.copy and load_task(config.task).reads_key("model.copy")
 
 
 @dataclass(frozen=True)
@@ -305,6 +314,7 @@ def _write_processed(config: Config, out: Path, *, print_: str, quiet: bool) -> 
         "caption_length_histogram": {str(k): written.lengths[k] for k in sorted(written.lengths)},
         "skipped": _merge_skips(scan_skips, written.skips).to_dict(),
         "task": config.task,
+        **({"copy": True} if copies(config) else {}),
         "source": data.source,
         "image_size": data.image.size,
         "num_shards": num_shards,

@@ -19,9 +19,12 @@ def auto_shard_count(estimated_bytes: int) -> int:
 
 
 def serialize_example(image: np.ndarray | None, text: list[int], label: int, kind: int, key: str,
-                      target: list[int] | None = None) -> bytes:
+                      target: list[int] | None = None, copy: tuple | None = None) -> bytes:
     """One serialised tf.train.Example: raw uint8 pixels (none for text-only tasks), token ids, 0/1 label,
     example kind, image key, and the target-side token ids of a translation pair.
+
+    copy (model.copy) adds the extended ids of data/copy_ids.py: (the source's ids, the framed target's ids,
+    the source's words outside the target vocabulary) as source_copy, target_copy and source_oov.
 
     Encoded here rather than with tf.train.Example so that preprocess workers need not
     import TensorFlow (seconds and hundreds of MB per process). Features are written in
@@ -34,6 +37,10 @@ def serialize_example(image: np.ndarray | None, text: list[int], label: int, kin
         feature["image"] = _bytes_list(image.tobytes())
     if target is not None:
         feature["target"] = _int64_list(target)
+    if copy is not None:
+        source_copy, target_copy, oov = copy
+        feature.update(source_copy=_int64_list(source_copy), target_copy=_int64_list(target_copy),
+                       source_oov=_bytes_list(*(word.encode() for word in oov)))
     entries = b"".join(_field(1, _field(1, name.encode()) + _field(2, feature[name])) for name in sorted(feature))
     return _field(1, entries)  # Example.features (1) → Features.feature (1): map<string, Feature>
 
@@ -54,9 +61,9 @@ def _field(number: int, payload: bytes) -> bytes:
     return _varint(number << 3 | 2) + _varint(len(payload)) + payload
 
 
-def _bytes_list(value: bytes) -> bytes:
-    """Feature{bytes_list (1): BytesList{value (1): [value]}}."""
-    return _field(1, _field(1, value))
+def _bytes_list(*values: bytes) -> bytes:
+    """Feature{bytes_list (1): BytesList{value (1): [values]}}; no values is an empty list."""
+    return _field(1, b"".join(_field(1, value) for value in values))
 
 
 def _int64_list(values: list[int]) -> bytes:

@@ -45,16 +45,21 @@ def text_input(vocab, text_cfg):
     return encode, graph_vocab.resources[0]
 
 
-def greedy_outputs(gen, graph_vocab: GraphVocabulary, max_length: int, state, first, prompt_ids=None) -> dict:
-    """Greedy decoding from a start state, as {"text", "tokens", "log_prob"}; a prompt's ids lead the text."""
+def greedy_outputs(gen, graph_vocab: GraphVocabulary, max_length: int, state, first, prompt_ids=None,
+                   copied_words=None, unknown: bool = True) -> dict:
+    """Greedy decoding from a start state, as {"text", "tokens", "log_prob"}; a prompt's ids lead the text.
+
+    copied_words: a copy model's words outside the vocabulary per row, which its extended ids read as.
+    unknown False never writes <unk> (Task.writes_unknown).
+    """
     from crossmodal_tf.tasks.sequence import make_decoder
 
-    decoder = make_decoder(gen, graph_vocab.vocab, jit_compile=False)
+    decoder = make_decoder(gen, graph_vocab.vocab, jit_compile=False, unknown=unknown)
     tokens, log_prob = decoder.greedy_loop(max_length)(state, first)
     ids = readable_ids(tokens, graph_vocab.tokens)
     if prompt_ids is not None:
         ids = tf.concat([prompt_ids, ids], axis=1)  # as cmx sample prints a continued prompt
-    return {"text": graph_vocab.texts(ids), "tokens": tokens, "log_prob": log_prob}
+    return {"text": graph_vocab.texts(ids, copied_words), "tokens": tokens, "log_prob": log_prob}
 
 
 def prefill(step, state, ids, lengths):

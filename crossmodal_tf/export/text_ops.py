@@ -59,6 +59,27 @@ def readable_tokens(ids, tokens: list[str]) -> tf.RaggedTensor:
     return tf.gather(tf.constant(tokens), readable_ids(ids, tokens))
 
 
+def source_copy_ids(tokens: tf.RaggedTensor, target_table: tf.lookup.StaticHashTable, vocab_size: int, width: int):
+    """Ragged source tokens → (extended ids (batch, width), each row's words outside the target vocabulary
+    (batch, width), padded with ""): data/copy_ids.source_copy_ids in graph ops.
+
+    A word's extended id is vocab_size plus the number of distinct unknown words that
+    come before its first occurrence; a (width × width) comparison per row finds the
+    first occurrences without a loop.
+    """
+    dense = tokens.to_tensor("", shape=[None, width])
+    real = tf.sequence_mask(tokens.row_lengths(), width)
+    ids = tf.cast(target_table.lookup(dense), tf.int32)
+    unknown = real & tf.equal(ids, tf.cast(target_table.default_value, tf.int32))
+    first = tf.argmax(tf.cast(tf.equal(dense[:, :, None], dense[:, None, :]), tf.int32), axis=-1,
+                      output_type=tf.int32)
+    new = unknown & tf.equal(first, tf.range(width)[None, :])
+    rank = tf.cumsum(tf.cast(new, tf.int32), axis=1) - 1
+    extended = tf.where(unknown, vocab_size + tf.gather(rank, first, batch_dims=1), ids)
+    words = tf.ragged.boolean_mask(dense, new).to_tensor("", shape=[None, width])
+    return tf.where(real, extended, 0), words
+
+
 def join_tokens(tokens, level: str = "word"):
     """Ragged tokens → one string per row, as data.text.detokenize joins them."""
     return tf.strings.reduce_join(tokens, axis=-1, separator="" if level == "char" else " ")
@@ -99,8 +120,18 @@ class GraphVocabulary:
         ids = self._pieces.tokenize(normalize_text(strings, self.lowercase))
         return ids if max_length is None else ids[:, :max_length]
 
-    def texts(self, ids) -> tf.Tensor:
-        """Ragged ids (no <pad>, <start> or <end>: see readable_ids) → one string per row, as vocab.detokenize."""
+    def texts(self, ids, copied_words=None) -> tf.Tensor:
+        """Ragged ids (no <pad>, <start> or <end>: see readable_ids) → one string per row, as vocab.detokenize.
+
+        copied_words (batch, n), a copy model's words outside the vocabulary per row (see
+        source_copy_ids; words and characters only), gives extended id len(tokens) + j the row's word j.
+        """
         if self.level == "subword":
             return self._pieces.detokenize(ids)
-        return join_tokens(tf.gather(tf.constant(self.tokens), ids), self.level)
+        size = len(self.tokens)
+        words = tf.gather(tf.constant(self.tokens), tf.minimum(ids, size - 1))
+        if copied_words is not None:
+            flat = ids.flat_values
+            where = tf.stack([tf.cast(ids.value_rowids(), tf.int32), tf.maximum(flat - size, 0)], axis=-1)
+            words = ids.with_flat_values(tf.where(flat >= size, tf.gather_nd(copied_words, where), words.flat_values))
+        return join_tokens(words, self.level)

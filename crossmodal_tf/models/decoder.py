@@ -10,6 +10,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from crossmodal_tf.data.text import RESERVED, UNK
 from crossmodal_tf.models.layers import ConcatToSteps
 
 def _sets_state(mode: str) -> bool:
@@ -24,7 +25,7 @@ ATTENTIONS = {"luong": layers.Attention, "bahdanau": layers.AdditiveAttention}
 
 
 def build_lstm_decoder(cfg, tokens, vocab_size: int, condition=None, mode: str = "init_state", name: str = "decoder",
-                       initial_states=None, memory=None, attention: str = "none"):
+                       initial_states=None, memory=None, attention: str = "none", copy_ids=None, copy_extra: int = 0):
     """Token ids (batch, steps) [+ a condition vector (batch, d)] → next-token logits (batch, steps, vocab).
 
     cfg is the model.text section (embedding_dim, units, layers, dropout). The
@@ -34,11 +35,14 @@ def build_lstm_decoder(cfg, tokens, vocab_size: int, condition=None, mode: str =
     (batch, source steps, units), which the last layer's outputs attend to: Luong
     (dot product) or Bahdanau (additive) attention, whose context joins the output
     through a tanh layer (Luong's attentional hidden state). Logits are float32 so
-    the loss stays stable under mixed precision.
+    the loss stays stable under mixed precision. copy_ids, the extended ids of the
+    memory's steps (data/copy_ids.py), turn on copy attention (models/copy.py): the
+    output is then log-probabilities over vocab_size + copy_extra extended ids.
     """
     x = layers.Embedding(vocab_size, cfg.embedding_dim, mask_zero=True, name=f"{name}_embedding")(tokens)
     if cfg.dropout:
         x = layers.Dropout(cfg.dropout, name=f"{name}_embedding_dropout")(x)
+    embedded = x
     if condition is not None and _feeds_steps(mode):
         x = ConcatToSteps(name=f"{name}_condition_steps")([x, condition])
     for i in range(cfg.layers):
@@ -51,12 +55,22 @@ def build_lstm_decoder(cfg, tokens, vocab_size: int, condition=None, mode: str =
             x = layers.Dropout(cfg.dropout, name=f"{name}_dropout_{i}")(x)
     if memory is not None and attention != "none":
         # the padding masks of both sides travel with the tensors, so padded source steps get no weight
-        context = ATTENTIONS[attention](name=f"{name}_attention")([x, memory])
+        attend = ATTENTIONS[attention](name=f"{name}_attention")
+        if copy_ids is not None:
+            context, weights = attend([x, memory], return_attention_scores=True)
+        else:
+            context = attend([x, memory])
+        output = x
         x = layers.Concatenate(name=f"{name}_attention_concat")([x, context])
         x = layers.Dense(cfg.units, activation="tanh", name=f"{name}_attention_out")(x)
         if cfg.dropout:
             x = layers.Dropout(cfg.dropout, name=f"{name}_attention_dropout")(x)
-    return layers.Dense(vocab_size, dtype="float32", name=f"{name}_logits")(x)
+    logits = layers.Dense(vocab_size, dtype="float32", name=f"{name}_logits")(x)
+    if copy_ids is not None:
+        from crossmodal_tf.models.copy import copy_output
+
+        return copy_output(logits, weights, context, output, embedded, copy_ids, copy_extra, name)
+    return logits
 
 
 def conditioned_start(model: keras.Model, cfg, condition_layer: str, mode: str, name: str = "decoder") -> dict:
@@ -80,12 +94,14 @@ class LstmGenerator:
     translator's source) before decoding: `h{i}`/`c{i}` set layer i's state,
     `condition` is fed with every step, `memory` is attended to (its padding is where
     the start input named memory_tokens is 0). Without start_outputs the state
-    starts at zero. It reads part of the weights once, when it is made, so make it
+    starts at zero. copy_ids names the start input of a copy decoder's extended
+    source ids (models/copy.py): its steps give extended log-probabilities, and an
+    extended id fed back reads as <unk>. It reads part of the weights once, when it is made, so make it
     after training, not before.
     """
 
     def __init__(self, model: keras.Model, cfg, start_outputs: dict | None = None, start_inputs: tuple[str, ...] = (),
-                 name: str = "decoder", memory_tokens: str | None = None):
+                 name: str = "decoder", memory_tokens: str | None = None, copy_ids: str | None = None):
         self.units, self.num_layers = cfg.units, cfg.layers
         self.embedding = model.get_layer(f"{name}_embedding")
         self.cells = [model.get_layer(f"{name}_lstm_{i}").cell for i in range(cfg.layers)]
@@ -97,6 +113,12 @@ class LstmGenerator:
         if "memory" in start_outputs:
             self.attention = model.get_layer(f"{name}_attention")
             self.attention_out = model.get_layer(f"{name}_attention_out")
+        self.copy_ids, self.vocab_size = copy_ids, self.logits.units
+        if copy_ids is not None:
+            from crossmodal_tf.models.copy import COPY_GATE, COPY_MIX
+
+            self.copy_gate = model.get_layer(f"{name}_{COPY_GATE}")
+            self.copy_mix = model.get_layer(f"{name}_{COPY_MIX}")
         self.start_inputs = start_inputs
         self.state_model = None
         if start_outputs:
@@ -124,7 +146,9 @@ class LstmGenerator:
         """The decoder state before the first token, for a batch of start inputs (or `batch` zero states)."""
         import tensorflow as tf
 
-        computed = self.state_model(inputs, training=False) if self.state_model is not None else {}
+        computed = {}
+        if self.state_model is not None:
+            computed = self.state_model({key: inputs[key] for key in self.start_inputs}, training=False)
         if inputs:
             batch = tf.shape(inputs[self.start_inputs[0]])[0]  # a tensor, so start() also runs in a graph
         zeros = tf.zeros([batch, self.units])
@@ -135,12 +159,16 @@ class LstmGenerator:
         if self.attention is not None:
             state["memory"] = computed["memory"]
             state["memory_mask"] = tf.not_equal(tf.convert_to_tensor(inputs[self.memory_tokens]), 0)
+        if self.copy_ids is not None:
+            state["copy_ids"] = tf.cast(tf.convert_to_tensor(inputs[self.copy_ids]), tf.int32)
         return state
 
     def step(self, tokens, state: dict):
         """One decoding step: token ids (batch,) and the state → logits (batch, vocab) and the next state."""
         import tensorflow as tf
 
+        if self.copy_ids is not None:  # a copied word is fed back as the decoder knows it: <unk>
+            tokens = tf.where(tokens >= self.vocab_size, RESERVED.index(UNK), tokens)
         # the first layer's input projection is a row of the folded table (plus the condition's share)
         z = tf.gather(self.token_projection, tokens)
         if self.every_step:
@@ -153,13 +181,21 @@ class LstmGenerator:
             x, (h, c) = cell(x, [state["h"][i], state["c"][i]], training=False)
             hs.append(h)
             cs.append(c)
+        output = x
         if self.attention is not None:
-            context = self.attention([x[:, None, :], state["memory"]], mask=[None, state["memory_mask"]],
-                                     training=False)[:, 0, :]
+            context, weights = self.attention([x[:, None, :], state["memory"]], mask=[None, state["memory_mask"]],
+                                              return_attention_scores=True, training=False)
+            context = context[:, 0, :]
             x = self.attention_out(tf.concat([x, context], axis=-1), training=False)
         # what does not change from step to step (condition, memory) passes through as it is
         next_state = {**state, "h": hs, "c": cs}
-        return self.logits(x, training=False), next_state
+        logits = self.logits(x, training=False)
+        if self.copy_ids is not None:
+            from crossmodal_tf.models.copy import gate_inputs
+
+            gate = self.copy_gate(tf.concat(gate_inputs(context, output, self.embedding(tokens)), axis=-1))
+            logits = self.copy_mix([logits[:, None], weights, gate[:, None], state["copy_ids"]])[:, 0]
+        return logits, next_state
 
 
 def _lstm_gates(cell, z, c):

@@ -18,8 +18,8 @@ _MAXIMISED = ("acc", "auc", "precision", "recall", "f1", "bleu", "chrf", "rouge"
 
 # the config sections that only some tasks read; every task reads the others
 TASK_SECTIONS = ("data.image", "data.negatives", "data.target_text", "data.answers", "model.image", "model.fusion",
-                 "model.embedding", "model.condition", "model.attention", "model.use_image", "eval.threshold",
-                 "sample")
+                 "model.embedding", "model.condition", "model.attention", "model.copy", "model.use_image",
+                 "eval.threshold", "sample")
 # what `cmx sample` can be given: --image, --prompt, --text/--input, --question
 SAMPLE_INPUTS = ("image", "prompt", "text", "question")
 SEARCH_INPUTS = ("query", "image")  # what `cmx search` can be given: --query, --image
@@ -52,6 +52,7 @@ class Task:
     # a task that uses them and translations for one with a target text (see source_needs)
     needs: tuple[str, ...] = ()
     target_level: str = "char"  # how the target text is tokenized when the config has no data.target_text
+    writes_unknown: bool = True  # False: its decoding never writes <unk> (a summary's words must be words)
     # --- hooks -------------------------------------------------------------------------
     # (record, rng, caption pool, data config, hard_negative) → [(text, label, kind[, target])]
     make_examples: Callable[..., list]

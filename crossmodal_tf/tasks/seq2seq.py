@@ -11,6 +11,7 @@ sampler of the generative tasks through the same single-step generator.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from crossmodal_tf.data.text import RESERVED, UNK, encode_prompt
@@ -32,7 +33,11 @@ def make_examples(record, rng, pool, data_cfg, hard_negative) -> list[tuple[str,
 
 
 def build_model(config, vocab_size: int, target_vocab_size: int | None = None):
-    """Source ids → LSTM encoder → (final states, attended steps) → LSTM decoder → next-token logits."""
+    """Source ids → LSTM encoder → (final states, attended steps) → LSTM decoder → next-token logits.
+
+    With model.copy the model also takes the source's extended ids ("source_copy") and
+    gives log-probabilities over the extended ids (models/copy.py) in place of logits.
+    """
     import keras
 
     from crossmodal_tf.models.decoder import build_lstm_decoder
@@ -40,6 +45,9 @@ def build_model(config, vocab_size: int, target_vocab_size: int | None = None):
 
     source = keras.Input(shape=(None,), dtype="int32", name="source")
     tokens = keras.Input(shape=(None,), dtype="int32", name="text")
+    inputs = {"source": source, "text": tokens}
+    if config.model.copy:
+        inputs[COPY_INPUT] = keras.Input(shape=(None,), dtype="int32", name=COPY_INPUT)
     cfg = config.model.text
     if cfg.type == "transformer":
         from crossmodal_tf.models.transformer import build_transformer_decoder, build_transformer_encoder
@@ -50,14 +58,25 @@ def build_model(config, vocab_size: int, target_vocab_size: int | None = None):
     memory, states = build_lstm_encoder(cfg, source, vocab_size)
     attention = config.model.attention
     logits = build_lstm_decoder(cfg, tokens, target_vocab_size, initial_states=states,
-                                memory=memory if attention != "none" else None, attention=attention)
-    return keras.Model({"source": source, "text": tokens}, logits, name="seq2seq_model")
+                                memory=memory if attention != "none" else None, attention=attention,
+                                copy_ids=inputs.get(COPY_INPUT), copy_extra=config.data.text.max_length)
+    return keras.Model(inputs, logits, name="seq2seq_model")
+
+
+COPY_INPUT = "source_copy"  # a copy model's input: the source's extended ids (data/copy_ids.py)
 
 
 def arrange(batch):
-    """A parsed batch → (source and decoder inputs, next-token targets of the translation)."""
+    """A parsed batch → (source and decoder inputs, next-token targets of the translation).
+
+    A batch made for model.copy (it has source_copy) predicts the targets' extended ids,
+    while the decoder reads the target as it knows it, unknown words as <unk>.
+    """
     inputs, targets = sequence.teacher_forcing(batch["target"])
-    return {"source": batch["text"], "text": inputs}, targets
+    if COPY_INPUT not in batch:
+        return {"source": batch["text"], "text": inputs}, targets
+    _, targets = sequence.teacher_forcing(batch["target_copy"])
+    return {"source": batch["text"], "text": inputs, COPY_INPUT: batch[COPY_INPUT]}, targets
 
 
 def generator(model, config):
@@ -74,7 +93,8 @@ def generator(model, config):
         _, outputs[f"h{i}"], outputs[f"c{i}"] = model.get_layer(f"encoder_lstm_{i}").output
     if config.model.attention != "none":
         outputs["memory"] = model.get_layer(f"encoder_lstm_{config.model.text.layers - 1}").output[0]
-    return LstmGenerator(model, config.model.text, outputs, ("source",), memory_tokens="source")
+    return LstmGenerator(model, config.model.text, outputs, ("source",), memory_tokens="source",
+                         copy_ids=COPY_INPUT if config.model.copy else None)
 
 
 def pad_sources(sources: list[list[int]], length: int) -> np.ndarray:
@@ -88,38 +108,113 @@ def pad_sources(sources: list[list[int]], length: int) -> np.ndarray:
     return out
 
 
+@dataclass
+class Sources:
+    """Source sentences as the model reads them: id rows, and for a copy model each row's extended ids and
+    its words outside the target vocabulary (data/copy_ids.py); None without copy."""
+
+    ids: list[list[int]]
+    copy_ids: list[list[int]] | None = None
+    oovs: list[list[str]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, rows: slice) -> Sources:
+        return Sources(self.ids[rows], *(None if part is None else part[rows] for part in (self.copy_ids, self.oovs)))
+
+    def texts(self, tokens, target_vocab, level: str) -> list[str]:
+        """Generated rows (rows, steps) of target ids as text: copied ids as this row's source words."""
+        if self.oovs is None:
+            return sequence.texts(tokens, target_vocab, level)
+        from crossmodal_tf.data.copy_ids import extended_texts
+
+        return extended_texts(tokens, target_vocab, self.oovs, level)
+
+
+def encode_sources(sentences: list[str], run, warn) -> Sources:
+    """Users' sentences as Sources; an unknown word is read as <unk> with a warning, and copied if it can be."""
+    from crossmodal_tf.data.copy_ids import source_copy_ids
+    from crossmodal_tf.data.text import tokenize
+
+    text_cfg, copy = run.config.data.text, run.config.model.copy
+    encoded = Sources([], [] if copy else None, [] if copy else None)
+    for sentence in sentences:
+        ids, _, unknown = encode_prompt(sentence, run.vocab, text_cfg)
+        if not ids:
+            raise CmxError(f"--text {sentence!r}: no words to read")
+        if unknown:
+            warn(f"cmx: warning: --text {sentence!r}: not in the vocabulary, read as <unk>: {', '.join(unknown)}")
+        encoded.ids.append(ids)
+        if copy:
+            tokens = tokenize(sentence, text_cfg.level, text_cfg.lowercase)[: text_cfg.max_length]
+            copy_ids, oov = source_copy_ids(tokens, run.target_vocab)
+            encoded.copy_ids.append(copy_ids)
+            encoded.oovs.append(oov)
+    return encoded
+
+
 def translate(gen, decoder, target_vocab, sources: np.ndarray, settings, batch_size: int, num_samples: int = 1,
-              seed: int = 0):
-    """Translations of padded source rows: the Decoded result, (rows, num_samples, steps)."""
+              seed: int = 0, copy_ids: np.ndarray | None = None):
+    """Translations of padded source rows (and of a copy model's extended ids of them): the Decoded result,
+    (rows, num_samples, steps)."""
     import numpy as np
 
     filler = np.zeros(sources.shape[1:], sources.dtype)
     filler[0] = RESERVED.index(UNK)  # a row of padding alone would have nothing to attend to
     return sequence.decode_rows(gen, decoder, target_vocab, "source", sources, settings, batch_size, num_samples,
-                                seed, filler=filler)
+                                seed, filler=filler, others=None if copy_ids is None else {COPY_INPUT: copy_ids})
 
 
-def sources_with_references(dataset, target_vocab, level: str):
-    """(source id rows, references) of the distinct source sentences of a dataset, each with all its translations."""
+def sources_with_references(dataset, target_vocab, level: str) -> tuple[Sources, list[list[str]]]:
+    """(Sources, references) of the distinct source sentences of a dataset, each with all its translations.
+
+    A dataset made for model.copy gives its extended ids too, and its references
+    keep the target words the source has (those outside the target vocabulary too).
+    """
+    import numpy as np
+
     references: dict[tuple, list[str]] = defaultdict(list)
+    copies: dict[tuple, tuple] = {}
     for batch in dataset:
-        for source, target in zip(batch["text"].numpy(), batch["target"].numpy()):
+        copy = COPY_INPUT in batch
+        columns = [batch[k].numpy() for k in ("text", "target_copy" if copy else "target")]
+        if copy:
+            columns += [batch[COPY_INPUT].numpy(), batch["source_oov"].numpy()]
+        for source, target, *extended in zip(*columns):
             key = tuple(int(t) for t in source if t)
-            text = sequence.texts(target[None, :], target_vocab, level)[0]
+            if copy:
+                copy_ids = [int(t) for t in extended[0][: len(key)]]
+                oov = [w.decode() for w in extended[1] if w]
+                key = (key, tuple(copy_ids), tuple(oov))  # sources that read the same may copy different words
+                copies[key] = (copy_ids, oov)
+                text = Sources([], None, [oov]).texts(np.asarray(target)[None], target_vocab, level)[0]
+            else:
+                text = sequence.texts(target[None, :], target_vocab, level)[0]
             if text not in references[key]:
                 references[key].append(text)
-    return [list(k) for k in references], list(references.values())
+    if copies:
+        return (Sources([list(k[0]) for k in references], [copies[k][0] for k in references],
+                        [copies[k][1] for k in references]), list(references.values()))
+    return Sources([list(k) for k in references]), list(references.values())
 
 
-def greedy_translations(run, model, sources: list[list[int]], jit_compile: bool = True) -> list[str]:
-    """Greedy translations of source id rows, as text."""
+def greedy_translations(run, model, sources: Sources, jit_compile: bool = True) -> list[str]:
+    """Greedy translations of Sources, as text (copied words included)."""
     config = run.config
     gen = generator(model, config)
-    decoder = sequence.make_decoder(gen, run.target_vocab, jit_compile)
+    decoder = sequence.make_decoder(gen, run.target_vocab, jit_compile, run.task.writes_unknown)
     settings = sequence.greedy(config.data.target_text.max_length + 1)  # the tokens and <end>
-    decoded = translate(gen, decoder, run.target_vocab, pad_sources(sources, config.data.text.max_length), settings,
-                        config.eval.batch_size)
-    return sequence.texts(decoded.tokens[:, 0], run.target_vocab, config.data.target_text.level)
+    decoded = decode_sources(gen, decoder, run, sources, settings)
+    return sources.texts(decoded.tokens[:, 0], run.target_vocab, config.data.target_text.level)
+
+
+def decode_sources(gen, decoder, run, sources: Sources, settings, num_samples: int = 1, seed: int = 0):
+    """Decoded translations of Sources: translate on their padded rows."""
+    length = run.config.data.text.max_length
+    copy_ids = None if sources.copy_ids is None else pad_sources(sources.copy_ids, length)
+    return translate(gen, decoder, run.target_vocab, pad_sources(sources.ids, length), settings,
+                     run.config.eval.batch_size, num_samples, seed, copy_ids)
 
 
 def bleu_tokenizer(level: str) -> str:
@@ -144,21 +239,14 @@ def sample(run, request, settings, seed: int, warn) -> list[dict]:
     """Translations of the request's sentences, num_samples each."""
     if not request.texts:
         raise CmxError(f"--text: task {run.config.task} reads texts; give --text TEXT or --input FILE")
-    encoded = []
-    for sentence in request.texts:
-        ids, _, unknown = encode_prompt(sentence, run.vocab, run.config.data.text)
-        if not ids:
-            raise CmxError(f"--text {sentence!r}: no words to read")
-        if unknown:
-            warn(f"cmx: warning: --text {sentence!r}: not in the vocabulary, read as <unk>: {', '.join(unknown)}")
-        encoded.append(ids)
+    sources = encode_sources(list(request.texts), run, warn)
     gen = generator(run.model(), run.config)
-    decoder = sequence.make_decoder(gen, run.target_vocab)
-    sources = pad_sources(encoded, run.config.data.text.max_length)
-    result = translate(gen, decoder, run.target_vocab, sources, sequence.decode_settings(settings),
-                       run.config.eval.batch_size, settings.num_samples, seed)
+    decoder = sequence.make_decoder(gen, run.target_vocab, unknown=run.task.writes_unknown)
+    result = decode_sources(gen, decoder, run, sources, sequence.decode_settings(settings), settings.num_samples,
+                            seed)
     level = run.config.data.target_text.level
-    return [{"input": sentence, "sample": n + 1, "text": sequence.texts(tokens[None], run.target_vocab, level)[0],
+    return [{"input": sentence, "sample": n + 1,
+             "text": sources[row:row + 1].texts(tokens[None], run.target_vocab, level)[0],
              "log_prob": round(float(log_prob), 4), "strategy": settings.strategy}
             for row, sentence in enumerate(request.texts)
             for n, (tokens, log_prob) in enumerate(zip(result.tokens[row], result.log_probs[row]))]
@@ -175,14 +263,14 @@ def report_sections(run, model, split: str, dataset) -> list:
     level = config.data.target_text.level
     sources, references = sources_with_references(dataset, run.target_vocab, level)
     sources, references = sources[:SENTENCES], references[:SENTENCES]
-    if not sources:
+    if not len(sources):
         return [Section("Translations", note(f"No sentences in the {split} split."))]
     outputs = greedy_translations(run, model, sources, jit_compile=False)
     bleu = BLEU(tokenize=bleu_tokenizer(level), effective_order=True)
     source_level = config.data.text.level
     rows = [[sequence.texts(np.asarray(source)[None], run.vocab, source_level)[0], " / ".join(refs), output,
              round(bleu.sentence_score(output, refs).score, 1)]
-            for source, refs, output in zip(sources, references, outputs)]
+            for source, refs, output in zip(sources.ids, references, outputs)]
     return [Section(f"Translations ({split} split, greedy)",
                     note("BLEU per sentence: sacrebleu sentence_bleu against all references, 0–100.")
                     + table(["source", "references", "output", "BLEU"], rows))]
@@ -194,11 +282,14 @@ def export_endpoint(run, model):
 
     from crossmodal_tf.data.text import START
     from crossmodal_tf.export.serving import TEXT, Endpoint, greedy_outputs
-    from crossmodal_tf.export.text_ops import GraphVocabulary
+    from crossmodal_tf.export.text_ops import GraphVocabulary, make_lookup, source_copy_ids, tokenize_text
 
     config, vocab, target_vocab = run.config, run.vocab, run.target_vocab
     text_cfg, gen = config.data.text, generator(model, config)
     source, target = GraphVocabulary(vocab, text_cfg), GraphVocabulary(target_vocab, config.data.target_text)
+    # copy attention's extended ids: the source's words looked up in the target vocabulary (words and characters
+    # only; the config refuses model.copy with subwords)
+    target_table = make_lookup(target_vocab.tokens) if config.model.copy else None
 
     def serve(text):
         ids = source.ids(text, text_cfg.max_length)
@@ -207,15 +298,21 @@ def export_endpoint(run, model):
         empty = tf.equal(ids.row_lengths(), 0)
         sources = tf.where(empty[:, None] & tf.equal(tf.range(text_cfg.max_length), 0)[None, :],
                            vocab.index[UNK], sources)
+        inputs, copied_words = {"source": sources}, None
+        if target_table is not None:
+            tokens = tokenize_text(text, text_cfg.level, text_cfg.lowercase, text_cfg.max_length)
+            inputs[COPY_INPUT], copied_words = source_copy_ids(tokens, target_table, len(target_vocab),
+                                                               text_cfg.max_length)
         first = tf.fill([tf.shape(text)[0]], target_vocab.index[START])
-        return greedy_outputs(gen, target, config.sample.max_length, gen.start({"source": sources}), first)
+        return greedy_outputs(gen, target, config.sample.max_length, gen.start(inputs), first,
+                              copied_words=copied_words, unknown=run.task.writes_unknown)
 
-    return Endpoint(serve, [TEXT], source.resources + target.resources)
+    return Endpoint(serve, [TEXT], source.resources + target.resources + ([target_table] if target_table else []))
 
 
 TASK = Task(
     name="seq2seq", uses_image=False, frame_text=False, target_text=True, metric_names=("token_accuracy",),
-    headline_metric="bleu", reads=("data.target_text", "model.attention", "sample"), generates_text=True,
+    headline_metric="bleu", reads=("data.target_text", "model.attention", "model.copy", "sample"), generates_text=True,
     sample_inputs=("text",),
     make_examples=make_examples, build_model=build_model, loss=sequence.loss, train_metrics=sequence.train_metrics,
     arrange=arrange, evaluate=evaluate, report_sections=report_sections, export_endpoint=export_endpoint,

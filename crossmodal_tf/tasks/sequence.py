@@ -12,7 +12,7 @@ import math
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from crossmodal_tf.data.text import END, START, Vocabulary, encode_prompt
+from crossmodal_tf.data.text import END, START, UNK, Vocabulary, encode_prompt
 from crossmodal_tf.errors import CmxError
 
 if TYPE_CHECKING:  # for annotations: numpy is imported where it is used, so reading TASK stays fast
@@ -134,11 +134,13 @@ def generate(gen, decoder, vocab: Vocabulary, inputs: dict | None, batch: int, s
 
 
 def decode_rows(gen, decoder, vocab: Vocabulary, name: str, rows: np.ndarray, settings, batch_size: int,
-                num_samples: int = 1, seed: int = 0, prompt_ids=(), filler: np.ndarray | None = None):
+                num_samples: int = 1, seed: int = 0, prompt_ids=(), filler: np.ndarray | None = None,
+                others: dict | None = None):
     """Decode every row of one start input (images, source sentences) in batches: Decoded, (rows, samples, steps).
 
     Every batch is padded to batch_size rows of `filler` (zeros by default), so the
-    compiled loop sees one shape and compiles once.
+    compiled loop sees one shape and compiles once. others holds further start inputs,
+    row for row with rows (a copy decoder's extended source ids), padded with zeros.
     """
     import numpy as np
 
@@ -150,19 +152,23 @@ def decode_rows(gen, decoder, vocab: Vocabulary, name: str, rows: np.ndarray, se
     for begin in range(0, len(rows), batch_size):
         chunk = rows[begin:begin + batch_size]
         padded = np.concatenate([chunk, np.broadcast_to(pad, (batch_size - len(chunk), *rows.shape[1:]))])
-        decoded = generate(gen, decoder, vocab, {name: padded}, batch_size, settings, num_samples, seed + begin,
-                           prompt_ids)
+        inputs = {name: padded}
+        for other, values in (others or {}).items():
+            part = values[begin:begin + batch_size]
+            inputs[other] = np.concatenate([part, np.zeros((batch_size - len(part), *values.shape[1:]), values.dtype)])
+        decoded = generate(gen, decoder, vocab, inputs, batch_size, settings, num_samples, seed + begin, prompt_ids)
         parts.append(Decoded(decoded.tokens[: len(chunk)], decoded.log_probs[: len(chunk)],
                              decoded.scores[: len(chunk)]))
     return Decoded(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("tokens", "log_probs", "scores")))
 
 
-def make_decoder(generator, vocab: Vocabulary, jit_compile: bool = True):
-    """A Decoder over a generator's step that stops at <end> and never emits <pad> or <start>."""
+def make_decoder(generator, vocab: Vocabulary, jit_compile: bool = True, unknown: bool = True):
+    """A Decoder over a generator's step that stops at <end> and never emits <pad> or <start> (nor <unk> when
+    unknown is False: Task.writes_unknown)."""
     from crossmodal_tf.decoding import Decoder
 
-    return Decoder(generator.step, end_id=vocab.index[END], forbidden_ids=(0, vocab.index[START]),
-                   jit_compile=jit_compile)
+    forbidden = (0, vocab.index[START]) + (() if unknown else (vocab.index[UNK],))
+    return Decoder(generator.step, end_id=vocab.index[END], forbidden_ids=forbidden, jit_compile=jit_compile)
 
 
 def evaluate_tokens(run, model, dataset, arrange, text_field: str = "text") -> dict:

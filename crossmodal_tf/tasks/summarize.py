@@ -12,6 +12,7 @@ N the mean length of the train split's summaries.
 
 from __future__ import annotations
 
+from crossmodal_tf.data.text import UNK
 from crossmodal_tf.tasks import seq2seq, sequence
 from crossmodal_tf.tasks.base import Task
 
@@ -54,17 +55,29 @@ def lead_length(run) -> int:
 def _summaries(run, model, dataset, limit: int | None = None, jit_compile: bool = True):
     """(documents as text, references, greedy summaries) of a dataset's distinct documents (the first `limit`).
 
-    The documents are their stored ids read back: cut at data.text.max_length, a word outside the vocabulary
-    read as <unk>, so the lead baseline copies what the model reads.
+    The documents are their stored ids read back: cut at data.text.max_length, so the lead baseline copies
+    what the model reads. A word outside the vocabulary reads as <unk>, or, for a copy model (model.copy),
+    which can copy it, as itself.
     """
     import numpy as np
 
+    from crossmodal_tf.data.copy_ids import extended_texts
+
     sources, references = seq2seq.sources_with_references(dataset, run.target_vocab, run.config.data.target_text.level)
     sources, references = sources[:limit], references[:limit]
-    documents = [sequence.texts(np.asarray(source)[None], run.vocab, run.config.data.text.level)[0]
-                 for source in sources]
-    summaries = seq2seq.greedy_translations(run, model, sources, jit_compile) if sources else []
+    level = run.config.data.text.level
+    if sources.copy_ids is not None:
+        documents = extended_texts(sources.copy_ids, run.target_vocab, sources.oovs, level)
+    else:
+        documents = [sequence.texts(np.asarray(source)[None], run.vocab, level)[0] for source in sources.ids]
+    summaries = seq2seq.greedy_translations(run, model, sources, jit_compile) if len(sources) else []
     return documents, references, summaries
+
+
+def known_words(texts: list[str]) -> list[str]:
+    """Summaries without <unk>: a word the model could not name matches no reference word, though rouge-score
+    would read both as "unk"."""
+    return [" ".join(word for word in text.split() if word != UNK) for text in texts]
 
 
 def evaluate(run, model, dataset) -> dict:
@@ -73,9 +86,9 @@ def evaluate(run, model, dataset) -> dict:
 
     results = sequence.evaluate_tokens(run, model, dataset, seq2seq.arrange, text_field="target")
     documents, references, summaries = _summaries(run, model, dataset)
-    results.update(summary_scores(summaries, references))
+    results.update(summary_scores(known_words(summaries), references))
     length = lead_length(run)
-    lead = summary_scores(lead_baseline(documents, length), references)
+    lead = summary_scores(known_words(lead_baseline(documents, length)), references)
     results.update({f"lead_{name}": value for name, value in lead.items()})
     results.update(documents=len(summaries), lead_length=length)
     return results
@@ -89,7 +102,7 @@ def report_sections(run, model, split: str, dataset) -> list:
     documents, references, summaries = _summaries(run, model, dataset, DOCUMENTS, jit_compile=False)
     if not documents:
         return [Section("Summaries", note(f"No documents in the {split} split."))]
-    rows = [[document, " / ".join(refs), summary, round(summary_scores([summary], [refs])["rougeL"], 3)]
+    rows = [[document, " / ".join(refs), summary, round(summary_scores(known_words([summary]), [refs])["rougeL"], 3)]
             for document, refs, summary in zip(documents, references, summaries)]
     return [Section(f"Summaries ({split} split, greedy)",
                     note("ROUGE-L per document: rouge-score's F-measure (stemmed) against its best reference, 0–1.")
@@ -108,8 +121,8 @@ def sample(run, request, settings, seed: int, warn) -> list[dict]:
 
 TASK = Task(
     name="summarize", uses_image=False, frame_text=False, target_text=True, metric_names=("token_accuracy",),
-    headline_metric="rougeL", reads=("data.target_text", "model.attention", "sample"), generates_text=True,
-    sample_inputs=("text",), needs=("documents",), target_level="word",
+    headline_metric="rougeL", reads=("data.target_text", "model.attention", "model.copy", "sample"),
+    generates_text=True, sample_inputs=("text",), needs=("documents",), target_level="word", writes_unknown=False,
     make_examples=make_examples, build_model=seq2seq.build_model, loss=sequence.loss,
     train_metrics=sequence.train_metrics, arrange=seq2seq.arrange, evaluate=evaluate,
     report_sections=report_sections, export_endpoint=export_endpoint, sample=sample, vocab_texts=vocab_texts)
