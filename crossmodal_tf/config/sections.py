@@ -106,7 +106,31 @@ class TextBranchConfig(Section):
     dropout: float = Field(0.1, ge=0, lt=1)
 
 
+def _backbone_name(value, handler):
+    """A known backbone name; otherwise one message naming the closest ones."""
+    from crossmodal_tf.models.backbones import check_backbone_name
+
+    return handler(check_backbone_name(value) if isinstance(value, str) else value)
+
+
+def _trainable(value, handler):
+    """false, true or a whole number of layers (at least 1): one plain message rather than one per union member."""
+    if isinstance(value, bool) or (isinstance(value, int) and value >= 1):
+        return handler(value)
+    raise ValueError(f"expected false, true or a number of layers (at least 1), found {value!r}")
+
+
 class ImageBranchConfig(Section):
+    backbone: Annotated[str, WrapValidator(_backbone_name)] = Field(
+        "conv", description="conv: the Conv2D blocks below, learned from scratch; or a pretrained keras.applications "
+                            "network: mobilenet_v2, mobilenet_v3_small, efficientnet_b0, resnet50")
+    weights: str | None = Field(None, description="backbone: a local .h5/.weights.h5/.keras weights file (never "
+                                                  "downloaded); null: random initial weights")
+    trainable: Annotated[bool | int, WrapValidator(_trainable)] = Field(
+        False, description="backbone: false freezes it (its features can be cached), true trains all of it, "
+                           "N trains its last N layers")
+    cache_features: bool = Field(True, description="frozen backbone: compute each image's features once and train "
+                                                   "on them (much faster epochs); false runs the backbone every step")
     filters: list[int] = Field([32, 64, 64], min_length=1, description="one Conv2D block per entry")
     kernel_size: int = Field(3, ge=1)
     pool: Literal["max", "avg"] = Field("max", description="pooling after each block and at the end")
