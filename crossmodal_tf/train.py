@@ -182,23 +182,34 @@ def _train_locked(config: Config, run: RunDir, stats: dict, *, resume: bool, ove
     from crossmodal_tf.distribute import prepare_model
     from crossmodal_tf.tasks import load_task
 
+    from crossmodal_tf.data.augment import augmenting, check_flip
+
+    task = load_task(config.task)
+    augment = config.data.image.augment if task.uses_image else None
+    if augment and augment.on:
+        check_flip(augment, config.processed_dir / "vocab.txt")
     _write_run_files(config, run, stats, overwrite=overwrite, command=command)
     jit = _seed_and_set_precision(config)
-    task = load_task(config.task)
     counts = stats["counts"]
     steps = math.ceil(counts["train"] / config.train.batch_size)
     model, fitted = _compiled_model(config, task, stats, strategy, steps=steps, jit=jit)
 
     size = config.data.image.size if task.uses_image else None
-    arrange = None
+    arrange = val_arrange = None  # the task's own
     if fitted is not model:  # a frozen backbone: fit the layers after it on its cached features
         from crossmodal_tf.data.feature_cache import FeatureCache
 
         size, arrange = None, FeatureCache(config, model, stats, log=warn).arrange(task.arrange)
+        val_arrange = arrange
+    elif augment and augment.on:
+        if config.model.image.backbone != "conv" and config.model.image.trainable is False:
+            warn("cmx: data.image.augment is on, so the frozen backbone's features are not cached: it runs on "
+                 "every training step")
+        arrange = augmenting(task.arrange, augment, config.seed)
     start = _restore_position(fitted, run, strategy, resume=resume, warn=warn)
     has_val = counts["val"] > 0
     val_ds = make_validation_batches(config, task, strategy, count=counts["val"], size=size,
-                                     arrange=arrange) if has_val else None
+                                     arrange=val_arrange) if has_val else None
     checkpoint = TrainingCheckpoint(run.backup, start, config.train.checkpoint_every_steps)
     callbacks = _callbacks(config, run, steps=steps, progress=progress, has_val=has_val, checkpoint=checkpoint)
     prepare_model(fitted, strategy, lambda: make_training_batches(config, task, None, count=counts["train"], size=size,

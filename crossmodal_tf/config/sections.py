@@ -38,9 +38,28 @@ class ShapesConfig(Section):
     captions_per_image: int = Field(5, ge=1, le=5, description="English paraphrases per image")
 
 
+class AugmentConfig(Section):
+    crop: float = Field(0.0, ge=0, lt=1, description="random crop and resize: zoom in by up to this share of each "
+                                                     "side and shift by up to half of it; 0: off")
+    flip: bool = Field(False, description="random horizontal flip; refused when the captions say left or right")
+    force_flip: bool = Field(False, description="flip even when the captions say left or right")
+    jitter: float = Field(0.0, ge=0, le=1, description="colour jitter: random brightness and contrast by up to this "
+                                                       "factor; 0: off")
+
+    @property
+    def on(self) -> bool:
+        """Whether any augmentation changes the training images."""
+        return bool(self.crop or self.flip or self.jitter)
+
+
 class ImageConfig(Section):
     size: int = Field(64, ge=8, le=1024, description="images are resized to size x size")
     max_pixels: int = Field(40_000_000, ge=1, description="larger source images are rejected before decoding")
+    resize: Literal["squash", "crop", "pad"] = Field(
+        "squash", description="another aspect ratio becomes a square by squashing the whole picture, cropping its "
+                              "centre square, or padding it whole with black")
+    augment: AugmentConfig = Field(AugmentConfig(), description="training split only, each epoch anew (Keras "
+                                                                "preprocessing layers); turns the feature cache off")
 
 
 class TextConfig(Section):

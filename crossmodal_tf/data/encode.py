@@ -74,12 +74,13 @@ class Encoder:
     frame: bool  # <start>/<end> around every text (generative tasks)
     image_size: int
     target: TextSide | None = None  # translation pairs: the target side, always framed
+    resize: str = "squash"  # data.image.resize
 
     def __call__(self, job: EncodeJob) -> Encoded:
         pixels = None
         if job.load_image is not None:
             try:
-                pixels = image_to_array(job.load_image(), self.image_size)
+                pixels = image_to_array(job.load_image(), self.image_size, self.resize)
             except BadImage as exc:
                 return Encoded(bad_image=str(exc))
         serialized, lengths = [], []

@@ -26,10 +26,11 @@ BATCH = 64  # images per backbone call while filling the cache
 
 
 def cache_applies(config, task) -> bool:
-    """Whether training runs on cached features: a frozen pretrained backbone, its features cache on, images used."""
+    """Whether training runs on cached features: a frozen pretrained backbone, its cache on, images used as
+    they are (augmentation changes them every epoch)."""
     image = config.model.image
     return (task.uses_image and image.backbone != CONV and image.trainable is False and image.cache_features
-            and getattr(config.model, "use_image", True))
+            and config.model.use_image and not config.data.image.augment.on)
 
 
 def features_fingerprint(config, stats: dict, feature_shape) -> str:

@@ -85,11 +85,15 @@ def fingerprint(config: Config) -> str:
         ignored.add("answers")  # so that adding the section left the other tasks' fingerprints as they were
     if not source_reads_key(config.data.source, "data.path"):
         ignored.add("path")
+    data = config.data.model_dump(mode="json", exclude=ignored)
+    data["image"].pop("augment")  # done while training, not in the shards
+    if data["image"]["resize"] == "squash":
+        del data["image"]["resize"]  # the default: folders written before the key existed stay up to date
     relevant = {
         "format": FORMAT_VERSION,
         "task": config.task,
         "seed": config.seed,
-        "data": config.data.model_dump(mode="json", exclude=ignored),
+        "data": data,
         "source": source.fingerprint(config.data),
     }
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
@@ -220,7 +224,7 @@ def _encoder(config: Config, task, vocab: Vocabulary, target_vocab: Vocabulary |
 
     data = config.data
     target = side(target_vocab, data.target_text) if target_vocab is not None else None
-    return Encoder(side(vocab, data.text), task.frame_text, data.image.size, target)
+    return Encoder(side(vocab, data.text), task.frame_text, data.image.size, target, data.image.resize)
 
 
 @dataclass(frozen=True)

@@ -96,7 +96,8 @@ def sample(run, request, settings, seed: int, warn) -> list[dict]:
     image_cfg = run.config.data.image
     references = None
     if request.images:
-        batch = load_image_batch(list(request.images), image_cfg.size, image_cfg.max_pixels)
+        batch = load_image_batch(list(request.images), image_cfg.size, image_cfg.max_pixels,
+                                 resize=image_cfg.resize)
         labels = list(request.images)
     else:
         split = run.eval_split()
@@ -146,7 +147,7 @@ def export_endpoint(run, model):
     config, vocab, gen = run.config, run.vocab, generator(model, run.config)
 
     def serve(image):
-        images = decode_images(image, config.data.image.size)
+        images = decode_images(image, config.data.image.size, config.data.image.resize)
         first = tf.fill([tf.shape(images)[0]], vocab.index[START])
         return greedy_outputs(gen, vocab, config.data.text.level, config.sample.max_length,
                               gen.start({"image": images}), first)
