@@ -87,6 +87,11 @@ class NegativesConfig(Section):
     hard_fraction: float = Field(0.5, ge=0, le=1, description="share of negatives that change one attribute")
 
 
+class CocoConfig(Section):
+    images: str | None = Field(None, description="coco: the image folder, relative to data.path; default: COCO's "
+                                                 "<split><year>/, Karpathy's filepath, images/ or data.path itself")
+
+
 class AnswersConfig(Section):
     min_count: int = Field(1, ge=1, description="vqa: train-split answers seen fewer times map to the unknown "
                                                 "answer (id 0), which always counts as wrong")
@@ -114,6 +119,7 @@ class DataConfig(Section):
     split: SplitConfig = SplitConfig()
     negatives: NegativesConfig = NegativesConfig()
     answers: AnswersConfig = AnswersConfig()
+    coco: CocoConfig = CocoConfig()
 
 
 # --- model ----------------------------------------------------------------------------

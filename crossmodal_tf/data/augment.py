@@ -51,8 +51,11 @@ def augmenter(cfg, seed: int):
 
 def augmenting(task_arrange, cfg, seed: int):
     """task_arrange on batches whose images are augmented first."""
+    import tensorflow as tf
+
     augment = augmenter(cfg, seed)
 
+    @tf.autograph.experimental.do_not_convert  # as in feature_cache.FeatureCache.arrange
     def arrange(batch):
         return task_arrange({**batch, "image": augment(batch["image"])})
 

@@ -111,6 +111,9 @@ class FeatureCache:
                                                 tf.range(len(self.keys), dtype=tf.int64)), default_value=-1)
         values = tf.constant(self.values)
 
+        # not converted by AutoGraph, which cannot read this closure's source (and the tasks' arrange
+        # functions hold no Python control flow on tensors)
+        @tf.autograph.experimental.do_not_convert
         def arrange(batch):
             return task_arrange({**batch, "image": tf.gather(values, table.lookup(batch["key"]))})
 

@@ -85,6 +85,8 @@ def fingerprint(config: Config) -> str:
         ignored.add("answers")  # so that adding the section left the other tasks' fingerprints as they were
     if not source_reads_key(config.data.source, "data.path"):
         ignored.add("path")
+    if not source_reads_key(config.data.source, "data.coco"):
+        ignored.add("coco")  # as for answers: adding the section left the other sources' fingerprints as they were
     data = config.data.model_dump(mode="json", exclude=ignored)
     data["image"].pop("augment")  # done while training, not in the shards
     if data["image"]["resize"] == "squash":
