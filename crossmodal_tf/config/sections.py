@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WrapValidator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, WrapValidator, field_validator, model_validator
 
 from crossmodal_tf.data.sources import SOURCE_GIVES, SOURCES
 from crossmodal_tf.tasks import TASKS, load_task
@@ -156,6 +156,14 @@ class ImageBranchConfig(Section):
                            "N trains its last N layers")
     cache_features: bool = Field(True, description="frozen backbone: compute each image's features once and train "
                                                    "on them (much faster epochs); false runs the backbone every step")
+
+    @field_validator("weights", "trainable")
+    @classmethod
+    def _for_a_backbone(cls, value, info: ValidationInfo):
+        if info.data.get("backbone") == "conv" and value not in (None, False):
+            raise ValueError("this is for a pretrained backbone; backbone conv learns from scratch (set "
+                             "model.image.backbone, e.g. mobilenet_v2)")
+        return value
     filters: list[int] = Field([32, 64, 64], min_length=1, description="one Conv2D block per entry")
     kernel_size: int = Field(3, ge=1)
     pool: Literal["max", "avg"] = Field("max", description="pooling after each block and at the end")

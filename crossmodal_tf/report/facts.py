@@ -12,7 +12,8 @@ from crossmodal_tf.run_summary import flatten, read_json, read_run_config, summa
 # (keys that only some tasks read are shown for those tasks alone)
 SUMMARY_KEYS = ("task", "seed", "data.source", "data.path", "data.image.size", "data.text.level",
                 "data.text.max_length", "data.target_text.level", "model.text.units", "model.text.layers",
-                "model.image.filters", "model.fusion.type", "model.condition", "model.attention", "model.embedding.dim",
+                "model.image.backbone", "model.image.filters", "model.fusion.type", "model.condition",
+                "model.attention", "model.embedding.dim",
                 "train.epochs", "train.batch_size", "train.optimizer.name", "train.optimizer.learning_rate",
                 "train.precision")
 
