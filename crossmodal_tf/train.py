@@ -179,10 +179,9 @@ def _train_locked(config: Config, run: RunDir, stats: dict, *, resume: bool, ove
                   command: list[str] | None, warn, strategy, chief: bool = True) -> dict:
     """Train into run (held by this process, or a worker's scratch copy of it); returns the summary of the run."""
     from crossmodal_tf.checkpoints import TrainingCheckpoint
+    from crossmodal_tf.data.augment import augmenting, check_flip
     from crossmodal_tf.distribute import prepare_model
     from crossmodal_tf.tasks import load_task
-
-    from crossmodal_tf.data.augment import augmenting, check_flip
 
     task = load_task(config.task)
     augment = config.data.image.augment if task.uses_image else None

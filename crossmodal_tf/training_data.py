@@ -17,8 +17,8 @@ def make_training_batches(config: Config, task, strategy, *, count: int, size: i
 
     train_cfg = config.train
     kwargs = dict(seed=config.seed, shuffle_buffer=train_cfg.shuffle_buffer, first_epoch=first_epoch,
-                  epochs=last_epoch, skip_batches=skip, arrange=arrange or task.arrange, length_window=train_cfg.length_window,
-                  cache=config.data.cache)
+                  epochs=last_epoch, skip_batches=skip, arrange=arrange or task.arrange,
+                  length_window=train_cfg.length_window, cache=config.data.cache)
     if strategy is None or not is_multi_worker(strategy):
         return make_training_dataset(config.processed_dir, "train", count, train_cfg.batch_size, size, **kwargs)
 
@@ -41,7 +41,8 @@ def make_validation_batches(config: Config, task, strategy, *, count: int, size:
     from crossmodal_tf.distribute import is_multi_worker
 
     def batches(context=None):
-        return make_dataset(config.processed_dir, "val", count, config.eval.batch_size, size, arrange=arrange or task.arrange,
-                            cache=config.data.cache, length_window=config.train.length_window)
+        return make_dataset(config.processed_dir, "val", count, config.eval.batch_size, size,
+                            arrange=arrange or task.arrange, cache=config.data.cache,
+                            length_window=config.train.length_window)
 
     return strategy.distribute_datasets_from_function(batches) if is_multi_worker(strategy) else batches()

@@ -144,7 +144,7 @@ def load_backbone_weights(backbone, name: str, file: Path) -> None:
             raise CmxError(f"model.image.weights: {file}: these weights do not fit backbone {name} "
                            f"({_gist(str(exc)) or type(exc).__name__})") from None
     # Keras only warns about variables a .keras or .weights.h5 file has no values for; that is a mismatch too
-    skipped = [str(w.message) for w in caught if "could not be loaded" in str(w.message) or "Skipping" in str(w.message)]
+    skipped = [str(w.message) for w in caught if any(s in str(w.message) for s in ("could not be loaded", "Skipping"))]
     if skipped:
         raise CmxError(f"model.image.weights: {file}: these weights do not fit backbone {name} ({_gist(skipped[0])})")
 

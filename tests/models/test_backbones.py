@@ -84,7 +84,8 @@ def test_backbone_hands_its_grid_to_the_vqa_attention():
 
 
 def test_unknown_backbone_names_the_closest():
-    with pytest.raises(CmxError, match="^model.image.backbone: unknown backbone 'mobilenet2'; did you mean mobilenet_v2"):
+    with pytest.raises(CmxError, match="^model.image.backbone: unknown backbone 'mobilenet2'; did you mean "
+                                       "mobilenet_v2"):
         config(backbone="mobilenet2")
 
 
@@ -108,7 +109,8 @@ def test_bad_weights_and_settings_are_one_error_naming_the_key(case, saved_weigh
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not REAL_WEIGHTS.is_file(), reason="the shared ImageNet MobileNetV2 weights are not on this machine")
+@pytest.mark.skipif(not REAL_WEIGHTS.is_file(),
+                    reason="the shared ImageNet MobileNetV2 weights (../shared/weights/) are not on this machine")
 def test_real_imagenet_weights_load():
     """The shared ImageNet file (legacy Keras .h5 layout) loads into the backbone at 96 px, value for value."""
     import h5py
