@@ -29,7 +29,7 @@ def test_cached_features_train_what_the_backbone_every_step_trains(tmp_path, mon
             f"model.image.cache_features={str(cached).lower()}", f"name=run-{cached}", "train.epochs=2"],
             warn=lambda line: None)
         lines = []
-        train(config, progress="none", warn=lines.append)
+        train(config, overwrite=True, progress="none", warn=lines.append)
         histories[cached] = [json.loads(line) for line in (tmp_path / "runs" / f"run-{cached}" / "metrics.jsonl")
                              .read_text().splitlines()]
         logs.setdefault(cached, []).append(lines)

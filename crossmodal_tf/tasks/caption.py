@@ -72,7 +72,10 @@ def describe(gen, decoder, vocab, images: np.ndarray, settings, batch_size: int,
 
 
 def evaluate(run, model, dataset) -> dict:
-    """Token metrics with teacher forcing, then BLEU-1…4 (and CIDEr-D) of greedy captions of each distinct image."""
+    """Token metrics with teacher forcing, then BLEU-1…4 (and CIDEr-D) of greedy captions of each distinct image,
+    and the share of images whose greedy caption no other image gets."""
+    from collections import Counter
+
     from crossmodal_tf.text_scores import caption_scores
 
     config = run.config
@@ -86,6 +89,9 @@ def evaluate(run, model, dataset) -> dict:
     hypotheses = sequence.texts(decoded.tokens[:, 0], run.vocab, level)
     results.update(caption_scores(hypotheses, references, level))
     results["images"] = len(hypotheses)
+    # BLEU rewards a generic caption given to every photo ("a man in a"); this share shows it
+    counts = Counter(hypotheses)
+    results["unique_caption_share"] = sum(counts[h] == 1 for h in hypotheses) / len(hypotheses) if hypotheses else 0.0
     return results
 
 
