@@ -84,7 +84,7 @@ class FeatureCache:
         path = self.folder / f"{split}.npz"
         if path.is_file():
             with np.load(path) as stored:
-                return [k for k in stored["keys"].tolist()], stored["features"]
+                return stored["keys"].tolist(), stored["features"]
         from crossmodal_tf.data.pipeline import parsed_examples
 
         log(f"cmx: computing the {config.model.image.backbone} features of the {split} split's images once")
