@@ -149,11 +149,14 @@ class Run:
 
     def _load_last(self):
         from crossmodal_tf.checkpoints import restore_checkpoint
+        from crossmodal_tf.data.feature_cache import cache_applies, features_trainer
 
         second = self.target_vocab if self.task.target_text else self.answers
         sizes = [len(self.vocab), len(second) if second is not None else None]
         model = self.task.build_model(self.config, *sizes)
-        if restore_checkpoint(model, self.paths.backup) is None:
+        # a run on cached image features checkpointed the model from the backbone's output (feature_cache.py)
+        fitted = features_trainer(model) if cache_applies(self.config, self.task) else model
+        if restore_checkpoint(fitted, self.paths.backup) is None:
             raise CmxError(f"{self.root}: no last checkpoint (nothing in {self.paths.backup.relative_to(self.root)})")
         return model
 

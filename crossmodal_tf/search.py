@@ -165,7 +165,7 @@ def search_run(run_dir: str | Path, query: str | None = None, image: str | None 
     if query is not None:
         ids = query_ids(query, run.vocab, text_cfg, warn)
     else:
-        pixels = load_image_batch([image], image_cfg.size, image_cfg.max_pixels)[0]
+        pixels = load_image_batch([image], image_cfg.size, image_cfg.max_pixels, resize=image_cfg.resize)[0]
     searcher, built = load_searcher(run, split)
     results = searcher.by_text(ids, top_k) if query is not None else searcher.by_image(pixels, top_k)
     found = {"run": str(run.root), "split": split, **({"query": query} if query is not None else {"image": image}),

@@ -179,40 +179,65 @@ def _train_locked(config: Config, run: RunDir, stats: dict, *, resume: bool, ove
                   command: list[str] | None, warn, strategy, chief: bool = True) -> dict:
     """Train into run (held by this process, or a worker's scratch copy of it); returns the summary of the run."""
     from crossmodal_tf.checkpoints import TrainingCheckpoint
+    from crossmodal_tf.data.augment import augmenting, check_flip
     from crossmodal_tf.distribute import prepare_model
     from crossmodal_tf.tasks import load_task
 
+    task = load_task(config.task)
+    augment = config.data.image.augment if task.uses_image else None
+    if augment and augment.on:
+        check_flip(augment, config.processed_dir / "vocab.txt")
     _write_run_files(config, run, stats, overwrite=overwrite, command=command)
     jit = _seed_and_set_precision(config)
-    task = load_task(config.task)
     counts = stats["counts"]
     steps = math.ceil(counts["train"] / config.train.batch_size)
-    model = _compiled_model(config, task, stats, strategy, steps=steps, jit=jit)
+    model, fitted = _compiled_model(config, task, stats, strategy, steps=steps, jit=jit)
 
     size = config.data.image.size if task.uses_image else None
-    start = _restore_position(model, run, strategy, resume=resume, warn=warn)
+    arrange = val_arrange = None  # the task's own
+    if fitted is not model:  # a frozen backbone: fit the layers after it on its cached features
+        from crossmodal_tf.data.feature_cache import FeatureCache
+
+        size, arrange = None, FeatureCache(config, model, stats, log=warn).arrange(task.arrange)
+        val_arrange = arrange
+    elif augment and augment.on:
+        if config.model.image.backbone != "conv" and config.model.image.trainable is False:
+            warn("cmx: data.image.augment is on, so the frozen backbone's features are not cached: it runs on "
+                 "every training step")
+        arrange = augmenting(task.arrange, augment, config.seed)
+    start = _restore_position(fitted, run, strategy, resume=resume, warn=warn)
     has_val = counts["val"] > 0
-    val_ds = make_validation_batches(config, task, strategy, count=counts["val"], size=size) if has_val else None
+    val_ds = make_validation_batches(config, task, strategy, count=counts["val"], size=size,
+                                     arrange=val_arrange) if has_val else None
     checkpoint = TrainingCheckpoint(run.backup, start, config.train.checkpoint_every_steps)
     callbacks = _callbacks(config, run, steps=steps, progress=progress, has_val=has_val, checkpoint=checkpoint)
-    prepare_model(model, strategy, lambda: make_training_batches(config, task, None, count=counts["train"],
-                                                                 size=size, first_epoch=0, last_epoch=1, skip=0))
+    prepare_model(fitted, strategy, lambda: make_training_batches(config, task, None, count=counts["train"], size=size,
+                                                                  first_epoch=0, last_epoch=1, skip=0, arrange=arrange))
 
     def fit(first_epoch: int, last_epoch: int, skip: int = 0, steps_per_epoch: int = steps):
         dataset = make_training_batches(config, task, strategy, count=counts["train"], size=size,
-                                        first_epoch=first_epoch, last_epoch=last_epoch, skip=skip)
-        model.fit(dataset, validation_data=val_ds, initial_epoch=first_epoch, epochs=last_epoch,
-                  steps_per_epoch=steps_per_epoch, callbacks=callbacks, shuffle=False, verbose=0)  # shuffled by epoch
+                                        first_epoch=first_epoch, last_epoch=last_epoch, skip=skip, arrange=arrange)
+        fitted.fit(dataset, validation_data=val_ds, initial_epoch=first_epoch, epochs=last_epoch,
+                   steps_per_epoch=steps_per_epoch, callbacks=callbacks, shuffle=False, verbose=0)  # shuffled by epoch
 
-    _fit_from(start, fit, model=model, steps=steps, epochs=config.train.epochs, callbacks=callbacks,
+    _fit_from(start, fit, model=fitted, steps=steps, epochs=config.train.epochs, callbacks=callbacks,
               checkpoint=checkpoint, strategy=strategy, run_root=run.root)
-    return _finish(config, run, model, stats, chief=chief)
+    return _finish(config, run, model, stats, chief=chief, fitted=fitted)
 
 
 def _write_run_files(config: Config, run: RunDir, stats: dict, *, overwrite: bool, command: list[str] | None) -> None:
     """Write what a run directory holds before training: config.yaml, stats.json, the vocabularies, env.json."""
     from crossmodal_tf.environment import describe_environment
+    from crossmodal_tf.tasks import load_task
 
+    env = describe_environment(config.seed, command)
+    image = config.model.image
+    if image.weights and load_task(config.task).uses_image:
+        from crossmodal_tf.models.backbones import check_weights_file, weights_sha256
+
+        # checked before anything is written; the hash says which weights the run started from
+        env["image_weights"] = {"backbone": image.backbone, "path": image.weights,
+                                "sha256": weights_sha256(check_weights_file(image.backbone, image.weights))}
     if overwrite:
         run.clear()
     run.root.mkdir(parents=True, exist_ok=True)
@@ -222,7 +247,7 @@ def _write_run_files(config: Config, run: RunDir, stats: dict, *, overwrite: boo
     for optional in run.vocabularies[1:]:
         if (config.processed_dir / optional.name).is_file():
             shutil.copyfile(config.processed_dir / optional.name, optional)
-    write_json(run.env, describe_environment(config.seed, command))
+    write_json(run.env, env)
 
 
 def _seed_and_set_precision(config: Config) -> bool:
@@ -243,13 +268,23 @@ def _seed_and_set_precision(config: Config) -> bool:
 
 
 def _compiled_model(config: Config, task, stats: dict, strategy, *, steps: int, jit: bool):
-    """The task's model built and compiled in the strategy's scope; steps is the number of batches per epoch."""
+    """(the task's model, the model fit trains) built in the strategy's scope, the second compiled.
+
+    They are the same model, unless the image features are cached (a frozen backbone on
+    one machine): then fit trains a model from the backbone's output that shares the
+    full model's layers after it. steps is the number of batches per epoch.
+    """
+    from crossmodal_tf.data.feature_cache import cache_applies, features_trainer
+    from crossmodal_tf.distribute import is_multi_worker
+
     train_cfg = config.train
     with strategy.scope():
         model = task.build_model(config, *task.vocab_sizes(stats))
-        model.compile(optimizer=build_optimizer(train_cfg.optimizer, steps * train_cfg.epochs, steps), loss=task.loss(),
-                      metrics=task.train_metrics(), jit_compile=jit)
-    return model
+        cached = cache_applies(config, task) and not is_multi_worker(strategy)
+        fitted = features_trainer(model) if cached else model
+        fitted.compile(optimizer=build_optimizer(train_cfg.optimizer, steps * train_cfg.epochs, steps),
+                       loss=task.loss(), metrics=task.train_metrics(), jit_compile=jit)
+    return model, fitted
 
 
 def _restore_position(model, run: RunDir, strategy, *, resume: bool, warn):
@@ -300,12 +335,24 @@ def _fit_from(start, fit, *, model, steps: int, epochs: int, callbacks: list, ch
         stopper.restore()
 
 
-def _finish(config: Config, run: RunDir, model, stats: dict, *, chief: bool) -> dict:
-    """Save the best epoch's model (and, on the chief, the learning curves); returns the summary of the run."""
+def _finish(config: Config, run: RunDir, model, stats: dict, *, chief: bool, fitted=None) -> dict:
+    """Save the best epoch's model (and, on the chief, the learning curves); returns the summary of the run.
+
+    fitted is the model fit trained, when it is not model itself (cached features): the
+    best weights are its own, and loading them sets the layers the two share.
+    """
     history = run.read_history()
     _refuse_diverged(run, history)
     if run.best_weights.is_file():
-        model.load_weights(run.best_weights)
+        (fitted or model).load_weights(run.best_weights)
+    if fitted is not None and fitted is not model:
+        from crossmodal_tf.tasks import load_task
+
+        # the features trainer added nodes to the shared layers, and Keras then cannot serialise the
+        # full model's graph: save a fresh build of it holding the same weights
+        task = load_task(config.task)
+        weights, model = model.get_weights(), task.build_model(config, *task.vocab_sizes(stats))
+        model.set_weights(weights)
     save_model(model, run.model)
     if chief:
         write_curves(run.root)

@@ -6,18 +6,19 @@ from crossmodal_tf.config import Config
 
 
 def make_training_batches(config: Config, task, strategy, *, count: int, size: int | None, first_epoch: int,
-                           last_epoch: int, skip: int):
+                           last_epoch: int, skip: int, arrange=None):
     """The training batches of epochs first_epoch … last_epoch-1 less skip; per worker on a multi-worker strategy.
 
     strategy None gives the local dataset (its element_spec is what prepare_model needs).
+    arrange replaces the task's (cached image features: data/feature_cache.py).
     """
     from crossmodal_tf.data.pipeline import make_training_dataset
     from crossmodal_tf.distribute import is_multi_worker
 
     train_cfg = config.train
     kwargs = dict(seed=config.seed, shuffle_buffer=train_cfg.shuffle_buffer, first_epoch=first_epoch,
-                  epochs=last_epoch, skip_batches=skip, arrange=task.arrange, length_window=train_cfg.length_window,
-                  cache=config.data.cache)
+                  epochs=last_epoch, skip_batches=skip, arrange=arrange or task.arrange,
+                  length_window=train_cfg.length_window, cache=config.data.cache)
     if strategy is None or not is_multi_worker(strategy):
         return make_training_dataset(config.processed_dir, "train", count, train_cfg.batch_size, size, **kwargs)
 
@@ -29,7 +30,7 @@ def make_training_batches(config: Config, task, strategy, *, count: int, size: i
     return strategy.distribute_datasets_from_function(worker_batches)
 
 
-def make_validation_batches(config: Config, task, strategy, *, count: int, size: int | None):
+def make_validation_batches(config: Config, task, strategy, *, count: int, size: int | None, arrange=None):
     """The validation batches, texts of like length together; on a multi-worker strategy every worker evaluates all.
 
     Keras averages the workers' metric values, so workers that each saw a different
@@ -40,7 +41,8 @@ def make_validation_batches(config: Config, task, strategy, *, count: int, size:
     from crossmodal_tf.distribute import is_multi_worker
 
     def batches(context=None):
-        return make_dataset(config.processed_dir, "val", count, config.eval.batch_size, size, arrange=task.arrange,
-                            cache=config.data.cache, length_window=config.train.length_window)
+        return make_dataset(config.processed_dir, "val", count, config.eval.batch_size, size,
+                            arrange=arrange or task.arrange, cache=config.data.cache,
+                            length_window=config.train.length_window)
 
     return strategy.distribute_datasets_from_function(batches) if is_multi_worker(strategy) else batches()

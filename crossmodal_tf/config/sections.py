@@ -39,9 +39,28 @@ class ShapesConfig(Section):
     captions_per_image: int = Field(5, ge=1, le=5, description="English paraphrases per image")
 
 
+class AugmentConfig(Section):
+    crop: float = Field(0.0, ge=0, lt=1, description="random crop and resize: zoom in by up to this share of each "
+                                                     "side and shift by up to half of it; 0: off")
+    flip: bool = Field(False, description="random horizontal flip; refused when the captions say left or right")
+    force_flip: bool = Field(False, description="flip even when the captions say left or right")
+    jitter: float = Field(0.0, ge=0, le=1, description="colour jitter: random brightness and contrast by up to this "
+                                                       "factor; 0: off")
+
+    @property
+    def on(self) -> bool:
+        """Whether any augmentation changes the training images."""
+        return bool(self.crop or self.flip or self.jitter)
+
+
 class ImageConfig(Section):
     size: int = Field(64, ge=8, le=1024, description="images are resized to size x size")
     max_pixels: int = Field(40_000_000, ge=1, description="larger source images are rejected before decoding")
+    resize: Literal["squash", "crop", "pad"] = Field(
+        "squash", description="another aspect ratio becomes a square by squashing the whole picture, cropping its "
+                              "centre square, or padding it whole with black")
+    augment: AugmentConfig = Field(AugmentConfig(), description="training split only, each epoch anew (Keras "
+                                                                "preprocessing layers); turns the feature cache off")
 
 
 SUBWORD_DEFAULTS = {"vocab_size": 8000, "model_type": "unigram"}  # keys read with level subword only
@@ -100,6 +119,11 @@ class NegativesConfig(Section):
     hard_fraction: float = Field(0.5, ge=0, le=1, description="share of negatives that change one attribute")
 
 
+class CocoConfig(Section):
+    images: str | None = Field(None, description="coco: the image folder, relative to data.path; default: COCO's "
+                                                 "<split><year>/, Karpathy's filepath, images/ or data.path itself")
+
+
 class AnswersConfig(Section):
     min_count: int = Field(1, ge=1, description="vqa: train-split answers seen fewer times map to the unknown "
                                                 "answer (id 0), which always counts as wrong")
@@ -127,6 +151,7 @@ class DataConfig(Section):
     split: SplitConfig = SplitConfig()
     negatives: NegativesConfig = NegativesConfig()
     answers: AnswersConfig = AnswersConfig()
+    coco: CocoConfig = CocoConfig()
 
 
 # --- model ----------------------------------------------------------------------------
@@ -149,7 +174,39 @@ class TextBranchConfig(Section):
     dropout: float = Field(0.1, ge=0, lt=1)
 
 
+def _backbone_name(value, handler):
+    """A known backbone name; otherwise one message naming the closest ones."""
+    from crossmodal_tf.models.backbones import check_backbone_name
+
+    return handler(check_backbone_name(value) if isinstance(value, str) else value)
+
+
+def _trainable(value, handler):
+    """false, true or a whole number of layers (at least 1): one plain message rather than one per union member."""
+    if isinstance(value, bool) or (isinstance(value, int) and value >= 1):
+        return handler(value)
+    raise ValueError(f"expected false, true or a number of layers (at least 1), found {value!r}")
+
+
 class ImageBranchConfig(Section):
+    backbone: Annotated[str, WrapValidator(_backbone_name)] = Field(
+        "conv", description="conv: the Conv2D blocks below, learned from scratch; or a pretrained keras.applications "
+                            "network: mobilenet_v2, mobilenet_v3_small, efficientnet_b0, resnet50")
+    weights: str | None = Field(None, description="backbone: a local .h5/.weights.h5/.keras weights file (never "
+                                                  "downloaded); null: random initial weights")
+    trainable: Annotated[bool | int, WrapValidator(_trainable)] = Field(
+        False, description="backbone: false freezes it (its features can be cached), true trains all of it, "
+                           "N trains its last N layers")
+    cache_features: bool = Field(True, description="frozen backbone: compute each image's features once and train "
+                                                   "on them (much faster epochs); false runs the backbone every step")
+
+    @field_validator("weights", "trainable")
+    @classmethod
+    def _for_a_backbone(cls, value, info: ValidationInfo):
+        if info.data.get("backbone") == "conv" and value not in (None, False):
+            raise ValueError("this is for a pretrained backbone; backbone conv learns from scratch (set "
+                             "model.image.backbone, e.g. mobilenet_v2)")
+        return value
     filters: list[int] = Field([32, 64, 64], min_length=1, description="one Conv2D block per entry")
     kernel_size: int = Field(3, ge=1)
     pool: Literal["max", "avg"] = Field("max", description="pooling after each block and at the end")

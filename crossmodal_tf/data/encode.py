@@ -76,12 +76,13 @@ class Encoder:
     image_size: int
     target: TextSide | None = None  # translation pairs: the target side, always framed
     copy: bool = False  # model.copy: also the extended ids of copy attention (data/copy_ids.py)
+    resize: str = "squash"  # data.image.resize
 
     def __call__(self, job: EncodeJob) -> Encoded:
         pixels = None
         if job.load_image is not None:
             try:
-                pixels = image_to_array(job.load_image(), self.image_size)
+                pixels = image_to_array(job.load_image(), self.image_size, self.resize)
             except BadImage as exc:
                 return Encoded(bad_image=str(exc))
         serialized, lengths = [], []

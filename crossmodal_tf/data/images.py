@@ -40,7 +40,8 @@ def open_image(path: Path, max_pixels: int):
 
 
 def to_rgb(image):
-    """Any Pillow mode as RGB; transparent pixels become white rather than black."""
+    """Any Pillow mode (greyscale, palette, CMYK, with or without alpha) as RGB; transparent pixels become white
+    rather than black."""
     from PIL import Image
 
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
@@ -50,22 +51,44 @@ def to_rgb(image):
     return image.convert("RGB")
 
 
-def image_to_array(image, size: int) -> np.ndarray:
-    """An RGB uint8 array of shape (size, size, 3); scaling to [0, 1] happens in the model."""
-    from PIL import Image
+def upright(image):
+    """The image turned as its EXIF orientation says (phone photos are stored sideways and tagged)."""
+    from PIL import ImageOps
 
-    rgb = to_rgb(image)
-    if rgb.size != (size, size):
+    try:
+        return ImageOps.exif_transpose(image)
+    except (OSError, ValueError, SyntaxError, KeyError, TypeError):  # a damaged EXIF block: keep the pixels as stored
+        return image
+
+
+def image_to_array(image, size: int, resize: str = "squash") -> np.ndarray:
+    """An RGB uint8 array of shape (size, size, 3), upright; scaling to [0, 1] happens in the model.
+
+    resize (data.image.resize) says how another aspect ratio becomes a square: squash
+    stretches the whole picture, crop keeps its centre square, pad fits it whole inside
+    a black square.
+    """
+    from PIL import Image, ImageOps
+
+    rgb = to_rgb(upright(image))
+    if rgb.size == (size, size):
+        return np.asarray(rgb, dtype=np.uint8)
+    if resize == "crop":
+        rgb = ImageOps.fit(rgb, (size, size), Image.Resampling.BILINEAR)
+    elif resize == "pad":
+        rgb = ImageOps.pad(rgb, (size, size), Image.Resampling.BILINEAR, color=(0, 0, 0))
+    else:
         rgb = rgb.resize((size, size), Image.Resampling.BILINEAR)
     return np.asarray(rgb, dtype=np.uint8)
 
 
-def load_image_batch(paths: list[str], size: int, max_pixels: int, option: str = "--image") -> np.ndarray:
+def load_image_batch(paths: list[str], size: int, max_pixels: int, option: str = "--image",
+                     resize: str = "squash") -> np.ndarray:
     """The images at paths as a uint8 batch (size x size); a missing or unreadable one is a CmxError naming it."""
     arrays = []
     for path in paths:
         try:
-            arrays.append(image_to_array(open_image(Path(path), max_pixels), size))
+            arrays.append(image_to_array(open_image(Path(path), max_pixels), size, resize))
         except BadImage as exc:
             raise CmxError(f"{option} {path}: {exc}") from None
     return np.stack(arrays)

@@ -86,12 +86,18 @@ def fingerprint(config: Config) -> str:
         ignored.add("answers")  # so that adding the section left the other tasks' fingerprints as they were
     if not source_reads_key(config.data.source, "data.path"):
         ignored.add("path")
+    if not source_reads_key(config.data.source, "data.coco"):
+        ignored.add("coco")  # as for answers: adding the section left the other sources' fingerprints as they were
+    # to_dict, not model_dump: it leaves out the subword keys of other levels, so their fingerprints stay
+    data = {key: value for key, value in config.to_dict()["data"].items() if key not in ignored}
+    data["image"].pop("augment", None)  # done while training, not in the shards
+    if data["image"].get("resize") == "squash":
+        del data["image"]["resize"]  # the default: folders written before the key existed stay up to date
     relevant = {
         "format": FORMAT_VERSION,
         "task": config.task,
         "seed": config.seed,
-        # to_dict, not model_dump: it leaves out the subword keys of other levels, so their fingerprints stay
-        "data": {key: value for key, value in config.to_dict()["data"].items() if key not in ignored},
+        "data": data,
         "source": source.fingerprint(config.data),
     }
     if copies(config):
@@ -230,7 +236,8 @@ def _encoder(config: Config, task, vocab: Vocabulary, target_vocab: Vocabulary |
 
     data = config.data
     target = side(target_vocab, data.target_text) if target_vocab is not None else None
-    return Encoder(side(vocab, data.text), task.frame_text, data.image.size, target, copies(config))
+    return Encoder(side(vocab, data.text), task.frame_text, data.image.size, target, copy=copies(config),
+                   resize=data.image.resize)
 
 
 def copies(config: Config) -> bool:

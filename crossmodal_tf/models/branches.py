@@ -40,8 +40,13 @@ def build_image_branch(cfg, images, condition=None, name: str = "image", grid: b
     2x2 pooling) per entry of filters. With a `condition` tensor (text features),
     each block's channels are modulated by it before the ReLU (FiLM). With grid set,
     returns the last block's feature map instead, before its pooling: (batch, h, w,
-    filters) positions for attention to choose from.
+    filters) positions for attention to choose from. A `model.image.backbone` other
+    than conv builds that pretrained network instead (models/backbones.py).
     """
+    if cfg.backbone != "conv":
+        from crossmodal_tf.models.backbones import build_backbone_branch
+
+        return build_backbone_branch(cfg, images, name=name, grid=grid, condition=condition)
     pool = layers.MaxPooling2D if cfg.pool == "max" else layers.AveragePooling2D
     global_pool = layers.GlobalMaxPooling2D if cfg.pool == "max" else layers.GlobalAveragePooling2D
     x = layers.Rescaling(1.0 / 255, name=f"{name}_scale")(images)

@@ -12,7 +12,7 @@ from crossmodal_tf.run_summary import flatten, read_json, read_run_config, summa
 # (keys that only some tasks or text types read are shown where read: config.yaml holds those alone)
 SUMMARY_KEYS = ("task", "seed", "data.source", "data.path", "data.image.size", "data.text.level",
                 "data.text.max_length", "data.target_text.level", "model.text.type", "model.text.units",
-                "model.text.dim", "model.text.heads", "model.text.layers",
+                "model.text.dim", "model.text.heads", "model.text.layers", "model.image.backbone",
                 "model.image.filters", "model.fusion.type", "model.condition", "model.attention", "model.embedding.dim",
                 "train.epochs", "train.batch_size", "train.optimizer.name", "train.optimizer.learning_rate",
                 "train.precision")

@@ -88,7 +88,10 @@ def describe(gen, decoder, vocab, images: np.ndarray, settings, batch_size: int,
 
 
 def evaluate(run, model, dataset) -> dict:
-    """Token metrics with teacher forcing, then BLEU-1…4 (and CIDEr-D) of greedy captions of each distinct image."""
+    """Token metrics with teacher forcing, then BLEU-1…4 (and CIDEr-D) of greedy captions of each distinct image,
+    and the share of images whose greedy caption no other image gets."""
+    from collections import Counter
+
     from crossmodal_tf.text_scores import caption_scores
 
     config = run.config
@@ -102,6 +105,9 @@ def evaluate(run, model, dataset) -> dict:
     hypotheses = sequence.texts(decoded.tokens[:, 0], run.vocab, level)
     results.update(caption_scores(hypotheses, references, level))
     results["images"] = len(hypotheses)
+    # BLEU rewards a generic caption given to every photo ("a man in a"); this share shows it
+    counts = Counter(hypotheses)
+    results["unique_caption_share"] = sum(counts[h] == 1 for h in hypotheses) / len(hypotheses) if hypotheses else 0.0
     return results
 
 
@@ -112,7 +118,8 @@ def sample(run, request, settings, seed: int, warn) -> list[dict]:
     image_cfg = run.config.data.image
     references = None
     if request.images:
-        batch = load_image_batch(list(request.images), image_cfg.size, image_cfg.max_pixels)
+        batch = load_image_batch(list(request.images), image_cfg.size, image_cfg.max_pixels,
+                                 resize=image_cfg.resize)
         labels = list(request.images)
     else:
         split = run.eval_split()
@@ -164,7 +171,7 @@ def export_endpoint(run, model):
     graph_vocab = GraphVocabulary(vocab, config.data.text)
 
     def serve(image):
-        images = decode_images(image, config.data.image.size)
+        images = decode_images(image, config.data.image.size, config.data.image.resize)
         first = tf.fill([tf.shape(images)[0]], vocab.index[START])
         return greedy_outputs(gen, graph_vocab, config.sample.max_length, gen.start({"image": images}), first)
 

@@ -173,11 +173,12 @@ def export_endpoint(run, model):
     from crossmodal_tf.export.image_ops import decode_images
     from crossmodal_tf.export.serving import IMAGE, TEXT, Endpoint, text_input
 
+    size, resize = run.config.data.image.size, run.config.data.image.resize
     encode_text, table = text_input(run.vocab, run.config.data.text)
     answers = tf.constant(run.answers.answers)
 
     def serve(text, image):
-        probs = model({"text": encode_text(text), "image": decode_images(image, run.config.data.image.size)},
+        probs = model({"text": encode_text(text), "image": decode_images(image, size, resize)},
                       training=False)
         return {"answer": tf.gather(answers, tf.argmax(probs, axis=-1)), "probability": tf.reduce_max(probs, -1)}
 
@@ -215,7 +216,8 @@ def sample(run, request, settings, seed: int, warn) -> list[dict]:
     if request.images:
         if not request.questions:
             raise CmxError("--image: a vqa run answers questions about an image; add --question TEXT")
-        pixels = load_image_batch(list(request.images), image_cfg.size, image_cfg.max_pixels)
+        pixels = load_image_batch(list(request.images), image_cfg.size, image_cfg.max_pixels,
+                                  resize=image_cfg.resize)
         rows = [(path, image, q, None, None) for path, image in zip(request.images, pixels) for q in request.questions]
     else:
         rows = _test_questions(run, seed, request.questions)

@@ -13,16 +13,18 @@ SOURCES = {
     "shapes": "crossmodal_tf.data.sources.shapes",
     "manifest": "crossmodal_tf.data.sources.manifest",
     "parallel": "crossmodal_tf.data.sources.parallel",
+    "coco": "crossmodal_tf.data.sources.coco",
 }
 
 # The data keys that only some sources read (every source reads the other data.* keys), and which of them each
 # source reads. The config layer refuses the others; preprocess leaves them out of its fingerprint.
-SOURCE_KEYS = ("data.path", "data.shapes", "data.negatives.hard_fraction")
+SOURCE_KEYS = ("data.path", "data.shapes", "data.negatives.hard_fraction", "data.coco")
 SOURCE_READS = {
     # generated, so it reads no data.path; its records carry scenes, so it can make hard negatives
     "shapes": ("data.shapes", "data.negatives.hard_fraction"),
     "manifest": ("data.path",),
     "parallel": ("data.path",),
+    "coco": ("data.path", "data.coco"),
 }
 
 # What each source's records carry beyond texts: images, a translation (target text) of each text, documents
@@ -32,6 +34,7 @@ SOURCE_GIVES = {
     "shapes": ("images", "translations", "documents", "questions"),
     "manifest": ("images", "questions"),
     "parallel": ("translations", "documents"),
+    "coco": ("images",),
 }
 
 
