@@ -125,6 +125,8 @@ class FusionConfig(Section):
                                                 "attention: units of the attention and of each attended vector")
     hops: int = Field(2, ge=1, le=4, description="attention: hops of stacked attention, each one attended vector")
     film: bool = Field(False, description="attention: the text also modulates the conv blocks (FiLM)")
+    read_words: bool = Field(False, description="attention: each hop attends over the text's words to choose what "
+                                                "it looks for, instead of reading one text vector")
     hidden: list[int] = Field([256, 128], description="Dense layers after fusion")
     dropout: float = Field(0.1, ge=0, lt=1)
 
