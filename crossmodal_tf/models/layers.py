@@ -149,7 +149,8 @@ class QuestionAttention(keras.layers.Layer):
     question vector names both objects of "is the red circle left of the blue square?" at
     once, and the hops then tend to look at the same object, while reading words lets the
     first hop look for "red circle" and the second for "blue square" (as MAC's control
-    unit does, Hudson & Manning, 2018).
+    unit does, Hudson & Manning, 2018). On shapes this alone did not make the hops look at
+    different objects (benchmarks/RESULTS.md): the weights stay spread over the map.
     Output: every hop's attended vector, concatenated: (batch, hops · units).
     """
 
