@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= configs/shapes_match.yaml
 
-.PHONY: demo demo-caption demo-translate demo-summarize demo-retrieval demo-vqa test test-fast install clean bench bench-all bench-decoding bench-search
+.PHONY: demo demo-caption demo-translate demo-summarize demo-retrieval demo-vqa test test-fast install clean bench bench-all bench-decoding bench-search bench-vqa
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -72,6 +72,11 @@ bench-decoding: $(STAMP)
 
 bench-search: $(STAMP)
 	$(BIN)/python benchmarks/bench_search.py
+
+# vqa on shapes and on DAQUAR, each beside its question-only model (about 45 minutes on 2 busy cores)
+bench-vqa: $(STAMP)
+	$(BIN)/python benchmarks/bench_vqa.py configs/shapes_vqa.yaml
+	$(BIN)/python benchmarks/bench_vqa.py configs/vqa_daquar.yaml
 
 clean:
 	rm -rf runs data/raw data/processed .pytest_cache

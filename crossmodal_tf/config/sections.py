@@ -225,6 +225,8 @@ class FusionConfig(Section):
                                                 "attention: units of the attention and of each attended vector")
     hops: int = Field(2, ge=1, le=4, description="attention: hops of stacked attention, each one attended vector")
     film: bool = Field(False, description="attention: the text also modulates the conv blocks (FiLM)")
+    read_words: bool = Field(False, description="attention: each hop attends over the text's words to choose what "
+                                                "it looks for, instead of reading one text vector")
     hidden: list[int] = Field([256, 128], description="Dense layers after fusion")
     dropout: float = Field(0.1, ge=0, lt=1)
 
@@ -367,6 +369,10 @@ class Config(Section):
             return self
         if text.dim % text.heads:
             raise ValueError(f"model.text.heads: {text.heads} heads do not divide model.text.dim {text.dim}")
+        if self.model.fusion.read_words:
+            # the Transformer branch hands the fusion one averaged vector, not the LSTM's word states
+            raise ValueError("model.fusion.read_words: reads an LSTM's word states; with model.text.type "
+                             "transformer set it to false")
         task = load_task(self.task)
         longest = max([self.data.text.max_length + 2 * task.frame_text]
                       + [self.data.target_text.max_length + 2] * task.target_text)

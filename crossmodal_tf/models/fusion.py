@@ -1,16 +1,31 @@
 """Fusions: combine the text features with the image branch. FUSIONS maps model.fusion.type to a builder.
 
-A builder takes (cfg, text_features, image_branch), where image_branch(condition=None,
-grid=False) builds the image branch and returns its features; most fusions call it
-plainly, FiLM passes the text features in so that the text steers the convolutions,
-attention asks for the feature map (grid=True) to choose positions from.
+A builder takes (cfg, text_features, image_branch, words=None), where
+image_branch(condition=None, grid=False) builds the image branch and returns its
+features; most fusions call it plainly, FiLM passes the text features in so that the
+text steers the convolutions, attention asks for the feature map (grid=True) to choose
+positions from. `words` are the text's word states, given when reads_words(cfg) says
+the fusion reads them (build_text_features builds both).
 """
 
 from __future__ import annotations
 
 from keras import layers
 
+from crossmodal_tf.models.branches import build_text_branch
 from crossmodal_tf.models.layers import CoordinateChannels, QuestionAttention
+
+
+def reads_words(cfg) -> bool:
+    """Whether the model.fusion section reads the text word by word (attention with read_words), not one vector."""
+    return cfg.type == "attention" and cfg.read_words
+
+
+def build_text_features(model_cfg, tokens, vocab_size: int):
+    """(the text branch's features, its word states or None): word states only when model.fusion reads them."""
+    if reads_words(model_cfg.fusion):
+        return build_text_branch(model_cfg.text, tokens, vocab_size, words=True)
+    return build_text_branch(model_cfg.text, tokens, vocab_size), None
 
 
 def build_hidden_layers(cfg, x):
@@ -22,12 +37,12 @@ def build_hidden_layers(cfg, x):
     return x
 
 
-def build_concat_fusion(cfg, text_features, image_branch):
+def build_concat_fusion(cfg, text_features, image_branch, words=None):
     """Concatenate text and image feature vectors, then the Dense layers of model.fusion.hidden."""
     return build_hidden_layers(cfg, layers.Concatenate(name="fusion_concat")([text_features, image_branch()]))
 
 
-def build_concat_product_fusion(cfg, text_features, image_branch):
+def build_concat_product_fusion(cfg, text_features, image_branch, words=None):
     """Concatenate text, image and their elementwise product (both projected to model.fusion.project units).
 
     Both projections are layer-normalised: at initialisation the LSTM's outputs are
@@ -43,7 +58,7 @@ def build_concat_product_fusion(cfg, text_features, image_branch):
     return build_hidden_layers(cfg, layers.Concatenate(name="fusion_concat")([text_features, image_features, product]))
 
 
-def build_film_fusion(cfg, text_features, image_branch):
+def build_film_fusion(cfg, text_features, image_branch, words=None):
     """FiLM (Perez et al., 2018): the text modulates every conv block, then text and image are concatenated.
 
     Checking a caption against a picture needs the image features to be about what
@@ -54,18 +69,21 @@ def build_film_fusion(cfg, text_features, image_branch):
     return build_hidden_layers(cfg, layers.Concatenate(name="fusion_concat")([text_features, image_features]))
 
 
-def build_attention_fusion(cfg, text_features, image_branch):
+def build_attention_fusion(cfg, text_features, image_branch, words=None):
     """Stacked attention (SAN, Yang et al., 2016): the text attends over the last conv feature map's positions
     in model.fusion.hops hops; the attended vectors are concatenated with the text.
 
     Pooling the whole map makes the image vector describe every object at once;
     attention lets the question pick the object it names. The map gets coordinate
     channels so that an attended vector also says where it looked (relations).
-    With model.fusion.film the text modulates the conv blocks as well.
+    With model.fusion.film the text modulates the conv blocks as well; with
+    model.fusion.read_words each hop reads the question's words (given as `words`) to
+    choose what it looks for (see QuestionAttention).
     """
     grid = image_branch(condition=text_features if cfg.film else None, grid=True)
     grid = CoordinateChannels(name="fusion_grid_coordinates")(grid)
-    attended = QuestionAttention(cfg.project, cfg.hops, name="fusion_attention")([grid, text_features])
+    inputs = [grid, text_features] + ([words] if cfg.read_words else [])
+    attended = QuestionAttention(cfg.project, cfg.hops, cfg.read_words, name="fusion_attention")(inputs)
     return build_hidden_layers(cfg, layers.Concatenate(name="fusion_concat")([text_features, attended]))
 
 

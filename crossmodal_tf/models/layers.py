@@ -138,25 +138,40 @@ class ScaledSimilarity(keras.layers.Layer):
 class QuestionAttention(keras.layers.Layer):
     """Stacked attention (Yang et al., 2016): a question picks positions of a feature map, in `hops` hops.
 
-    Inputs [features (batch, h, w, c), question (batch, d)]. Each hop scores every
+    Inputs [features (batch, h, w, c), question (batch, d)], or with read_words
+    [features, question, words (batch, steps, e), padding masked]. Each hop scores every
     position against the current query (a linear score of tanh(position·W + query·V)),
     softmaxes the scores over the h·w positions, and adds the weighted mean of the
     positions (projected to `units`) to the query, so the next hop can look for what
     the first one found it needs ("the square" after "the red circle").
+    With read_words each hop first attends over the question's words, scored against the
+    current query in the same way, and adds what it read to the query it looks with: one
+    question vector names both objects of "is the red circle left of the blue square?" at
+    once, and the hops then tend to look at the same object, while reading words lets the
+    first hop look for "red circle" and the second for "blue square" (as MAC's control
+    unit does, Hudson & Manning, 2018). On shapes this alone did not make the hops look at
+    different objects (benchmarks/RESULTS.md): the weights stay spread over the map.
     Output: every hop's attended vector, concatenated: (batch, hops · units).
     """
 
-    def __init__(self, units: int = 128, hops: int = 2, **kwargs):
+    def __init__(self, units: int = 128, hops: int = 2, read_words: bool = False, **kwargs):
         super().__init__(**kwargs)
-        self.units, self.hops = units, hops
+        self.supports_masking = True  # the words' padding mask reaches call()
+        self.units, self.hops, self.read_words = units, hops, read_words
         self.values = keras.layers.Dense(units, name="values")
         self.query = keras.layers.Dense(units, name="query")
         self.keys = [keras.layers.Dense(units, name=f"keys_{hop}") for hop in range(hops)]
         self.queries = [keras.layers.Dense(units, use_bias=False, name=f"queries_{hop}") for hop in range(hops)]
         self.scores = [keras.layers.Dense(1, name=f"scores_{hop}") for hop in range(hops)]
+        if read_words:
+            self.word_values = keras.layers.Dense(units, name="word_values")
+            self.word_keys = [keras.layers.Dense(units, name=f"word_keys_{hop}") for hop in range(hops)]
+            self.word_queries = [keras.layers.Dense(units, use_bias=False, name=f"word_queries_{hop}")
+                                 for hop in range(hops)]
+            self.word_scores = [keras.layers.Dense(1, name=f"word_scores_{hop}") for hop in range(hops)]
 
     def build(self, input_shape):
-        features, question = input_shape
+        features, question = input_shape[:2]
         positions = (features[0], None, features[-1])
         self.values.build(positions)
         self.query.build(question)
@@ -164,30 +179,54 @@ class QuestionAttention(keras.layers.Layer):
             keys.build(positions)
             queries.build((question[0], self.units))
             scores.build((features[0], None, self.units))
+        if self.read_words:
+            words = input_shape[2]
+            self.word_values.build((words[0], words[-1]))
+            for keys, queries, scores in zip(self.word_keys, self.word_queries, self.word_scores):
+                keys.build(words)
+                queries.build((question[0], self.units))
+                scores.build((words[0], None, self.units))
 
-    def attend(self, inputs):
+    @staticmethod
+    def _weigh(keys, query, scores, mask=None):
+        """Softmax weights of the keys' rows against a query: (batch, rows), 0 where mask is False."""
+        # the softmax in float32: under mixed precision float16 scores sum to 1 only roughly
+        logits = ops.cast(ops.squeeze(scores(ops.tanh(keys + query[:, None, :])), -1), "float32")
+        if mask is not None:
+            logits = ops.where(mask, logits, -1e9)
+        return ops.softmax(logits, axis=-1)
+
+    def attend(self, inputs, mask=None):
         """(the attended vectors, the attention weights) of every hop: (batch, units) and (batch, h·w) each."""
-        features, question = inputs
+        features, question = inputs[:2]
         shape = ops.shape(features)
         positions = ops.reshape(features, (shape[0], shape[1] * shape[2], features.shape[-1]))
         values, query = self.values(positions), self.query(question)
         attended, weights = [], []
-        for keys, queries, scores in zip(self.keys, self.queries, self.scores):
-            hidden = ops.tanh(keys(positions) + queries(query)[:, None, :])
-            # the softmax in float32: under mixed precision float16 scores sum to 1 only roughly
-            weight = ops.softmax(ops.cast(ops.squeeze(scores(hidden), -1), "float32"), axis=-1)
+        for hop in range(self.hops):
+            looking = query
+            if self.read_words:
+                words = inputs[2]
+                word_mask = mask[2] if isinstance(mask, (list, tuple)) else None
+                read = self._weigh(self.word_keys[hop](words), self.word_queries[hop](query), self.word_scores[hop],
+                                   word_mask)
+                looking = query + self.word_values(ops.sum(ops.cast(read, words.dtype)[..., None] * words, axis=1))
+            weight = self._weigh(self.keys[hop](positions), self.queries[hop](looking), self.scores[hop])
             glimpse = ops.sum(ops.cast(weight, values.dtype)[..., None] * values, axis=1)
             query = query + glimpse
             attended.append(glimpse)
             weights.append(weight)
         return attended, weights
 
-    def call(self, inputs):
-        attended, _ = self.attend(inputs)
+    def call(self, inputs, mask=None):
+        attended, _ = self.attend(inputs, mask)
         return ops.concatenate(attended, axis=-1)
+
+    def compute_mask(self, inputs, mask=None):
+        return None  # one vector per example: the words' padding mask ends here
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0][0], self.hops * self.units)
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units, "hops": self.hops}
+        return {**super().get_config(), "units": self.units, "hops": self.hops, "read_words": self.read_words}

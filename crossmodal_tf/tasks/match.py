@@ -18,18 +18,18 @@ def build_model(config, vocab_size: int, target_vocab_size: int | None = None):
     import keras
     from keras import layers
 
-    from crossmodal_tf.models.branches import build_image_branch, build_text_branch
-    from crossmodal_tf.models.fusion import FUSIONS
+    from crossmodal_tf.models.branches import build_image_branch
+    from crossmodal_tf.models.fusion import FUSIONS, build_text_features
 
     size = config.data.image.size
     tokens = keras.Input(shape=(None,), dtype="int32", name="text")
     images = keras.Input(shape=(size, size, 3), dtype="uint8", name="image")
-    text_features = build_text_branch(config.model.text, tokens, vocab_size)
+    text_features, words = build_text_features(config.model, tokens, vocab_size)
 
     def image_branch(condition=None, grid=False):
         return build_image_branch(config.model.image, images, condition, grid=grid)
 
-    fused = FUSIONS[config.model.fusion.type](config.model.fusion, text_features, image_branch)
+    fused = FUSIONS[config.model.fusion.type](config.model.fusion, text_features, image_branch, words)
     # float32 output keeps the sigmoid and the loss stable under mixed precision
     score = layers.Dense(1, activation="sigmoid", dtype="float32", name="match")(fused)
     return keras.Model({"text": tokens, "image": images}, score, name="match_model")

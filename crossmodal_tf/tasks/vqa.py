@@ -30,18 +30,18 @@ def build_model(config, vocab_size: int, answer_count: int | None = None):
     import keras
     from keras import layers
 
-    from crossmodal_tf.models.branches import build_image_branch, build_text_branch
-    from crossmodal_tf.models.fusion import FUSIONS, build_hidden_layers
+    from crossmodal_tf.models.branches import build_image_branch
+    from crossmodal_tf.models.fusion import FUSIONS, build_hidden_layers, build_text_features
 
     size = config.data.image.size
     tokens = keras.Input(shape=(None,), dtype="int32", name="text")
     images = keras.Input(shape=(size, size, 3), dtype="uint8", name="image")  # unused without the image branch
-    question = build_text_branch(config.model.text, tokens, vocab_size)
+    question, words = build_text_features(config.model, tokens, vocab_size)
     if config.model.use_image:
         def image_branch(condition=None, grid=False):
             return build_image_branch(config.model.image, images, condition, grid=grid)
 
-        fused = FUSIONS[config.model.fusion.type](config.model.fusion, question, image_branch)
+        fused = FUSIONS[config.model.fusion.type](config.model.fusion, question, image_branch, words)
     else:
         fused = build_hidden_layers(config.model.fusion, question)
     # float32 output keeps the softmax and the loss stable under mixed precision

@@ -10,10 +10,10 @@ from crossmodal_tf.config import validate_config
 VOCAB, ANSWERS, SIZE = 30, 7, 16
 
 
-def config(**fusion):
+def config(bidirectional=False, **fusion):
     return validate_config({
         "task": "vqa", "seed": 1, "data": {"image": {"size": SIZE}},
-        "model": {"text": {"embedding_dim": 8, "units": 8, "dropout": 0.0},
+        "model": {"text": {"embedding_dim": 8, "units": 8, "dropout": 0.0, "bidirectional": bidirectional},
                   "image": {"filters": [4, 8], "dropout": 0.0},
                   "fusion": {"type": "attention", "project": 6, "hidden": [8], "dropout": 0.0, **fusion}}})
 
@@ -87,3 +87,21 @@ def test_vqa_model_with_attention_answers_and_survives_a_safe_mode_round_trip(tm
     _, weights = loaded.get_layer("fusion_attention").attend(
         [np.zeros((3, 8, 8, 10), "float32"), np.zeros((3, 8), "float32")])
     np.testing.assert_allclose(np.asarray(weights[1]).sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_reading_words_ignores_padding_and_round_trips_in_safe_mode(tmp_path):
+    """model.fusion.read_words: the hops read the question's words; padding after the question changes no
+    answer, a changed word does, and the saved model loads in safe mode and answers the same."""
+    import keras
+
+    model = build(config(bidirectional=True, film=True, hops=2, read_words=True))
+    batch = inputs(length=4)
+    expected = np.asarray(model(batch, training=False))
+    padded = {**batch, "text": np.pad(batch["text"], [(0, 0), (0, 3)])}
+    np.testing.assert_allclose(np.asarray(model(padded, training=False)), expected, rtol=1e-5, atol=1e-6)
+    changed = {**batch, "text": batch["text"].copy()}
+    changed["text"][:, 1] = (changed["text"][:, 1] % (VOCAB - 1)) + 1
+    assert not np.allclose(np.asarray(model(changed, training=False)), expected)
+    model.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras", compile=False, safe_mode=True)
+    np.testing.assert_allclose(np.asarray(loaded(padded, training=False)), expected, rtol=1e-5, atol=1e-6)
