@@ -14,16 +14,16 @@ from crossmodal_tf.data.subword import SubwordVocabulary
 pytestmark = pytest.mark.slow  # trains a run
 
 TESTS = Path(__file__).resolve().parents[1]
-CONFIG = TESTS / "configs" / "tiny_seq2seq.yaml"
 PAIRS = "".join(f"number {i} is {c}\t第{i}号是{z}色的\n" for i, (c, z) in
                 zip(range(80), [("red", "红"), ("blue", "蓝"), ("green", "绿")] * 27))
 SIDE = "{level: subword, max_length: 16, vocab_size: 282}"
 SENTENCES = ["number 7 is red", "Number 12 is GREEN!", "purple zebra", ""]  # p, z: byte pieces at most
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    """A tiny seq2seq run on PAIRS with subword source and target, and greedy samples of SENTENCES.
+@pytest.fixture(scope="module", params=["tiny_seq2seq.yaml", "tiny_seq2seq_transformer.yaml"])
+def run(request, tmp_path_factory):
+    """A tiny seq2seq run (LSTM or Transformer) on PAIRS with subword source and target, and greedy samples of
+    SENTENCES.
 
     Trained for 30 epochs (3 batches each), not one: the export decodes without XLA and cmx sample with it,
     and a model that has learnt nothing has near-ties that the two break differently.
@@ -32,7 +32,7 @@ def run(tmp_path_factory):
     (root / "pairs.tsv").write_text(PAIRS, encoding="utf-8")
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(root)
-        invoke("train", str(CONFIG), "--quiet", "--set", "name=tiny-subword", "--set", "data.source=parallel",
+        invoke("train", str(TESTS / "configs" / request.param), "--quiet", "--set", "name=tiny-subword", "--set", "data.source=parallel",
                "--set", f"data.path={root / 'pairs.tsv'}", "--set", "data.processed=data/processed/tiny-subword",
                "--set", f"data.text={SIDE}", "--set", f"data.target_text={SIDE}", "--set", "train.epochs=30",
                "--set", "train.optimizer.learning_rate=0.01")
