@@ -15,6 +15,7 @@ costs one row of attention, never a re-run of the prefix.
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers
 
 
@@ -107,16 +108,18 @@ class TransformerGenerator:
 
     `step(tokens, state)` is the decoder's single step for crossmodal_tf.decoding;
     `start(inputs, batch)` gives the state before the first token. The state holds
-    each row's position (`index`) and each block's key/value cache, (rows, 2, length,
-    heads, head size); the beam search reorders them with the beams. A memory
-    (`memory_output`: the tensor of the model computed from start_inputs) is
+    each row's position (`index`) and each block's key and value caches, each
+    (rows, heads, length, head size); the beam search reorders them with the beams. A
+    memory (`memory_output`: the tensor of the model computed from start_inputs) is
     projected to every block's cross-attention keys and values once, in start(), and
     kept under the state's "shared" entry: one copy per input row, which the
     decoding loops neither repeat nor reorder, whatever the beams or samples per row.
 
-    The step reads the blocks' sub-layers (keras-hub 0.32's TransformerDecoder
-    attributes); tests/models/test_transformer.py checks it against the whole
-    forward pass, so a keras-hub upgrade that changes them fails there.
+    The step does the blocks' arithmetic itself with their weights (keras-hub 0.32's
+    TransformerDecoder attributes) rather than calling their attention layers: at one
+    token per row those layers' shapes cost far more than their arithmetic under XLA
+    on CPU (see step()). tests/models/test_transformer.py checks the step against the
+    whole forward pass, so a keras-hub upgrade that changes the blocks fails there.
     """
 
     def __init__(self, model: keras.Model, cfg, start_inputs: tuple[str, ...] = (), memory_output=None,
@@ -141,8 +144,8 @@ class TransformerGenerator:
         if inputs:
             batch = tf.shape(inputs[self.start_inputs[0]])[0]  # a tensor, so start() also runs in a graph
         dtype = self.embedding.compute_dtype
-        empty = tf.zeros([batch, 2, self.length, self.heads, self.head_size], dtype)
-        state = {"index": tf.zeros([batch], tf.int32), "cache": [empty for _ in self.blocks]}
+        empty = tf.zeros([batch, self.heads, self.length, self.head_size], dtype)
+        state = {"index": tf.zeros([batch], tf.int32), "cache": [{"keys": empty, "values": empty} for _ in self.blocks]}
         if self.state_model is not None:
             memory = self.state_model(inputs, training=False)
             if self.memory_tokens:
@@ -152,40 +155,91 @@ class TransformerGenerator:
             keys_values = []
             for block in self.blocks:
                 attention = block._cross_attention_layer
-                keys_values.append(tf.stack([attention._key_dense(memory), attention._value_dense(memory)], axis=1))
+                # (inputs, slots, heads, size) → (inputs, heads, slots, size), the layout the step's products read
+                keys_values.append({"keys": tf.transpose(attention._key_dense(memory), [0, 2, 1, 3]),
+                                    "values": tf.transpose(attention._value_dense(memory), [0, 2, 1, 3])})
             state["shared"] = {"memory": keys_values, "memory_mask": mask}
         return state
 
     def step(self, tokens, state: dict):
-        """One decoding step: token ids (rows,) and the state → logits (rows, vocab) and the next state."""
+        """One decoding step: token ids (rows,) and the state → logits (rows, vocab) and the next state.
+
+        Measured under XLA on CPU (benchmarks/RESULTS.md, "Decoding: cached against
+        recomputing the prefix"), calling the blocks' attention layers made a step cost
+        several times the whole arithmetic, for two reasons this step avoids: at one row,
+        XLA fused each query, key and value projection (a vector times a reshaped
+        (dim, heads, size) kernel) into an element-by-element loop that reads the kernel
+        column by column; and the cache's (rows, slots, heads, size) layout was
+        transposed and copied whole every step. Here the three projections are one
+        product with a (dim, 3 dim) kernel (built inside the loop but loop-invariant,
+        so XLA computes it once per call), the caches are (rows, heads, slots, size), and
+        each row's new key and value are scattered into its slot.
+        """
         import tensorflow as tf
 
         index = state["index"]
+        rows = tf.shape(tokens)[0]
         x = self.embedding(tokens[:, None])
-        x = x + self.positions(x, positions=index[:, None])
+        x = (x + self.positions(x, positions=index[:, None]))[:, 0]  # (rows, dim)
+        dtype = x.dtype
         # row r writes slot index[r] and attends to slots 0..index[r]; rows may stand at different positions
-        # (prompts of different lengths), so the write is a select, not one dynamic slice for all rows
-        slot = tf.one_hot(index, self.length, on_value=True, off_value=False, dtype=tf.bool)
-        seen = (tf.range(self.length)[None, :] <= index[:, None])[:, None, :]
+        # (prompts of different lengths), so each row's slot is its own scatter index
+        seen = (tf.range(self.length)[None, :] <= index[:, None])[:, None, None, :]
+        slots = tf.stack([tf.repeat(tf.range(rows), self.heads), tf.tile(tf.range(self.heads), [rows]),
+                          tf.repeat(index, self.heads)], axis=1)  # (rows·heads, 3): row, head, slot
         shared = state.get("shared")
         caches = []
         for i, block in enumerate(self.blocks):
-            attention = block._self_attention_layer
-            h = block._self_attention_layer_norm(x)
-            new = tf.stack([attention._key_dense(h), attention._value_dense(h)], axis=1)  # (rows, 2, 1, heads, size)
-            cache = tf.where(slot[:, None, :, None, None], new, state["cache"][i])
-            attended, _ = attention(h, h, attention_mask=seen, cache=cache, training=False)
-            x = x + attended
+            kernel, bias = self._self_attention_projection(block, dtype)
+            query, key, value = tf.split(tf.matmul(block._self_attention_layer_norm(x), kernel) + bias, 3, axis=-1)
+            heads = lambda t: tf.reshape(t, [rows * self.heads, self.head_size])  # noqa: E731
+            cache = {"keys": tf.tensor_scatter_nd_update(state["cache"][i]["keys"], slots, heads(key)),
+                     "values": tf.tensor_scatter_nd_update(state["cache"][i]["values"], slots, heads(value))}
+            query = tf.reshape(query, [rows, self.heads, 1, self.head_size])
+            attended = self._attend(query, cache, seen)  # (rows, heads, 1, size)
+            x = x + self._output(block._self_attention_layer, tf.reshape(attended, [rows, -1]), dtype)
             caches.append(cache)
             if shared is not None:
                 x = x + self._cross_attend(block, x, shared["memory"][i], shared["memory_mask"])
             h = block._feedforward_layer_norm(x)
             x = x + block._feedforward_output_dense(block._feedforward_intermediate_dense(h))
-        logits = self.logits(self.norm(x))[:, 0, :]
+        logits = self.logits(self.norm(x))
         return logits, {**state, "index": index + 1, "cache": caches}
 
-    def _cross_attend(self, block, x, keys_values, mask):
-        """Cross-attention of rows (rows, 1, dim) to a memory of one copy per input row.
+    def _self_attention_projection(self, block, dtype):
+        """The block's query, key and value projections as one (dim, 3 dim) kernel and its bias.
+
+        The query's part is pre-scaled by 1 / sqrt(head size), as keras MultiHeadAttention
+        scales the query before the dot product.
+        """
+        import tensorflow as tf
+
+        attention = block._self_attention_layer
+        scale = self.head_size ** -0.5
+        parts = [_dense_weights(attention._query_dense, dtype, scale), _dense_weights(attention._key_dense, dtype),
+                 _dense_weights(attention._value_dense, dtype)]
+        return tf.concat([k for k, _ in parts], axis=1), tf.concat([b for _, b in parts], axis=0)
+
+    @staticmethod
+    def _attend(query, keys_values: dict, mask):
+        """Scaled-query attention: query (n, heads, q, size) over keys and values (n, heads, slots, size)."""
+        import tensorflow as tf
+
+        scores = tf.matmul(query, keys_values["keys"], transpose_b=True)  # (n, heads, q, slots)
+        # the lowest finite score, not -inf: a row whose slots are all masked gets a uniform softmax, not NaNs
+        scores = tf.where(mask, scores, scores.dtype.min)
+        return tf.matmul(tf.nn.softmax(scores), keys_values["values"])
+
+    @staticmethod
+    def _output(attention, attended, dtype):
+        """The attention layer's output projection of (rows, heads · size) → (rows, dim)."""
+        import tensorflow as tf
+
+        kernel, bias = _dense_weights(attention._output_dense, dtype, input_axes=2)
+        return tf.matmul(attended, kernel) + bias
+
+    def _cross_attend(self, block, x, keys_values: dict, mask):
+        """Cross-attention of rows (rows, dim) to a memory of one copy per input row.
 
         The rows of one input (its beams or samples) are consecutive, so they fold into
         one query sequence per input: attention treats each query on its own, and the
@@ -193,9 +247,28 @@ class TransformerGenerator:
         """
         import tensorflow as tf
 
-        inputs, width = tf.shape(keys_values)[0], x.shape[-1]
-        h = block._cross_attention_layer_norm(x)
-        folded = tf.reshape(h, [inputs, -1, width])
-        attended, _ = block._cross_attention_layer(folded, folded, attention_mask=mask[:, None, :],
-                                                   cache=keys_values, training=False)
-        return tf.reshape(attended, [-1, 1, width])
+        attention, dtype = block._cross_attention_layer, x.dtype
+        inputs = tf.shape(keys_values["keys"])[0]
+        # scaling the kernel (not the product) keeps it loop-invariant and hoisted, as in step()
+        kernel, bias = _dense_weights(attention._query_dense, dtype, self.head_size ** -0.5)
+        query = tf.matmul(block._cross_attention_layer_norm(x), kernel) + bias
+        query = tf.transpose(tf.reshape(query, [inputs, -1, self.heads, self.head_size]), [0, 2, 1, 3])
+        attended = self._attend(query, keys_values, mask[:, None, None, :])  # (inputs, heads, rows per input, size)
+        attended = tf.reshape(tf.transpose(attended, [0, 2, 1, 3]), [-1, self.heads * self.head_size])
+        return self._output(attention, attended, dtype)
+
+
+def _dense_weights(layer, dtype, scale: float = 1.0, input_axes: int = 1):
+    """An attention layer's EinsumDense as a (inputs, outputs) matrix and a (outputs,) bias, both times scale.
+
+    The kernel's first input_axes axes are its inputs: one for the query, key and value
+    projections (dim, heads, size), two for the output projection (heads, size, dim).
+    """
+    import tensorflow as tf
+
+    kernel = tf.cast(tf.convert_to_tensor(layer.kernel), dtype)
+    inputs = int(np.prod(kernel.shape[:input_axes]))
+    kernel = tf.reshape(kernel, [inputs, -1]) * scale
+    if layer.bias is None:
+        return kernel, tf.zeros([kernel.shape[1]], dtype)
+    return kernel, tf.reshape(tf.cast(tf.convert_to_tensor(layer.bias), dtype), [-1]) * scale

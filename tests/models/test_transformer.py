@@ -57,7 +57,7 @@ def test_rows_of_one_input_share_its_memory_and_attend_to_their_own(tiny_config)
     config, model = build(tiny_config, "seq2seq")
     gen = seq2seq.generator(model, config)
     repeated = per_row(lambda s: tf.repeat(s, 3, axis=0), gen.start({"source": SOURCES}))
-    assert repeated["shared"]["memory"][0].shape[0] == len(SOURCES)
+    assert repeated["shared"]["memory"][0]["keys"].shape[0] == len(SOURCES)
     tokens = np.repeat(TOKENS, 3, axis=0)
     tokens[1::3, 2:] = 6  # the rows of one input differ after two tokens
     expected = log_softmax(model({"source": np.repeat(SOURCES, 3, axis=0), "text": tokens}, training=False))
