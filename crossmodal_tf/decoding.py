@@ -101,6 +101,18 @@ def filter_logits(logits, strategy: str, temperature, top_k: int = 0, top_p=1.0)
     return scaled
 
 
+def first_argmax(scores):
+    """[rows, vocab] → [rows] int32: the first index of each row's largest score, as tf.argmax.
+
+    As a maximum and then a minimum over the indices that reach it: two plain reductions,
+    which XLA on CPU vectorises, where tf.argmax's (value, index) reduction is not; at
+    batch 32 and a 2,000-word vocabulary it cost a tenth of a Transformer's cached step.
+    """
+    vocab = tf.shape(scores)[-1]
+    best = tf.reduce_max(scores, axis=-1, keepdims=True)
+    return tf.reduce_min(tf.where(scores >= best, tf.range(vocab)[None, :], vocab), axis=-1)
+
+
 def repeated_ngram_tokens(history, length, n: int, vocab):
     """[rows, vocab] True for each token that would repeat an n-gram of history[:, :length] as token `length`.
 
@@ -220,7 +232,7 @@ class Decoder:
                 logits = self._mask_forbidden(tf.cast(logits, tf.float32))
                 allowed = ban(logits, i, out)
                 if greedy:
-                    token = tf.argmax(allowed, axis=-1, output_type=tf.int32)
+                    token = first_argmax(allowed)
                 else:
                     filtered = filter_logits(allowed, settings.strategy, temperature, settings.top_k, top_p)
                     token = tf.random.stateless_categorical(filtered, 1, seed=tf.stack([seed, i]),
