@@ -10,7 +10,7 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from crossmodal_tf.decoding import Decoder, DecodeSettings, filter_logits  # noqa: E402
+from crossmodal_tf.decoding import Decoder, DecodeSettings, filter_logits, first_argmax  # noqa: E402
 
 PAD, UNK, START, END = 0, 1, 2, 3
 
@@ -107,6 +107,15 @@ def test_greedy_follows_the_argmax_and_scores_its_log_probability():
         previous = token
     assert list(result.tokens[0, 0, : len(expected)]) == expected
     assert result.log_probs[0, 0] == pytest.approx(log_prob, rel=1e-5)
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_first_argmax_is_tf_argmax_ties_included(jit_compile):
+    rng = np.random.default_rng(3)
+    scores = rng.integers(-3, 3, (64, 50)).astype(np.float32)  # few values: many ties for the maximum
+    scores[5] = -1e9  # a row all at the same score
+    picked = tf.function(first_argmax, jit_compile=jit_compile)(tf.constant(scores))
+    np.testing.assert_array_equal(picked.numpy(), np.argmax(scores, axis=-1))
 
 
 def test_beam_width_one_equals_greedy():
