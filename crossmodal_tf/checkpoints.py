@@ -4,9 +4,9 @@ A checkpoint is a folder `checkpoints/last/step-NNNNNNNNN/` holding the model's 
 the optimizer's variables (`state.weights.h5`: Keras saves the optimizer with the
 model), the states of the model's random seed generators (`seeds.npz`: dropout
 masks; Keras does not save them) and `meta.json` (epochs done, steps done in the
-current epoch, global step, seconds of training so far). It is written into a temporary folder that is renamed
-into place only when complete, so a kill at any moment leaves either the whole new
-checkpoint or none of it. The two newest are kept: when the newest cannot be read
+current epoch, global step, seconds of training so far). It is written into a
+temporary folder that is renamed into place only when complete, so a kill at any
+moment leaves either the whole new checkpoint or none of it. The two newest are kept: when the newest cannot be read
 (a damaged disk, a truncated file), restore falls back to the one before, with a
 warning.
 

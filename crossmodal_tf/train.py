@@ -34,7 +34,8 @@ def _check_run_dir(run: RunDir, config: Config, *, resume: bool, overwrite: bool
             raise CmxError(f"{run.root}: nothing to resume (no config.yaml); start without --resume")
         if _without_epochs(config_from_run(run.root)) != _without_epochs(config):
             raise CmxError(f"{run.root}: the config differs from the run's config.yaml (only train.epochs and "
-                           "train.time_budget_minutes may change on --resume); resume with the same config and --set values, or use --overwrite")
+                           "train.time_budget_minutes may change on --resume); resume with the same config and --set "
+                           "values, or use --overwrite")
     elif exists and not overwrite:
         raise CmxError(f"{run.root}: run directory exists; use --resume to continue it or --overwrite to replace it")
     elif exists and not run.config.is_file():
@@ -92,7 +93,6 @@ def _callbacks(config: Config, run: RunDir, *, steps: int, progress: str, has_va
                                               mode=monitor_mode(train.early_stopping.monitor),
                                               patience=train.early_stopping.patience))
     if train.time_budget_minutes:
-        # after the checkpoint: a budget stop at a batch end must not skip that batch's step checkpoint
         callbacks.append(TimeBudget(train.time_budget_minutes, checkpoint.train_seconds, log=warn))
     if progress != "none":
         callbacks.append(RichProgress(train.epochs, steps, bar=progress == "bar"))
