@@ -1,7 +1,7 @@
 """wmt_en_zh test BLEU and chrF: the LSTM on words/characters against the Transformer on subword pieces, each
 given the same wall-clock training budget, beside the baseline of copying the English source (issue 15).
 
-    .venv/bin/python benchmarks/bench_wmt_budget.py [--budget 20] [--data ../shared/datasets/wmt_en_zh]
+    nice -n 5 .venv/bin/python benchmarks/bench_wmt_budget.py [--budget 20] [--data ../shared/datasets/wmt_en_zh]
         [--work DIR] [--set KEY=VALUE ...] [--no-write]
 
 Preprocesses configs/translate_parallel.yaml (LSTM, English words → Chinese
@@ -62,7 +62,7 @@ def set_args(sets: list[str]) -> list[str]:
 
 
 def train_together(runs: dict, budget: float) -> dict:
-    """Train every run at once (niced, one core's threads each); per run its wall time and output, plus the load."""
+    """Train every run at once (one core's threads each); per run its wall time and output, plus the load."""
     loads, stop = [], threading.Event()
 
     def watch():
@@ -74,7 +74,8 @@ def train_together(runs: dict, budget: float) -> dict:
     started, procs = time.perf_counter(), {}
     for name, run in runs.items():
         log = open(run["dir"].with_suffix(".train.log"), "w", encoding="utf-8")
-        command = ["nice", "-n", "5", *CMX, "train", run["config"], *set_args(run["sets"]),
+        # no nice of its own: the trainings inherit the bench's (run it as `nice -n 5 python …`)
+        command = [*CMX, "train", run["config"], *set_args(run["sets"]),
                    "--set", f"train.time_budget_minutes={budget}", "--run-dir", str(run["dir"]), "--overwrite"]
         procs[name] = (subprocess.Popen(command, cwd=ROOT, env={**ENV, **ONE_CORE}, stdout=log,
                                         stderr=subprocess.STDOUT, text=True), log)
@@ -234,7 +235,7 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     results = measure(args)
-    command = " ".join(["python benchmarks/bench_wmt_budget.py", f"--budget {args.budget:g}",
+    command = " ".join(["nice -n 5 python benchmarks/bench_wmt_budget.py", f"--budget {args.budget:g}",
                         *(f"--set {s}" for s in args.sets)])
     text = section(results, command)
     print(text)
