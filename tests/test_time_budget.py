@@ -15,10 +15,10 @@ from crossmodal_tf.train import train
 BUDGET_MINUTES = 0.05  # 3 s: far fewer than the 1000 epochs asked for fit in it
 
 
-@pytest.mark.slow  # about 12 s: two trainings (the second only restores) on a shared 2-core machine
+@pytest.mark.slow  # about 15 s: three trainings (the second only restores) on a shared 2-core machine
 def test_budget_stops_a_long_run_early_and_writes_the_model(tiny_config, tmp_path):
-    """A budget of seconds with 1000 epochs stops early; model, history and a consistent checkpoint are written,
-    and a resume with the budget spent trains nothing more."""
+    """A budget of seconds with 1000 epochs stops early; model, history and a consistent checkpoint are written;
+    a resume with the budget spent trains nothing more, one with a larger budget trains on."""
     sets = ("data.shapes.num_images=40", "train.epochs=1000", "train.batch_size=4",
             f"train.time_budget_minutes={BUDGET_MINUTES}")
     lines = []
@@ -40,6 +40,14 @@ def test_budget_stops_a_long_run_early_and_writes_the_model(tiny_config, tmp_pat
     train(tiny_config(*sets), resume=True, progress="none", warn=lines.append)
     assert [line for line in lines if "nothing more is trained" in line]
     assert RunDir(Path(summary["run_dir"])).read_history() == history
+
+    # a larger budget on --resume trains on from the checkpoint: the cut epoch's remaining batches first
+    train(tiny_config(*sets[:-1], f"train.time_budget_minutes={BUDGET_MINUTES * 2}"), resume=True, progress="none",
+          warn=lines.append)
+    later = json.loads((list_checkpoints(run.backup)[0] / "meta.json").read_text(encoding="utf-8"))
+    assert later["global_step"] > meta["global_step"]
+    assert later["train_seconds"] >= BUDGET_MINUTES * 2 * 60
+    assert later["epochs_done"] * steps + later["steps_in_epoch"] == later["global_step"]
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "soon"])
