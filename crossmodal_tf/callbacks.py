@@ -136,3 +136,36 @@ class RichProgress(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self.progress is not None:
             self.progress.stop()
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training once train.time_budget_minutes of wall-clock time is spent (checked after every batch).
+
+    The stop is Keras's own (model.stop_training): the cut epoch is validated and ends
+    as any epoch does, so the best weights, history.csv and a checkpoint are written
+    and training finishes like an early stop. spent() gives the seconds of training the
+    run has had so far, resumes included (TrainingCheckpoint.train_seconds), so a
+    resumed run only gets what is left of the budget.
+    """
+
+    def __init__(self, minutes: float, spent, log=print):
+        super().__init__()
+        self.seconds, self.spent, self.log = minutes * 60.0, spent, log
+        self.stopped = False
+
+    def exhausted(self) -> bool:
+        """Whether the budget is spent."""
+        return self.spent() >= self.seconds
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if not self.stopped and self.exhausted():
+            self.stopped = True
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.stopped:
+            self.log(f"cmx: train.time_budget_minutes: {self.seconds / 60:g} min spent ({self.spent():.0f} s of "
+                     f"training): stopped in epoch {self.epoch + 1}, as an early stop")

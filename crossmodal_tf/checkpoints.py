@@ -4,9 +4,9 @@ A checkpoint is a folder `checkpoints/last/step-NNNNNNNNN/` holding the model's 
 the optimizer's variables (`state.weights.h5`: Keras saves the optimizer with the
 model), the states of the model's random seed generators (`seeds.npz`: dropout
 masks; Keras does not save them) and `meta.json` (epochs done, steps done in the
-current epoch, global step). It is written into a temporary folder that is renamed
-into place only when complete, so a kill at any moment leaves either the whole new
-checkpoint or none of it. The two newest are kept: when the newest cannot be read
+current epoch, global step, seconds of training so far). It is written into a
+temporary folder that is renamed into place only when complete, so a kill at any
+moment leaves either the whole new checkpoint or none of it. The two newest are kept: when the newest cannot be read
 (a damaged disk, a truncated file), restore falls back to the one before, with a
 warning.
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,11 +34,13 @@ _PREFIX = "step-"
 
 @dataclass(frozen=True)
 class TrainingPosition:
-    """Where a checkpoint was taken: whole epochs done, batches done in the next epoch, optimizer steps in all."""
+    """Where a checkpoint was taken: whole epochs done, batches done in the next epoch, optimizer steps in all,
+    and the wall-clock seconds of training that got there (over every resume; train.time_budget_minutes)."""
 
     epochs_done: int = 0
     steps_in_epoch: int = 0
     global_step: int = 0
+    train_seconds: float = 0.0
 
 
 def seed_states(model: keras.Model) -> list:
@@ -62,7 +65,7 @@ def save_checkpoint(model: keras.Model, folder: Path, position: TrainingPosition
         model.save_weights(tmp / "state.weights.h5")
         np.savez(tmp / "seeds.npz", *[np.asarray(v) for v in seed_states(model)])
         meta = {"epochs_done": position.epochs_done, "steps_in_epoch": position.steps_in_epoch,
-                "global_step": position.global_step}
+                "global_step": position.global_step, "train_seconds": round(position.train_seconds, 3)}
         (tmp / "meta.json").write_text(json.dumps(meta) + "\n", encoding="utf-8")
     for old in list_checkpoints(folder)[KEEP:]:
         shutil.rmtree(old, ignore_errors=True)
@@ -98,7 +101,9 @@ class BestWeights(keras.callbacks.Callback):
 
 def _load(model: keras.Model, checkpoint: Path) -> TrainingPosition:
     meta = json.loads((checkpoint / "meta.json").read_text(encoding="utf-8"))
-    position = TrainingPosition(int(meta["epochs_done"]), int(meta["steps_in_epoch"]), int(meta["global_step"]))
+    # train_seconds is absent from checkpoints written before the key existed: count their time as 0
+    position = TrainingPosition(int(meta["epochs_done"]), int(meta["steps_in_epoch"]), int(meta["global_step"]),
+                                float(meta.get("train_seconds", 0.0)))
     with np.load(checkpoint / "seeds.npz") as seeds:
         values = [seeds[f"arr_{i}"] for i in range(len(seeds.files))]
     states = seed_states(model)
@@ -144,15 +149,34 @@ class TrainingCheckpoint(keras.callbacks.Callback):
     The optimizer's step counter is the measure of progress, not a count of batch
     callbacks: Ctrl-C can land after a step has updated the weights but before its
     callbacks ran, and the checkpoint must describe the weights it holds.
+
+    An epoch that ends before its steps_per_epoch batches (train.time_budget_minutes
+    stopped it) is checkpointed as the partial epoch it is, so --resume finishes its
+    remaining batches as after Ctrl-C. The checkpoint also holds the seconds of
+    training so far (train_seconds): the time of earlier runs plus this one's since its
+    fit began; time after the newest checkpoint of a killed run is not counted.
     """
 
-    def __init__(self, folder: Path, start: TrainingPosition, every_steps: int | None = None):
+    def __init__(self, folder: Path, start: TrainingPosition, every_steps: int | None = None,
+                 steps_per_epoch: int | None = None):
         super().__init__()
         self.folder = Path(folder)
         self.every_steps = every_steps
+        self.steps_per_epoch = steps_per_epoch
         self.epochs_done = start.epochs_done
         self.epoch_start_step = start.global_step - start.steps_in_epoch
         self.last_saved_step = start.global_step
+        self.seconds_before = start.train_seconds
+        self.clock_started: float | None = None
+
+    def on_train_begin(self, logs=None):
+        if self.clock_started is None:  # a resumed partial epoch is fit on its own first: one clock for both fits
+            self.clock_started = time.perf_counter()
+
+    def train_seconds(self) -> float:
+        """Wall-clock seconds of training so far, earlier runs of a resumed run included."""
+        now = time.perf_counter()
+        return self.seconds_before + (now - self.clock_started if self.clock_started is not None else 0.0)
 
     def on_epoch_begin(self, epoch, logs=None):
         if epoch > self.epochs_done:  # a new epoch; a resumed partial epoch keeps its start
@@ -163,7 +187,11 @@ class TrainingCheckpoint(keras.callbacks.Callback):
             self.save()
 
     def on_epoch_end(self, epoch, logs=None):
-        self.epochs_done, self.epoch_start_step = epoch + 1, self._global_step()
+        step = self._global_step()
+        if self.steps_per_epoch and step - self.epoch_start_step < self.steps_per_epoch:
+            self.save()  # stopped within the epoch: position() says how far it got
+            return
+        self.epochs_done, self.epoch_start_step = epoch + 1, step
         self.save()
 
     def _global_step(self) -> int:
@@ -172,7 +200,7 @@ class TrainingCheckpoint(keras.callbacks.Callback):
     def position(self) -> TrainingPosition:
         """Where training stands now."""
         step = self._global_step()
-        return TrainingPosition(self.epochs_done, step - self.epoch_start_step, step)
+        return TrainingPosition(self.epochs_done, step - self.epoch_start_step, step, self.train_seconds())
 
     def save(self) -> Path | None:
         """Checkpoint the current state now (also used when training is interrupted); None when not saved.

@@ -109,11 +109,12 @@ class Run:
         return "test" if self.count("test") else "val"
 
     def dataset(self, split: str):
-        """A split's parsed batches (eval batch size, in file order)."""
+        """A split's parsed batches (eval batch size, in file order), translation pairs with their raw texts."""
         from crossmodal_tf.data.pipeline import make_dataset
 
         size = self.config.data.image.size if self.task.uses_image else None
-        return make_dataset(self.config.processed_dir, split, self.count(split), self.config.eval.batch_size, size)
+        return make_dataset(self.config.processed_dir, split, self.count(split), self.config.eval.batch_size, size,
+                            raw_text=self.task.target_text)
 
     def train_counts(self, text_field: str = "text") -> Counter:
         """Counts of the train split's predicted tokens of a text field (computed once), for unigram baselines."""

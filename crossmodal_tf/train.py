@@ -17,8 +17,10 @@ from crossmodal_tf.tasks.base import monitor_mode
 from crossmodal_tf.training_data import make_training_batches, make_validation_batches
 
 def _without_epochs(config: Config) -> dict:
+    """The config without the keys --resume may change: train.epochs and train.time_budget_minutes."""
     data = config.to_dict()
     data["train"].pop("epochs")
+    data["train"].pop("time_budget_minutes", None)
     return data
 
 
@@ -31,8 +33,9 @@ def _check_run_dir(run: RunDir, config: Config, *, resume: bool, overwrite: bool
         if not run.config.is_file():
             raise CmxError(f"{run.root}: nothing to resume (no config.yaml); start without --resume")
         if _without_epochs(config_from_run(run.root)) != _without_epochs(config):
-            raise CmxError(f"{run.root}: the config differs from the run's config.yaml (only train.epochs may "
-                           "change on --resume); resume with the same config and --set values, or use --overwrite")
+            raise CmxError(f"{run.root}: the config differs from the run's config.yaml (only train.epochs and "
+                           "train.time_budget_minutes may change on --resume); resume with the same config and --set "
+                           "values, or use --overwrite")
     elif exists and not overwrite:
         raise CmxError(f"{run.root}: run directory exists; use --resume to continue it or --overwrite to replace it")
     elif exists and not run.config.is_file():
@@ -61,11 +64,12 @@ def build_optimizer(cfg, total_steps: int, steps_per_epoch: int = 1):
     return classes[cfg.name](**kwargs)
 
 
-def _callbacks(config: Config, run: RunDir, *, steps: int, progress: str, has_val: bool, checkpoint) -> list:
+def _callbacks(config: Config, run: RunDir, *, steps: int, progress: str, has_val: bool, checkpoint,
+               warn=print) -> list:
     """The callbacks of model.fit (NaN guard, best weights, history, checkpoints, TensorBoard, …), in order."""
     import keras
 
-    from crossmodal_tf.callbacks import HistoryWriter, ResumedEarlyStopping, RichProgress
+    from crossmodal_tf.callbacks import HistoryWriter, ResumedEarlyStopping, RichProgress, TimeBudget
     from crossmodal_tf.checkpoints import BestWeights
 
     train = config.train
@@ -88,6 +92,8 @@ def _callbacks(config: Config, run: RunDir, *, steps: int, progress: str, has_va
         callbacks.append(ResumedEarlyStopping(done, monitor=train.early_stopping.monitor,
                                               mode=monitor_mode(train.early_stopping.monitor),
                                               patience=train.early_stopping.patience))
+    if train.time_budget_minutes:
+        callbacks.append(TimeBudget(train.time_budget_minutes, checkpoint.train_seconds, log=warn))
     if progress != "none":
         callbacks.append(RichProgress(train.epochs, steps, bar=progress == "bar"))
     return callbacks
@@ -209,8 +215,9 @@ def _train_locked(config: Config, run: RunDir, stats: dict, *, resume: bool, ove
     has_val = counts["val"] > 0
     val_ds = make_validation_batches(config, task, strategy, count=counts["val"], size=size,
                                      arrange=val_arrange) if has_val else None
-    checkpoint = TrainingCheckpoint(run.backup, start, config.train.checkpoint_every_steps)
-    callbacks = _callbacks(config, run, steps=steps, progress=progress, has_val=has_val, checkpoint=checkpoint)
+    checkpoint = TrainingCheckpoint(run.backup, start, config.train.checkpoint_every_steps, steps)
+    callbacks = _callbacks(config, run, steps=steps, progress=progress, has_val=has_val, checkpoint=checkpoint,
+                           warn=warn)
     prepare_model(fitted, strategy, lambda: make_training_batches(config, task, None, count=counts["train"], size=size,
                                                                   first_epoch=0, last_epoch=1, skip=0, arrange=arrange))
 
@@ -220,8 +227,14 @@ def _train_locked(config: Config, run: RunDir, stats: dict, *, resume: bool, ove
         fitted.fit(dataset, validation_data=val_ds, initial_epoch=first_epoch, epochs=last_epoch,
                    steps_per_epoch=steps_per_epoch, callbacks=callbacks, shuffle=False, verbose=0)  # shuffled by epoch
 
-    _fit_from(start, fit, model=fitted, steps=steps, epochs=config.train.epochs, callbacks=callbacks,
-              checkpoint=checkpoint, strategy=strategy, run_root=run.root)
+    budget = config.train.time_budget_minutes
+    if budget and start.train_seconds >= budget * 60:
+        # resumed with the budget already spent: a fit would still run one batch before stopping
+        warn(f"cmx: train.time_budget_minutes: the run has had its {budget:g} min ({start.train_seconds:.0f} s of "
+             "training); nothing more is trained (resume with a larger budget to continue)")
+    else:
+        _fit_from(start, fit, model=fitted, steps=steps, epochs=config.train.epochs, callbacks=callbacks,
+                  checkpoint=checkpoint, strategy=strategy, run_root=run.root)
     return _finish(config, run, model, stats, chief=chief, fitted=fitted)
 
 

@@ -299,6 +299,19 @@ class TrainConfig(Section):
     checkpoint_every_steps: int | None = Field(
         None, ge=1, description="also checkpoint every this many batches within an epoch (long epochs); "
                                 "every epoch end is checkpointed anyway")
+    time_budget_minutes: float | None = Field(
+        None, gt=0, description="stop training once this much wall-clock time is spent (checked after every "
+                                "batch; the cut epoch is validated and the run ends as an early stop); counted over "
+                                "--resume; null: no budget")
+
+    @model_validator(mode="after")
+    def _budget_on_one_machine(self):
+        # each worker would read its own clock and stop after a different batch, and the others would then
+        # wait forever in the next step's collective
+        if self.time_budget_minutes and self.strategy == "multi_worker":
+            raise ValueError("time_budget_minutes: not with strategy multi_worker (the workers would stop at "
+                             "different batches); stop it with train.epochs instead")
+        return self
 
 
 class EvalConfig(Section):

@@ -96,7 +96,9 @@ class Encoder:
                 target_ids = (self.target.vocab.encode(self.target.tokens(translation), True, True)
                               if self.target is not None else None)
             copy = self._copy_ids(ids, translation) if self.copy else None
-            serialized.append(serialize_example(pixels, encoded, label, kind, job.key, target_ids, copy))
+            # a translation pair keeps its raw texts too: the references test outputs are scored against
+            texts = (caption, translation) if self.target is not None and isinstance(translation, str) else None
+            serialized.append(serialize_example(pixels, encoded, label, kind, job.key, target_ids, copy, texts))
         return Encoded(tuple(serialized), tuple(lengths))
 
     def _copy_ids(self, source_tokens: list[str], translation: str) -> tuple:

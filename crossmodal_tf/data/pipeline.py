@@ -19,9 +19,10 @@ def caches_in_memory(files: list[str], cache: str = "auto") -> bool:
 
 
 def parsed_examples(processed: Path, split: str, num_examples: int | None, image_size: int | None,
-                    cache: str = "auto", shard: tuple[int, int] | None = None):
+                    cache: str = "auto", shard: tuple[int, int] | None = None, raw_text: bool = False):
     """The examples of one split as a tf.data.Dataset of dicts: text, target, image, label, kind, key
-    (and source_copy, target_copy, source_oov when the folder was made for model.copy).
+    (and source_copy, target_copy, source_oov when the folder was made for model.copy; and with raw_text
+    a translation pair's raw source_text and target_text, "" in folders written before they were stored).
 
     image_size None is a text-only dataset (no image); target holds a translation
     pair's target ids (empty for other tasks). A split that fits in memory (see
@@ -46,6 +47,9 @@ def parsed_examples(processed: Path, split: str, num_examples: int | None, image
     }
     if image_size is not None:
         spec["image"] = tf.io.FixedLenFeature([], tf.string)
+    if raw_text:  # evaluation only: training has no use for them
+        spec.update(source_text=tf.io.FixedLenFeature([], tf.string, default_value=""),
+                    target_text=tf.io.FixedLenFeature([], tf.string, default_value=""))
     copy = _holds_copy_ids(processed)
     if copy:
         spec.update(source_copy=tf.io.VarLenFeature(tf.int64), target_copy=tf.io.VarLenFeature(tf.int64),
@@ -60,6 +64,8 @@ def parsed_examples(processed: Path, split: str, num_examples: int | None, image
             example.update({name: tf.cast(tf.sparse.to_dense(parsed[name]), tf.int32)
                             for name in ("source_copy", "target_copy")})
             example["source_oov"] = tf.sparse.to_dense(parsed["source_oov"])
+        if raw_text:
+            example.update(source_text=parsed["source_text"], target_text=parsed["target_text"])
         if image_size is not None:
             example["image"] = tf.reshape(tf.io.decode_raw(parsed["image"], tf.uint8), [image_size, image_size, 3])
         return example
@@ -93,7 +99,7 @@ def _holds_copy_ids(processed: Path) -> bool:
 
 def make_dataset(processed: Path, split: str, num_examples: int, batch_size: int, image_size: int | None, *,
                  shuffle: bool = False, seed: int = 0, shuffle_buffer: int = 10000, arrange=None, cache: str = "auto",
-                 length_window: int = 1):
+                 length_window: int = 1, raw_text: bool = False):
     """A batched tf.data.Dataset of one split's parsed examples (see parsed_examples), or arrange(batch).
 
     arrange is a task's function from such a batch to (inputs, targets), as model.fit
@@ -104,7 +110,7 @@ def make_dataset(processed: Path, split: str, num_examples: int, batch_size: int
     """
     import tensorflow as tf
 
-    dataset = parsed_examples(processed, split, num_examples, image_size, cache)
+    dataset = parsed_examples(processed, split, num_examples, image_size, cache, raw_text=raw_text)
     if shuffle:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     dataset = length_sorted_batches(dataset, batch_size, length_window)

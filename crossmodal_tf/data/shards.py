@@ -19,12 +19,17 @@ def auto_shard_count(estimated_bytes: int) -> int:
 
 
 def serialize_example(image: np.ndarray | None, text: list[int], label: int, kind: int, key: str,
-                      target: list[int] | None = None, copy: tuple | None = None) -> bytes:
+                      target: list[int] | None = None, copy: tuple | None = None,
+                      texts: tuple[str, str] | None = None) -> bytes:
     """One serialised tf.train.Example: raw uint8 pixels (none for text-only tasks), token ids, 0/1 label,
     example kind, image key, and the target-side token ids of a translation pair.
 
     copy (model.copy) adds the extended ids of data/copy_ids.py: (the source's ids, the framed target's ids,
     the source's words outside the target vocabulary) as source_copy, target_copy and source_oov.
+
+    texts (a translation pair) adds the pair's raw source and target text, as source_text and target_text:
+    outputs are scored against the reference as it was written, not read back from its ids (cut at
+    max_length, rare words as <unk>, punctuation and case normalised away).
 
     Encoded here rather than with tf.train.Example so that preprocess workers need not
     import TensorFlow (seconds and hundreds of MB per process). Features are written in
@@ -41,6 +46,8 @@ def serialize_example(image: np.ndarray | None, text: list[int], label: int, kin
         source_copy, target_copy, oov = copy
         feature.update(source_copy=_int64_list(source_copy), target_copy=_int64_list(target_copy),
                        source_oov=_bytes_list(*(word.encode() for word in oov)))
+    if texts is not None:
+        feature.update(source_text=_bytes_list(texts[0].encode()), target_text=_bytes_list(texts[1].encode()))
     entries = b"".join(_field(1, _field(1, name.encode()) + _field(2, feature[name])) for name in sorted(feature))
     return _field(1, entries)  # Example.features (1) → Features.feature (1): map<string, Feature>
 

@@ -9,10 +9,10 @@ in every graph that serves). SentencePiece itself emits none of them but <unk> (
 control pieces): framing texts with <start>/<end> stays Vocabulary.encode's, as for words.
 
 Texts are normalised as for words and characters first (data.text.normalize: NFKC, lowercase,
-punctuation dropped), so the levels differ only in how the same text is cut, and the references
-that outputs are scored against read alike. Byte fallback is on: a character the model does not
-cover becomes its UTF-8 bytes (256 byte pieces, counted in vocab_size), not <unk>, and decoding
-joins the bytes back into the character.
+punctuation dropped), so the levels differ only in how the same text is cut (outputs are scored
+against the raw reference texts the shards also store, whatever the level). Byte fallback is on: a
+character the model does not cover becomes its UTF-8 bytes (256 byte pieces, counted in vocab_size),
+not <unk>, and decoding joins the bytes back into the character.
 """
 
 from __future__ import annotations

@@ -111,17 +111,20 @@ def pad_sources(sources: list[list[int]], length: int) -> np.ndarray:
 @dataclass
 class Sources:
     """Source sentences as the model reads them: id rows, and for a copy model each row's extended ids and
-    its words outside the target vocabulary (data/copy_ids.py); None without copy."""
+    its words outside the target vocabulary (data/copy_ids.py); None without copy. raw: the sentences as
+    written, when the dataset stores them (sources_with_references), else None."""
 
     ids: list[list[int]]
     copy_ids: list[list[int]] | None = None
     oovs: list[list[str]] | None = None
+    raw: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def __getitem__(self, rows: slice) -> Sources:
-        return Sources(self.ids[rows], *(None if part is None else part[rows] for part in (self.copy_ids, self.oovs)))
+        return Sources(self.ids[rows], *(None if part is None else part[rows]
+                                         for part in (self.copy_ids, self.oovs, self.raw)))
 
     def texts(self, tokens, target_vocab, level: str) -> list[str]:
         """Generated rows (rows, steps) of target ids as text: copied ids as this row's source words."""
@@ -169,34 +172,46 @@ def translate(gen, decoder, target_vocab, sources: np.ndarray, settings, batch_s
 def sources_with_references(dataset, target_vocab, level: str) -> tuple[Sources, list[list[str]]]:
     """(Sources, references) of the distinct source sentences of a dataset, each with all its translations.
 
-    A dataset made for model.copy gives its extended ids too, and its references
-    keep the target words the source has (those outside the target vocabulary too).
+    References are the translations as written (the raw target_text the shards store,
+    Run.dataset's raw_text): read back from the target ids they would be cut at
+    max_length, with rare words as <unk> and punctuation and case normalised away, which
+    no output, nor a baseline, could match. Shards written before the raw texts were
+    stored (target_text "") fall back to the ids read back, and Sources.raw is then None.
+    A dataset made for model.copy gives its extended ids too.
     """
     import numpy as np
 
+    # key: (source ids, (copy ids, oovs) or None, raw source or None)
     references: dict[tuple, list[str]] = defaultdict(list)
-    copies: dict[tuple, tuple] = {}
     for batch in dataset:
+        size = len(batch["text"])
         copy = COPY_INPUT in batch
-        columns = [batch[k].numpy() for k in ("text", "target_copy" if copy else "target")]
-        if copy:
-            columns += [batch[COPY_INPUT].numpy(), batch["source_oov"].numpy()]
-        for source, target, *extended in zip(*columns):
-            key = tuple(int(t) for t in source if t)
-            if copy:
-                copy_ids = [int(t) for t in extended[0][: len(key)]]
-                oov = [w.decode() for w in extended[1] if w]
-                key = (key, tuple(copy_ids), tuple(oov))  # sources that read the same may copy different words
-                copies[key] = (copy_ids, oov)
-                text = Sources([], None, [oov]).texts(np.asarray(target)[None], target_vocab, level)[0]
+        raw = [batch[k].numpy() if k in batch else [b""] * size for k in ("source_text", "target_text")]
+        extended = ([batch[COPY_INPUT].numpy(), batch["source_oov"].numpy()] if copy else [[None] * size] * 2)
+        targets = batch["target_copy" if copy else "target"].numpy()
+        for source, target, raw_source, raw_target, copy_row, oov_row in zip(batch["text"].numpy(), targets, *raw,
+                                                                             *extended):
+            ids = tuple(int(t) for t in source if t)
+            copied = None
+            if copy:  # sources that read the same may copy different words
+                copied = (tuple(int(t) for t in copy_row[: len(ids)]), tuple(w.decode() for w in oov_row if w))
+            raw_source = raw_source.decode() if raw_target else None
+            key = (ids, copied, raw_source)
+            if raw_target:
+                text = raw_target.decode()
+            elif copy:  # the target words the source has, those outside the target vocabulary too
+                text = Sources([], None, [list(copied[1])]).texts(np.asarray(target)[None], target_vocab, level)[0]
             else:
                 text = sequence.texts(target[None, :], target_vocab, level)[0]
             if text not in references[key]:
                 references[key].append(text)
-    if copies:
-        return (Sources([list(k[0]) for k in references], [copies[k][0] for k in references],
-                        [copies[k][1] for k in references]), list(references.values()))
-    return Sources([list(k) for k in references]), list(references.values())
+    keys = list(references)
+    sources = Sources([list(k[0]) for k in keys])
+    if keys and keys[0][1] is not None:
+        sources.copy_ids, sources.oovs = [list(k[1][0]) for k in keys], [list(k[1][1]) for k in keys]
+    if keys and all(k[2] is not None for k in keys):
+        sources.raw = [k[2] for k in keys]
+    return sources, list(references.values())
 
 
 def greedy_translations(run, model, sources: Sources, jit_compile: bool = True) -> list[str]:
@@ -223,7 +238,8 @@ def bleu_tokenizer(level: str) -> str:
 
 
 def evaluate(run, model, dataset) -> dict:
-    """Token metrics of the target side with teacher forcing, then sacrebleu BLEU and chrF of greedy translations."""
+    """Token metrics of the target side with teacher forcing, then sacrebleu BLEU and chrF of greedy translations
+    against the references as written (sources_with_references)."""
     from crossmodal_tf.text_scores import translation_scores
 
     results = sequence.evaluate_tokens(run, model, dataset, arrange, text_field="target")
@@ -232,6 +248,8 @@ def evaluate(run, model, dataset) -> dict:
     hypotheses = greedy_translations(run, model, sources)
     results.update(translation_scores(hypotheses, references, bleu_tokenizer(level)))
     results["sentences"] = len(hypotheses)
+    # "ids": a folder preprocessed before raw texts were stored; `cmx preprocess --force` scores against raw text
+    results["references"] = "raw" if sources.raw is not None else "ids"
     return results
 
 
