@@ -1,15 +1,14 @@
 """Corpus scores of generated text against references, from maintained libraries.
 
 BLEU and chrF come from sacrebleu; ROUGE from rouge-score (Google's reimplementation of
-the ROUGE-1.5.5 Perl script); CIDEr-D from pycocoevalcap (the COCO caption evaluation
-code) when it is installed: `pip install 'crossmodal_tf[cider]'`. Its wheel is
-about 100 MB of Java tools we do not use, so it is optional. Also the lead baseline of
-summarization, which copies a document's first words.
+the ROUGE-1.5.5 Perl script). CIDEr-D is written here (see cider_d for why). Also the lead
+baseline of summarization, which copies a document's first words.
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 
@@ -37,27 +36,75 @@ def corpus_bleu(hypotheses: list[str], references: list[list[str]], level: str =
     return scores
 
 
-def cider_d(hypotheses: list[str], references: list[list[str]], level: str = "word") -> float | None:
-    """CIDEr-D of the hypotheses (pycocoevalcap), or None when pycocoevalcap is not installed."""
-    try:
-        from pycocoevalcap.cider.cider import Cider
-    except ImportError:
-        return None
-    split = (lambda t: " ".join(t.replace(" ", ""))) if level == "char" else (lambda t: t)  # noqa: E731
-    gts = {i: [split(r) for r in refs] for i, refs in enumerate(references)}
-    res = {i: [split(h)] for i, h in enumerate(hypotheses)}
-    score, _ = Cider().compute_score(gts, res)
-    return float(score)
+def _ngram_counts(words: list[str], max_order: int) -> list[Counter]:
+    # one Counter per order: counts[n - 1][ngram] is how often the n-gram occurs
+    return [Counter(tuple(words[i:i + n]) for i in range(len(words) - n + 1)) for n in range(1, max_order + 1)]
+
+
+def _tf_idf(counts: list[Counter], idf) -> tuple[list[dict], list[float]]:
+    # term frequency × inverse document frequency per n-gram, and each order's vector norm
+    vectors = [{gram: tf * idf(gram) for gram, tf in order.items()} for order in counts]
+    return vectors, [math.sqrt(sum(v * v for v in vector.values())) for vector in vectors]
+
+
+def cider_d(hypotheses: list[str], references: list[list[str]], level: str = "word", sigma: float = 6.0,
+            max_order: int = 4) -> float:
+    """CIDEr-D (0–10 scale) of hypotheses against each one's references; the corpus score is the mean per hypothesis.
+
+    CIDEr-D as in Vedantam et al. (2015) and the COCO caption evaluation code (pycocoevalcap's
+    cider_scorer, which that code names "CIDEr"): each text is a tf-idf vector of its 1…4-grams,
+    an n-gram's document frequency being the number of evaluated items whose references contain
+    it (so the idf comes from the references of the set scored, never from the hypotheses); per
+    order, the hypothesis's vector is clipped to each reference's (min of the two weights), the
+    cosine is multiplied by exp(-Δ²/2σ²) with Δ the difference of lengths in words (σ = 6), then
+    averaged over references and orders and multiplied by 10. An n-gram found in every item's
+    references weighs nothing, so a generic caption given to every photo scores near 0 where
+    BLEU still rewards it. Texts are scored as given (already normalised and split by us).
+
+    Written here rather than imported: pycocoevalcap's wheel is about 100 MB, nearly all Java
+    jars (its PTB tokenizer, METEOR, SPICE) that we cannot use without Java, and it needs
+    pycocotools; the scorer itself is these few lines. The one difference from its code: it
+    measures length by the number of bigrams (words − 1), which gives the same Δ for any two
+    non-empty texts.
+    """
+    if not hypotheses:
+        return 0.0
+    if len(hypotheses) != len(references):
+        raise ValueError(f"{len(hypotheses)} hypotheses but {len(references)} reference lists")
+    split = (lambda t: list(t.replace(" ", ""))) if level == "char" else str.split  # noqa: E731
+    ref_counts = [[_ngram_counts(split(r), max_order) for r in refs] for refs in references]
+    document_frequency: Counter = Counter()
+    for refs in ref_counts:
+        document_frequency.update({gram for counts in refs for order in counts for gram in order})
+    log_items = math.log(len(hypotheses))
+
+    def idf(gram) -> float:
+        # an n-gram no reference has counts as found once, as in the COCO code
+        return log_items - math.log(max(1, document_frequency[gram]))
+
+    total = 0.0
+    for hypothesis, refs, counts in zip(hypotheses, references, ref_counts):
+        words = split(hypothesis)
+        hyp_vectors, hyp_norms = _tf_idf(_ngram_counts(words, max_order), idf)
+        score = 0.0
+        for ref, ref_count in zip(refs, counts):
+            ref_vectors, ref_norms = _tf_idf(ref_count, idf)
+            penalty = math.exp(-((len(words) - len(split(ref))) ** 2) / (2 * sigma ** 2))
+            for hyp_vec, ref_vec, hyp_norm, ref_norm in zip(hyp_vectors, ref_vectors, hyp_norms, ref_norms):
+                if hyp_norm and ref_norm:
+                    clipped = sum(min(weight, ref_vec.get(gram, 0.0)) * ref_vec.get(gram, 0.0)
+                                  for gram, weight in hyp_vec.items())
+                    score += clipped / (hyp_norm * ref_norm) * penalty
+        total += 10 * score / (max_order * max(1, len(refs)))
+    return total / len(hypotheses)
 
 
 def caption_scores(hypotheses: list[str], references: list[list[str]], level: str = "word") -> dict:
-    """bleu1 … bleu4 and, when available, cider."""
+    """bleu1 … bleu4 (sacrebleu, 0–1) and cider_d (0–10) of captions against their references."""
     if not hypotheses:
         return {}
     scores = corpus_bleu(hypotheses, references, level)
-    cider = cider_d(hypotheses, references, level)
-    if cider is not None:
-        scores["cider"] = cider
+    scores["cider_d"] = cider_d(hypotheses, references, level)
     return scores
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 if TYPE_CHECKING:  # for the hook signatures only: importing them here would import TensorFlow
     from crossmodal_tf.run import Run
 
-_MAXIMISED = ("acc", "auc", "precision", "recall", "f1", "bleu", "chrf", "rouge", "r1", "r5", "r10")
+_MAXIMISED = ("acc", "auc", "precision", "recall", "f1", "bleu", "chrf", "rouge", "cider", "r1", "r5", "r10")
 
 # the config sections that only some tasks read; every task reads the others
 TASK_SECTIONS = ("data.image", "data.negatives", "data.target_text", "data.answers", "model.image", "model.fusion",

@@ -48,9 +48,11 @@ def runs(tmp_path_factory):
 
 def test_caption_test_metrics(runs):
     metrics = runs.tested["caption"]
-    for key in ("loss", "perplexity", "token_accuracy", "unigram_perplexity", "bleu1", "bleu2", "bleu3", "bleu4"):
+    for key in ("loss", "perplexity", "token_accuracy", "unigram_perplexity", "bleu1", "bleu2", "bleu3", "bleu4",
+                "cider_d"):
         assert key in metrics
     assert all(0 <= metrics[f"bleu{n}"] <= 1 for n in range(1, 5))
+    assert 0 <= metrics["cider_d"] <= 10
     assert metrics["bleu1"] >= metrics["bleu4"]
     assert metrics["perplexity"] == pytest.approx(np.exp(metrics["loss"]), rel=1e-6)
     assert metrics["images"] > 0
