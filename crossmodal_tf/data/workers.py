@@ -1,0 +1,72 @@
+"""Whole parts of a preprocess pass (work units) in worker processes, results in unit order, progress as they go.
+
+Each unit is a plain picklable value and the function that runs it is a module-level
+function, so a unit runs the same in the parent (one worker) as in a spawned worker:
+the results, gathered in unit order, do not depend on the number of workers. Workers
+are spawned, never forked (see encode.py). A worker's error, a CmxError included,
+is raised in the parent; leaving the with block ends the workers at once.
+"""
+
+from __future__ import annotations
+
+import queue as queue_module
+from contextlib import contextmanager
+from functools import partial
+from typing import Any, Callable, Iterable
+
+Report = Callable[[int], None]  # a unit tells how many of its records it has done, now and then
+
+
+@contextmanager
+def unit_runner(workers: int):
+    """A function run(function, units, advance=None) → [function(unit, report) for unit in units], in `workers` processes.
+
+    advance(n) is called in the parent as the units report progress (report(n) in the unit).
+    """
+    if workers <= 1:
+        yield lambda function, units, advance=None: [function(unit, advance or _ignore) for unit in units]
+        return
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    progress = context.Queue()
+    with context.Pool(workers, initializer=_start_worker, initargs=(progress,)) as pool:
+        yield partial(_run_in_pool, pool, progress)
+
+
+def _run_in_pool(pool, progress, function: Callable, units: Iterable, advance: Report | None = None) -> list:
+    """Run the units one at a time per worker (chunksize 1: units are large, and a free worker takes the next)."""
+    pending = pool.map_async(partial(_run_unit, function, advance is not None), list(units), chunksize=1)
+    while advance is not None and not pending.ready():
+        _drain(progress, advance, timeout=0.05)
+    results = pending.get()  # raises a unit's error here
+    _drain(progress, advance, timeout=0)  # a last report may come later: the bar is only a bar
+    return results
+
+
+def _drain(progress, advance: Report | None, timeout: float) -> None:
+    """Pass the reports waiting in the queue to advance (waiting up to timeout for the first)."""
+    try:
+        done = progress.get(timeout=timeout) if timeout else progress.get_nowait()
+        while True:
+            if advance is not None:
+                advance(done)
+            done = progress.get_nowait()
+    except queue_module.Empty:
+        pass
+
+
+def _ignore(done: int) -> None:
+    pass
+
+
+_progress = None  # the queue each worker reports progress to, set once when it starts
+
+
+def _start_worker(progress) -> None:
+    global _progress
+    _progress = progress
+
+
+def _run_unit(function: Callable, reports: bool, unit: Any):
+    return function(unit, _progress.put if reports else _ignore)
