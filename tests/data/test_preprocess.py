@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from crossmodal_tf.data.shards import auto_shard_count, shard_paths
 from crossmodal_tf.data.sources.shapes import make_record, read_records
 from crossmodal_tf.data.text import RESERVED, Vocabulary, normalize, tokenize
 from crossmodal_tf.errors import CmxError
+from tests.conftest import TINY_CONFIG
 
 NUM_IMAGES = 80
 
@@ -202,7 +205,7 @@ def test_vocabulary_ignores_val_and_test_words(tiny_config, tmp_path):
 def preprocessed_files(config, stats) -> tuple[dict, dict]:
     """Every file of a preprocessed folder but stats.json, as bytes, and the stats less how and when they were made."""
     files = {p.name: p.read_bytes() for p in sorted(config.processed_dir.iterdir()) if p.name != "stats.json"}
-    return files, {k: v for k, v in stats.items() if k not in ("seconds", "seconds_by_pass", "created", "workers")}
+    return files, {k: v for k, v in stats.items() if k not in ("seconds", "seconds_by_pass", "created", "workers", "reused")}
 
 
 def small_manifest(folder: Path, images: int = 40) -> Path:
@@ -234,11 +237,19 @@ def test_workers_write_the_same_shards(tmp_path, tiny_loader, monkeypatch, sourc
         stats = preprocess(config)
         assert stats["workers"] == workers
         outputs.append(preprocessed_files(config, stats))
+    if source == "shapes":  # the CLI, which never imports TensorFlow, forks its workers (and scans in other blocks)
+        folder = tmp_path / source / "cli"
+        overrides = (*sets, "data.workers=2", f"data.processed={folder}", f"data.path={tmp_path / 'raw'}")
+        subprocess.run([sys.executable, "-m", "crossmodal_tf.cli.main", "preprocess", str(TINY_CONFIG), "--quiet",
+                        *(part for override in overrides for part in ("--set", override))], check=True)
+        forked = json.loads((folder / "stats.json").read_text(encoding="utf-8"))
+        assert forked["workers"] == 2
+        outputs.append(preprocessed_files(tiny_loader(tmp_path, f"data.processed={folder}"), forked))
     files, stats = outputs[0]
+    assert all(output == outputs[0] for output in outputs[1:])
     assert {name for name in files if name.endswith(".tfrecord")} == {
         f"{split}-{i:05d}-of-{stats['num_shards']['train']:05d}.tfrecord" for split in SPLITS
         for i in range(stats["num_shards"]["train"])}
-    assert outputs[1] == outputs[0] and outputs[2] == outputs[0]
     assert stats["skipped"]["count"] == (1 if source == "manifest" else 0)
     # the number of workers decides how, not what: the output stays up to date
     assert preprocess(tiny_loader(tmp_path, *sets, "data.workers=2", "data.cache=none",
@@ -273,6 +284,18 @@ def test_shards_are_the_bytes_tensorflow_writes(tmp_path):
         ours.write(record)
     ours.close()
     assert (tmp_path / "ours.tfrecord").read_bytes() == (tmp_path / "tf.tfrecord").read_bytes()
+
+
+def test_workers_are_forked_unless_tensorflow_is_imported(monkeypatch):
+    """Forked workers start at once; with TensorFlow's threads in the process they are spawned instead."""
+    import sys
+
+    from crossmodal_tf.data.workers import start_method
+
+    monkeypatch.setitem(sys.modules, "tensorflow", sys)
+    assert start_method() == "spawn"
+    monkeypatch.delitem(sys.modules, "tensorflow")
+    assert start_method() == "fork"
 
 
 def test_auto_workers():

@@ -1,0 +1,96 @@
+"""Preprocess images/s with two workers against one, beside the machine's own parallel ceiling, until steady.
+
+    .venv/bin/python benchmarks/bench_preprocess_speed.py [--work DIR] [--quick]
+
+Each repeat measures, side by side: the ceiling (two processes of pure Python arithmetic
+against one: run_all.parallel_ceiling) and `cmx preprocess` of the same shapes config
+with data.workers=1 and with every core (bench_preprocess.speed: wall time with start-up,
+the stage alone, pass 2 alone). Repeats go on until two agree within 10 % on the wall-time
+speedup (run_all.steady, at most four). The machine's load (`uptime`) is noted before and
+after, since other processes on a shared machine take cores from the two-worker side.
+Writes its section of benchmarks/RESULTS.md (not with --quick).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_preprocess  # noqa: E402  (benchmarks/ is not a package)
+from results_file import replace_section  # noqa: E402
+from run_all import parallel_ceiling, steady  # noqa: E402
+
+
+def load() -> str:
+    return "{:.2f}, {:.2f}, {:.2f}".format(*os.getloadavg())
+
+
+def measure(work: Path) -> dict:
+    """Repeat (ceiling, 1 worker, every core) until two repeats' preprocess speedups agree within 10 %."""
+    ceilings = []
+
+    def once() -> dict:
+        ceilings.append(parallel_ceiling())
+        return bench_preprocess.speed(work)
+
+    before = load()
+    result = steady(once, lambda r: r["speedup_wall"])
+    return {**result, "ceilings": [round(c["speedup"], 2) for c in ceilings], "ceiling": ceilings[-1],
+            "load_before": before, "load_after": load(), "date": time.strftime("%Y-%m-%d %H:%M")}
+
+
+def render(r: dict, command: str) -> str:
+    one, every = r["workers_1"], r["workers_all"]
+    ceiling = r["ceiling"]
+    return "\n".join([
+        "## Preprocessing on both cores (issue 17 part 2, `benchmarks/bench_preprocess_speed.py`)",
+        "",
+        f"Produced by `{command}` on {r['date']} UTC; load average (1, 5, 15 min) {r['load_before']} before and "
+        f"{r['load_after']} after (2 cores: above 2 means other processes took part of them). "
+        f"{one['images']:,} shapes images of `configs/shapes_match.yaml` at 32×32, data.workers=1 against "
+        f"{every['workers']}, with the machine's ceiling measured in the same repeat.",
+        "",
+        "| figure | 1 worker | 2 workers | ratio | ceiling (same repeat) | target |",
+        "|---|---|---|---|---|---|",
+        f"| images/s, wall time of `cmx preprocess` (start-up included) | {one['images_per_s']:.0f} "
+        f"| {every['images_per_s']:.0f} | **{r['speedup_wall']:.2f}×** | {ceiling['speedup']:.2f}× "
+        f"| ≥ 1.7×: {'meets' if r['speedup_wall'] >= 1.7 else '**misses**'} |",
+        f"| images/s, the stage alone (stats.json `seconds`: both passes) | {one['stage_images_per_s']:.0f} "
+        f"| {every['stage_images_per_s']:.0f} | {r['speedup_stage']:.2f}× | | |",
+        f"| images/s, pass 2 alone (`seconds_by_pass.encode`) | {one['encode_images_per_s']:.0f} "
+        f"| {every['encode_images_per_s']:.0f} | {r['speedup_encode']:.2f}× | | |",
+        "",
+        f"- Repeats until two agree within 10 %: preprocess 2 workers/1 wall ratios "
+        f"{', '.join(f'{x:.2f}' for x in r['repeat_ratios'])} "
+        + ("(steady)" if r["steady"] else "(**no two repeats agreed**)")
+        + f"; the ceiling in the same repeats {', '.join(f'{x:.2f}' for x in r['ceilings'])}.",
+        f"- Wall seconds: 1 worker {one['wall_s']:.2f} s (stage {one['stage_s']:.2f} s), {every['workers']} workers "
+        f"{every['wall_s']:.2f} s (stage {every['stage_s']:.2f} s); the rest is starting Python and the CLI.",
+    ])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", help="folder for the preprocessed output (default: a temporary one)")
+    parser.add_argument("--quick", action="store_true", help="3,000 images, to check the script; writes nothing")
+    args = parser.parse_args()
+    if args.quick:
+        bench_preprocess.SPEED_IMAGES = 3000
+    with tempfile.TemporaryDirectory(prefix="cmx-bench-speed-") as scratch:
+        result = measure(Path(args.work or scratch))
+    print(json.dumps(result, indent=2))
+    section = render(result, " ".join(["python benchmarks/bench_preprocess_speed.py", *sys.argv[1:]]))
+    print(section)
+    if not args.quick:
+        replace_section("issue17_preprocess", section)
+
+
+if __name__ == "__main__":
+    main()
