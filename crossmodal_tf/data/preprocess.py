@@ -42,8 +42,8 @@ from crossmodal_tf.locks import exclusive_lock
 FORMAT_VERSION = 4  # 4: shards by position (i mod num_shards, one count for all splits), pools by hash
 POOL_SIZE = 5000
 EXAMPLE_TEXT_BYTES = 200  # an example's size less its pixels: token ids, key, label, kind, protobuf framing
-# Records whose examples are counted in pass 1 to size the shards: not the first ones,
-# while the caption pools that random negatives come from are still nearly empty.
+# Records whose examples are counted after pass 1, with its final caption pools, to size the shards
+# (the same records as when the pools filled up as pass 1 went, and then the first ones were left out).
 SAMPLE_FROM, SAMPLE_SIZE = 100, 200
 SCAN_BLOCK = 2500  # records per pass-1 part of a random-access source: fixed, so the parts do not depend on workers
 
@@ -213,14 +213,15 @@ def _scan_unit(unit: tuple, report=None) -> tuple[TextScan, SkipLog]:
     return _scan_text(config, source, task, given, records), skips
 
 
-def _scan_source(config: Config, source, task, given: frozenset[str], run) -> tuple[TextScan, SkipLog]:
-    """Pass 1 over the whole source: by the workers in fixed blocks when it is random-access, else here."""
-    if run is None:
+def _scan_source(config: Config, source, task, given: frozenset[str], run,
+                 total: int | None) -> tuple[TextScan, SkipLog]:
+    """Pass 1 over the whole source: by the workers in fixed blocks when it is random-access (its `total` records),
+    else here."""
+    if total is None:
         skips = SkipLog(config.data.on_error)
         records = enumerate(source.read_records(config.data, config.seed, skips, task.source_needs()))
         scan = _scan_text(config, source, task, given, records)
     else:
-        total = source.num_records(config.data)
         parts = run(_scan_unit, [(config, given, start, min(start + SCAN_BLOCK, total))
                                  for start in range(0, total, SCAN_BLOCK)])
         scan, skips = _empty_scan(config.seed), SkipLog(config.data.on_error)
@@ -398,6 +399,7 @@ class ShardContext:
     encoder: Encoder
     out: Path
     num_shards: int
+    total: int  # records in the source
 
 
 REPORT_EVERY = 50  # images between a worker's progress reports
@@ -413,9 +415,9 @@ def _shard_unit(unit: tuple, report) -> EncodePass:
     config = context.config
     source, task = load_source(config.data.source), load_task(config.task)
     hard_negative = getattr(source, "hard_negative", None)
-    positions = range(shard, source.num_records(config.data), context.num_shards)
+    positions = range(shard, context.total, context.num_shards)
     writers = {s: ShardWriter(context.out, s, context.num_shards, only=(shard,)) for s in SPLITS}
-    written, done = EncodePass.empty(config.data.on_error), 0
+    written, done, index = EncodePass.empty(config.data.on_error), 0, shard
     try:
         for done, (index, record) in enumerate(source.records_at(config.data, config.seed, positions,
                                                                  SkipLog("skip"), task.source_needs()), 1):
@@ -425,6 +427,9 @@ def _shard_unit(unit: tuple, report) -> EncodePass:
             if done % REPORT_EVERY == 0:
                 report(REPORT_EVERY)
         report(done % REPORT_EVERY)
+    except CmxError as error:  # data.on_error: fail; the parent raises the error met first in the source
+        error.position = index
+        raise
     finally:
         for writer in writers.values():
             writer.close()
@@ -440,11 +445,12 @@ def _write_processed(config: Config, out: Path, *, print_: str, quiet: bool) -> 
     task = load_task(config.task)
     started = time.time()
     given = source_splits(source, data)
-    parts = is_random_access(source)
     # a random-access source's size is known up front, so the workers can start before pass 1 and do both passes
-    workers = resolve_workers(data.workers, source.num_records(data)) if parts else 1
+    total = source.num_records(data) if is_random_access(source) else None
+    parts = total is not None
+    workers = resolve_workers(data.workers, total) if parts else 1
     with unit_runner(workers) as run:
-        scan, scan_skips = _scan_source(config, source, task, given, run if parts else None)
+        scan, scan_skips = _scan_source(config, source, task, given, run, total)
         scanned = time.time()
         _refuse_no_training_images(scan, scan_skips)
         vocab, target_vocab = _write_vocabularies(config, task, scan, out)
@@ -455,7 +461,7 @@ def _write_processed(config: Config, out: Path, *, print_: str, quiet: bool) -> 
         num_shards = shard_count(config, scan, task.uses_image)
         encoder = _encoder(config, task, vocab, target_vocab)
         if parts:
-            context = ShardContext(config, given, scan.pools, ids, encoder, out, num_shards)
+            context = ShardContext(config, given, scan.pools, ids, encoder, out, num_shards, total)
             written = _encode_parts(run, context, sum(scan.images.values()), quiet)
     if not parts:
         workers = resolve_workers(data.workers, sum(scan.images.values()))

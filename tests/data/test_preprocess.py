@@ -205,28 +205,31 @@ def test_vocabulary_ignores_val_and_test_words(tiny_config, tmp_path):
 def preprocessed_files(config, stats) -> tuple[dict, dict]:
     """Every file of a preprocessed folder but stats.json, as bytes, and the stats less how and when they were made."""
     files = {p.name: p.read_bytes() for p in sorted(config.processed_dir.iterdir()) if p.name != "stats.json"}
-    return files, {k: v for k, v in stats.items() if k not in ("seconds", "seconds_by_pass", "created", "workers", "reused")}
+    how = ("seconds", "seconds_by_pass", "created", "workers", "reused")
+    return files, {k: v for k, v in stats.items() if k not in how}
 
 
 def small_manifest(folder: Path, images: int = 40) -> Path:
-    """A folder of tiny PNGs with two captions each in captions.csv, one image unreadable (skipped and counted)."""
+    """A folder of tiny PNGs with two captions each in captions.csv; one image unreadable and one row without an
+    image (each skipped and counted once)."""
     folder.mkdir()
     rows = []
     for i in range(images):
         Image.new("RGB", (8, 8), (i * 6, 255 - i * 6, 0)).save(folder / f"{i}.png")
         rows += [f"{i}.png,a red thing number {i}\n", f"{i}.png,something {i % 7} here\n"]
     (folder / "7.png").write_bytes(b"not a png")
+    rows.insert(30, ",a row that names no image\n")
     (folder / "captions.csv").write_text("image,caption\n" + "".join(rows), encoding="utf-8")
     return folder
 
 
 @pytest.mark.parametrize("source", ["shapes", "manifest"])
 def test_workers_write_the_same_shards(tmp_path, tiny_loader, monkeypatch, source):
-    """1, 2 and 3 workers write byte-identical shards, vocabularies and stats: for shapes (random access: the workers
-    scan parts, make whole records and write their own shards) and for a manifest (read by the parent)."""
+    """1, 2 and 3 workers write byte-identical shards, vocabularies and stats, for both random-access sources (the
+    workers scan parts, make whole records and write their own shards); and so does a source read by the parent."""
     import crossmodal_tf.data.preprocess as module
 
-    monkeypatch.setattr(module, "SCAN_BLOCK", 25)  # several pass-1 parts, the last one shorter
+    monkeypatch.setattr(module, "SCAN_BLOCK", 15)  # several pass-1 parts, the last one shorter
     sets = (["data.shapes.num_images=90", "data.num_shards=4"] if source == "shapes" else
             ["data.source=manifest", f"data.path={small_manifest(tmp_path / 'images')}", "data.image.size=8",
              "data.num_shards=3"])
@@ -245,12 +248,18 @@ def test_workers_write_the_same_shards(tmp_path, tiny_loader, monkeypatch, sourc
         forked = json.loads((folder / "stats.json").read_text(encoding="utf-8"))
         assert forked["workers"] == 2
         outputs.append(preprocessed_files(tiny_loader(tmp_path, f"data.processed={folder}"), forked))
+    else:  # the same manifest as if it could not be read in parts: the parent reads it and writes the shards
+        monkeypatch.setattr(module, "is_random_access", lambda source: False)
+        for workers in (1, 2):
+            config = tiny_loader(tmp_path, *sets, f"data.workers={workers}",
+                                 f"data.processed={tmp_path / source / f'streamed-{workers}'}")
+            outputs.append(preprocessed_files(config, preprocess(config)))
     files, stats = outputs[0]
     assert all(output == outputs[0] for output in outputs[1:])
     assert {name for name in files if name.endswith(".tfrecord")} == {
         f"{split}-{i:05d}-of-{stats['num_shards']['train']:05d}.tfrecord" for split in SPLITS
         for i in range(stats["num_shards"]["train"])}
-    assert stats["skipped"]["count"] == (1 if source == "manifest" else 0)
+    assert stats["skipped"]["count"] == (2 if source == "manifest" else 0)
     # the number of workers decides how, not what: the output stays up to date
     assert preprocess(tiny_loader(tmp_path, *sets, "data.workers=2", "data.cache=none",
                                   f"data.processed={tmp_path / source / '1'}"))["reused"] is True
