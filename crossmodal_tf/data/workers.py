@@ -12,8 +12,8 @@ the workers at once.
 Workers are forked while the process has not imported TensorFlow (`cmx preprocess`
 never does), else spawned: a forked copy of TensorFlow's threads is unsafe (see
 encode.py), but a spawned worker first imports Python, numpy, PIL and the config
-classes again, about 0.3 s of both cores that the parent, with nothing else to do,
-waits for; forked workers start at once with what the parent has imported.
+classes again: 20,000 shapes images with 2 workers took 1.1 s more CPU than with 1
+when spawned, 0.1 s when forked (forked workers start with what the parent imported).
 """
 
 from __future__ import annotations
