@@ -1,13 +1,14 @@
 """Preprocess images/s with two workers against one, beside the machine's own parallel ceiling, until steady.
 
-    .venv/bin/python benchmarks/bench_preprocess_speed.py [--work DIR] [--quick]
+    .venv/bin/python benchmarks/bench_preprocess_speed.py [--work DIR] [--quick] [--wait-quiet SECONDS]
 
 Each repeat measures, side by side: the ceiling (two processes of pure Python arithmetic
 against one: run_all.parallel_ceiling) and `cmx preprocess` of the same shapes config
 with data.workers=1 and with every core (bench_preprocess.speed: wall time with start-up,
 the stage alone, pass 2 alone). Repeats go on until two agree within 10 % on the wall-time
 speedup (run_all.steady, at most four). The machine's load (`uptime`) is noted before and
-after, since other processes on a shared machine take cores from the two-worker side.
+after, since other processes on a shared machine take cores from the two-worker side;
+--wait-quiet waits up to that long for the 1-minute load average to fall below 1.5 first.
 
 On a loaded machine the wall times say little, so one more pair is measured by CPU time,
 which other processes do not change: the preprocess stage run in this process with 1 and
@@ -68,6 +69,14 @@ def cpu_pair(work: Path, images: int) -> dict:
     return result
 
 
+def wait_quiet(seconds: float, below: float = 1.5) -> float:
+    """Wait up to `seconds` for the 1-minute load average to fall below `below`; returns the seconds waited."""
+    started = time.monotonic()
+    while os.getloadavg()[0] >= below and time.monotonic() - started < seconds:
+        time.sleep(15)
+    return round(time.monotonic() - started)
+
+
 def measure(work: Path) -> dict:
     """Repeat (ceiling, 1 worker, every core) until two repeats' preprocess speedups agree within 10 %."""
     ceilings = []
@@ -93,7 +102,11 @@ def render(r: dict, command: str) -> str:
         f"Produced by `{command}` on {r['date']} UTC; load average (1, 5, 15 min) {r['load_before']} before and "
         f"{r['load_after']} after (2 cores: above 2 means other processes took part of them). "
         f"{one['images']:,} shapes images of `configs/shapes_match.yaml` at 32×32, data.workers=1 against "
-        f"{every['workers']}, with the machine's ceiling measured in the same repeat.",
+        f"{every['workers']}, with the machine's ceiling measured in the same repeat."
+        + (f" Waited {r['waited_s']} s for a quieter machine first." if r.get("waited_s") else ""),
+        *(["", f"**The ceiling in this run was {ceiling['speedup']:.2f}×** (about 2 on two idle cores): other processes "
+           "held the cores, so the wall-time ratios below measure the load more than preprocessing; the CPU-time "
+           "line at the end does not depend on it."] if ceiling["speedup"] < 1.8 else []),
         "",
         "| figure | 1 worker | 2 workers | ratio | ceiling (same repeat) | target |",
         "|---|---|---|---|---|---|",
@@ -123,12 +136,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", help="folder for the preprocessed output (default: a temporary one)")
     parser.add_argument("--quick", action="store_true", help="3,000 images, to check the script; writes nothing")
+    parser.add_argument("--wait-quiet", type=float, default=0,
+                        help="first wait up to this many seconds for the load average to fall below 1.5")
     args = parser.parse_args()
     if args.quick:
         bench_preprocess.SPEED_IMAGES = 3000
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    waited = wait_quiet(args.wait_quiet) if args.wait_quiet else 0
     with tempfile.TemporaryDirectory(prefix="cmx-bench-speed-") as scratch:
-        result = measure(Path(args.work or scratch))
+        result = {**measure(Path(args.work or scratch)), "waited_s": waited}
     print(json.dumps(result, indent=2))
     section = render(result, " ".join(["python benchmarks/bench_preprocess_speed.py", *sys.argv[1:]]))
     print(section)
