@@ -45,7 +45,10 @@ EXAMPLE_TEXT_BYTES = 200  # an example's size less its pixels: token ids, key, l
 # Records whose examples are counted after pass 1, with its final caption pools, to size the shards
 # (the same records as when the pools filled up as pass 1 went, and then the first ones were left out).
 SAMPLE_FROM, SAMPLE_SIZE = 100, 200
-SCAN_BLOCK = 2500  # records per pass-1 part of a random-access source: fixed, so the parts do not depend on workers
+# Pass 1 of a random-access source in SCAN_PARTS blocks of at least MIN_SCAN_BLOCK records: a function of the
+# source's size alone, not of the workers. Enough parts to keep the workers evenly busy, few enough that a source
+# read whole by every part (a manifest's text) is not read too often.
+SCAN_PARTS, MIN_SCAN_BLOCK = 16, 1000
 
 
 def split_of(key: str, seed: int, val: float, test: float) -> str:
@@ -222,8 +225,8 @@ def _scan_source(config: Config, source, task, given: frozenset[str], run,
         records = enumerate(source.read_records(config.data, config.seed, skips, task.source_needs()))
         scan = _scan_text(config, source, task, given, records)
     else:
-        parts = run(_scan_unit, [(config, given, start, min(start + SCAN_BLOCK, total))
-                                 for start in range(0, total, SCAN_BLOCK)])
+        block = max(MIN_SCAN_BLOCK, -(-total // SCAN_PARTS))
+        parts = run(_scan_unit, [(config, given, start, min(start + block, total)) for start in range(0, total, block)])
         scan, skips = _empty_scan(config.seed), SkipLog(config.data.on_error)
         for part, part_skips in parts:  # in the source's order: the texts and skipped rows stay in it
             scan.merge(part)

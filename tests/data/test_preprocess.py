@@ -229,7 +229,7 @@ def test_workers_write_the_same_shards(tmp_path, tiny_loader, monkeypatch, sourc
     workers scan parts, make whole records and write their own shards); and so does a source read by the parent."""
     import crossmodal_tf.data.preprocess as module
 
-    monkeypatch.setattr(module, "SCAN_BLOCK", 15)  # several pass-1 parts, the last one shorter
+    monkeypatch.setattr(module, "MIN_SCAN_BLOCK", 15)  # several pass-1 parts, the last one shorter
     sets = (["data.shapes.num_images=90", "data.num_shards=4"] if source == "shapes" else
             ["data.source=manifest", f"data.path={small_manifest(tmp_path / 'images')}", "data.image.size=8",
              "data.num_shards=3"])
