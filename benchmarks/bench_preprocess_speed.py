@@ -11,7 +11,7 @@ after, since other processes on a shared machine take cores from the two-worker 
 --wait-quiet waits up to that long for the 1-minute load average to fall below 1.5 first.
 
 On a loaded machine the wall times say little, so one more pair is measured by CPU time,
-which other processes do not change: the preprocess stage run in this process with 1 and
+which other processes change much less (they still share caches and clock): the preprocess stage run in this process with 1 and
 with 2 workers, its own CPU seconds (time.process_time) and its workers' (getrusage
 RUSAGE_CHILDREN: the forked workers are this process's children). With 1 worker all the
 work is the parent's; with 2, the parent's share is what cannot run in parallel, so on two
@@ -106,7 +106,7 @@ def render(r: dict, command: str) -> str:
         + (f" Waited {r['waited_s']} s for a quieter machine first." if r.get("waited_s") else ""),
         *(["", f"**The ceiling in this run was {ceiling['speedup']:.2f}×** (about 2 on two idle cores): other processes "
            "held the cores, so the wall-time ratios below measure the load more than preprocessing; the CPU-time "
-           "line at the end does not depend on it."] if ceiling["speedup"] < 1.8 else []),
+           "line at the end depends on it much less."] if ceiling["speedup"] < 1.8 else []),
         "",
         "| figure | 1 worker | 2 workers | ratio | ceiling (same repeat) | target |",
         "|---|---|---|---|---|---|",
@@ -124,7 +124,8 @@ def render(r: dict, command: str) -> str:
         + f"; the ceiling in the same repeats {', '.join(f'{x:.2f}' for x in r['ceilings'])}.",
         f"- Wall seconds: 1 worker {one['wall_s']:.2f} s (stage {one['stage_s']:.2f} s), {every['workers']} workers "
         f"{every['wall_s']:.2f} s (stage {every['stage_s']:.2f} s); the rest is starting Python and the CLI.",
-        f"- CPU time of the stage, which other processes do not change (same images, in the benchmark's process): "
+        f"- CPU time of the stage, which other processes change much less than wall time (same images, in the "
+        f"benchmark's process): "
         f"1 worker {cpu1['parent_cpu_s']:.2f} s, all in the parent; 2 workers {cpu2['parent_cpu_s']:.2f} s in the "
         f"parent (what does not run in parallel: merging, vocabularies, waiting) and {cpu2['workers_cpu_s']:.2f} s in "
         f"the workers. Model for two idle cores (parent + workers / 2): {cpu1['idle_estimate_s']:.2f} s against "
