@@ -6,8 +6,8 @@
    stored at 32x32) preprocessed with data.workers=1 and with data.workers = the usable
    cores. Three rates each: over the command's wall time (with the fixed start-up,
    mostly importing TensorFlow), over the stage's own time (stats.json 'seconds':
-   both passes over the data, TensorFlow already imported), and over pass 2 alone,
-   where the images are encoded (the part that runs in the worker processes).
+   both passes over the data), and over pass 2 alone, where the images are drawn and
+   encoded. For shapes the workers run both passes; `cmx preprocess` imports no TensorFlow.
 2. Memory: peak resident memory of the preprocess at 10,000 and at 100,000 images (all
    cores). Two measures: the largest single process of the run (getrusage's
    RUSAGE_CHILDREN ru_maxrss in a wrapper process: the max over the preprocess process

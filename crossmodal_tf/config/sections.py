@@ -135,7 +135,8 @@ class DataConfig(Section):
     processed: str | None = Field(None, description="preprocessed output; default data/processed/<name>")
     on_error: Literal["skip", "fail"] = Field("skip", description="a bad record is skipped and counted, or fatal")
     num_shards: CountOrAuto = Field(
-        "auto", description="TFRecord files per split; auto: about 100 MB each, at least 4 per split")
+        "auto", description="TFRecord files per split, the same number for every split; auto: about 100 MB "
+                            "each in the largest split, at least 4")
     workers: CountOrAuto = Field(
         "auto", description="preprocess processes encoding images; 1 encodes in-process; auto: one per CPU "
                             "core (at most 8), in-process for small datasets; does not change the output")

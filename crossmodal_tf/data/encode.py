@@ -1,11 +1,13 @@
 """Pass 2's per-image work: pixels, token ids and serialised examples, in-process or in worker processes.
 
-The parent reads records and draws each image's examples, which needs state (the
-source, the caption pools). What needs none — decoding or drawing the image,
-tokenizing, encoding, serialising — is an EncodeJob that any process can run.
-Workers are spawned, never forked: TensorFlow may already run threads in the
-parent, and a forked copy of those is unsafe. Results come back in job order, so
-the shards are the same bytes whatever the number of workers.
+For a source without random access, the parent reads records and draws each image's
+examples, which needs state (the source, the caption pools). What needs none —
+decoding or drawing the image, tokenizing, encoding, serialising — is an EncodeJob
+that any process can run (a random-access source's workers run them on their own
+records: preprocess._shard_unit). Workers are spawned when TensorFlow is imported in
+the parent (it may run threads there, and a forked copy of those is unsafe), else
+forked (workers.start_method). Results come back in job order, so the shards are the
+same bytes whatever the number of workers.
 """
 
 from __future__ import annotations
@@ -130,7 +132,9 @@ def encoding(encoder: Encoder, workers: int):
         return
     import multiprocessing
 
-    with multiprocessing.get_context("spawn").Pool(workers, initializer=_start_worker, initargs=(encoder,)) as pool:
+    from crossmodal_tf.data.workers import start_method
+
+    with multiprocessing.get_context(start_method()).Pool(workers, initializer=_start_worker, initargs=(encoder,)) as pool:
         yield lambda jobs: _ordered(pool, jobs, window=CHUNK * workers * 4)
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import heapq
 import random
 from typing import Callable
 
@@ -12,24 +15,44 @@ EXAMPLE_KINDS = ("positive", "random_negative", "hard_negative", "labelled")  # 
 
 
 class CaptionPool:
-    """A bounded, uniform sample of (canonical, caption) pairs of one split (reservoir sampling).
+    """A bounded, uniform sample of (canonical, caption) pairs of one split: the `size` of them whose hashes are
+    smallest (bottom-k sampling).
 
     Random negatives are drawn from it; its size is fixed so memory does not grow
-    with the number of records.
+    with the number of records. A pair's hash depends on the salt, its image's key and
+    the caption's place in the record alone, so pools filled from parts of the data,
+    in any order, and then merged hold the same pairs in the same order as one pool
+    filled from all of it: preprocess workers each fill one for their part.
     """
 
-    def __init__(self, size: int, rng: random.Random):
-        self.size, self.rng, self.seen = size, rng, 0
-        self.items: list[tuple[str, str]] = []
+    def __init__(self, size: int, salt: str):
+        self.size, self.salt = size, salt
+        self.heap: list[tuple[int, str, str]] = []  # (-hash, canonical, caption): the largest kept hash on top
 
-    def add(self, canonical: str, caption: str) -> None:
-        self.seen += 1
-        if len(self.items) < self.size:
-            self.items.append((canonical, caption))
-        else:
-            slot = self.rng.randrange(self.seen)
-            if slot < self.size:
-                self.items[slot] = (canonical, caption)
+    def add(self, key: str, position: int, canonical: str, caption: str) -> None:
+        """Offer the caption at `position` of the record with `key`."""
+        digest = hashlib.blake2b(f"{self.salt}:{key}:{position}".encode(), digest_size=8).digest()
+        self._offer((-int.from_bytes(digest, "big"), canonical, caption))
+
+    def _offer(self, item: tuple[int, str, str]) -> None:
+        self.__dict__.pop("items", None)  # items is made again when next read
+        if len(self.heap) < self.size:
+            heapq.heappush(self.heap, item)
+        elif item > self.heap[0]:  # a smaller hash than the largest kept one
+            heapq.heapreplace(self.heap, item)
+
+    def merge(self, other: "CaptionPool") -> None:
+        """Add another part's pool: the result is the pool of both parts' pairs."""
+        for item in other.heap:
+            self._offer(item)
+
+    @functools.cached_property
+    def items(self) -> list[tuple[str, str]]:
+        """The kept (canonical, caption) pairs, by hash: the same list however the pool was filled."""
+        return [(canonical, caption) for _, canonical, caption in sorted(self.heap, reverse=True)]
+
+    def __len__(self) -> int:
+        return len(self.heap)
 
     def draw_other(self, record: Record, rng: random.Random, tries: int = 50) -> str | None:
         """A caption that describes something else than `record`, or None if none is found."""

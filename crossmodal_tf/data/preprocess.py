@@ -5,6 +5,13 @@ train-split token counts, a bounded pool of captions for negatives); the second
 decodes images and writes examples. Memory stays flat in the number of records.
 Output appears atomically: everything is written to a temporary folder that is
 renamed into place at the end, so an interrupted run leaves the old output intact.
+
+A random-access source (shapes) is read in parts by the workers in both passes: in
+pass 1 each scans a fixed block of records and the parent adds up their counts and
+pools; in pass 2 each makes whole records (drawing examples, pixels, serialising) and
+writes its own shard files. The parts do not depend on the number of workers and the
+merges not on their order, so the bytes are the same for any number. Other sources are
+read by the parent, which hands each image to the workers to encode and writes the shards.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from crossmodal_tf.atomic import atomic_directory
 from crossmodal_tf.data.answers import Answers, normalize_answer
@@ -25,18 +32,23 @@ from crossmodal_tf.data.encode import EncodeJob, Encoder, TextSide, encoding, re
 from crossmodal_tf.data.pairs import EXAMPLE_KINDS, CaptionPool
 from crossmodal_tf.data.records import SkipLog
 from crossmodal_tf.data.shards import SPLITS, auto_shard_count
-from crossmodal_tf.data.sources import load_source, source_reads_key
+from crossmodal_tf.data.sources import is_random_access, load_source, source_reads_key
 from crossmodal_tf.data.subword import MODEL_FILES, train_subword
 from crossmodal_tf.data.text import Vocabulary, normalize, tokenize
+from crossmodal_tf.data.workers import unit_runner
 from crossmodal_tf.errors import CmxError
 from crossmodal_tf.locks import exclusive_lock
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4  # 4: shards by position (i mod num_shards, one count for all splits), pools by hash
 POOL_SIZE = 5000
 EXAMPLE_TEXT_BYTES = 200  # an example's size less its pixels: token ids, key, label, kind, protobuf framing
-# Records whose examples are counted in pass 1 to size the shards: not the first ones,
-# while the caption pools that random negatives come from are still nearly empty.
+# Records whose examples are counted after pass 1, with its final caption pools, to size the shards
+# (the same records as when the pools filled up as pass 1 went, and then the first ones were left out).
 SAMPLE_FROM, SAMPLE_SIZE = 100, 200
+# Pass 1 of a random-access source in SCAN_PARTS blocks of at least MIN_SCAN_BLOCK records: a function of the
+# source's size alone, not of the workers. Enough parts to keep the workers evenly busy, few enough that a source
+# read whole by every part (a manifest's text) is not read too often.
+SCAN_PARTS, MIN_SCAN_BLOCK = 16, 1000
 
 
 def split_of(key: str, seed: int, val: float, test: float) -> str:
@@ -138,7 +150,9 @@ def preprocess(config: Config, force: bool = False, quiet: bool = True) -> dict:
 class TextScan:
     """What pass 1 learns: train-split token counts (both sides; for a subword side its normalised texts instead),
     images and captions per split, caption pools, and examples per caption in a sample of records (for sizing
-    shards); for a task with answers, the train split's answer counts and the question types of every split."""
+    shards); for a task with answers, the train split's answer counts and the question types of every split.
+
+    A part of the source scanned on its own gives one; merge adds another part's, which follows it in the source."""
 
     tokens: Counter
     target_tokens: Counter
@@ -150,34 +164,89 @@ class TextScan:
     question_types: set = field(default_factory=set)
     texts: list = field(default_factory=list)  # a subword side's train texts, which its SentencePiece model learns
     target_texts: list = field(default_factory=list)
+    sample: list = field(default_factory=list)  # (index, split, record) of the records that size the shards
+
+    def merge(self, other: "TextScan") -> None:
+        for mine, theirs in ((self.tokens, other.tokens), (self.target_tokens, other.target_tokens),
+                             (self.images, other.images), (self.captions, other.captions),
+                             (self.answers, other.answers)):
+            mine.update(theirs)
+        for split, pool in other.pools.items():
+            self.pools[split].merge(pool)
+        self.question_types |= other.question_types
+        self.texts += other.texts
+        self.target_texts += other.target_texts
+        self.sample += other.sample
 
 
-def _scan_text(config: Config, source, task, skips: SkipLog) -> TextScan:
-    """Pass 1: split counts, train-split token counts (source and target side) and a caption pool per split."""
+def _empty_scan(seed: int) -> TextScan:
+    pools = {s: CaptionPool(POOL_SIZE, f"{seed}:pool:{s}") for s in SPLITS}
+    return TextScan(Counter(), Counter(), Counter(), Counter(), pools)
+
+
+def _scan_text(config: Config, source, task, given: frozenset[str], records: Iterable[tuple[int, object]]) -> TextScan:
+    """Pass 1 over (index, record) pairs: split counts, train-split token counts (source and target side), caption
+    pools per split, and the records at SAMPLE_FROM… kept to size the shards."""
     data, text, target_text = config.data, config.data.text, config.data.target_text
     with_targets = task.target_text
-    pools = {s: CaptionPool(POOL_SIZE, random.Random(f"{config.seed}:pool:{s}")) for s in SPLITS}
-    scan = TextScan(Counter(), Counter(), Counter(), Counter(), pools)
-    sampled = Counter()
-    given = source_splits(source, data)
-    for index, record in enumerate(source.read_records(data, config.seed, skips, task.source_needs())):
+    scan = _empty_scan(config.seed)
+    for index, record in records:
         split = record_split(record, config.seed, data.split, given)
         scan.images[split] += 1
         scan.captions[split] += len(record.captions)
         if SAMPLE_FROM <= index < SAMPLE_FROM + SAMPLE_SIZE:
-            # a throwaway draw: pass 2 draws every image's examples again with its own rng
-            sampled["examples"] += len(task.make_examples(record, random.Random(index), pools[split], data,
-                                                          getattr(source, "hard_negative", None)))
-            sampled["captions"] += len(record.captions)
-        for caption in record.captions:
-            pools[split].add(record.canonical, caption)
+            scan.sample.append((index, split, record))
+        for position, caption in enumerate(record.captions):
+            scan.pools[split].add(record.key, position, record.canonical, caption)
         if split == "train":
             _scan_vocab_texts(scan, record, task, text, target_text if with_targets else None)
         if task.answers:
             _scan_questions(scan, record, split, text)
-    if sampled["captions"]:
-        scan.examples_per_caption = sampled["examples"] / sampled["captions"]
     return scan
+
+
+def _scan_unit(unit: tuple, report=None) -> tuple[TextScan, SkipLog]:
+    """Pass 1 over records start…stop of a random-access source, in a worker: its scan and the rows it skipped."""
+    from crossmodal_tf.tasks import load_task
+
+    config, given, start, stop = unit
+    source, task = load_source(config.data.source), load_task(config.task)
+    skips = SkipLog(config.data.on_error)
+    records = source.records_at(config.data, config.seed, range(start, stop), skips, task.source_needs())
+    return _scan_text(config, source, task, given, records), skips
+
+
+def _scan_source(config: Config, source, task, given: frozenset[str], run,
+                 total: int | None) -> tuple[TextScan, SkipLog]:
+    """Pass 1 over the whole source: by the workers in fixed blocks when it is random-access (its `total` records),
+    else here."""
+    if total is None:
+        skips = SkipLog(config.data.on_error)
+        records = enumerate(source.read_records(config.data, config.seed, skips, task.source_needs()))
+        scan = _scan_text(config, source, task, given, records)
+    else:
+        block = max(MIN_SCAN_BLOCK, -(-total // SCAN_PARTS))
+        parts = run(_scan_unit, [(config, given, start, min(start + block, total)) for start in range(0, total, block)])
+        scan, skips = _empty_scan(config.seed), SkipLog(config.data.on_error)
+        for part, part_skips in parts:  # in the source's order: the texts and skipped rows stay in it
+            scan.merge(part)
+            skips = _merge_skips(skips, part_skips)
+    _estimate_examples_per_caption(config, source, task, scan)
+    return scan, skips
+
+
+def _estimate_examples_per_caption(config: Config, source, task, scan: TextScan) -> None:
+    """Examples per caption in the sample of records, drawn from the final pools (a throwaway draw: pass 2 draws
+    every image's examples again with its own rng)."""
+    hard_negative = getattr(source, "hard_negative", None)
+    examples = captions = 0
+    for index, split, record in scan.sample:
+        examples += len(task.make_examples(record, random.Random(index), scan.pools[split], config.data,
+                                           hard_negative))
+        captions += len(record.captions)
+    if captions:
+        scan.examples_per_caption = examples / captions
+    scan.sample = []
 
 
 def _scan_vocab_texts(scan: TextScan, record, task, text, target_text) -> None:
@@ -217,16 +286,19 @@ def question_type(name: str) -> str:
     return name or "other"
 
 
-def shard_counts(config: Config, scan: TextScan, uses_image: bool) -> dict[str, int]:
-    """Shards per split: data.num_shards, or for 'auto' about SHARD_BYTES each, estimated from pass 1.
+def shard_count(config: Config, scan: TextScan, uses_image: bool) -> int:
+    """Shards of every split: data.num_shards, or for 'auto' about SHARD_BYTES each for the largest split,
+    estimated from pass 1.
 
-    Examples are estimated as captions x the examples per caption of a sample of
-    records (a task may store one example per caption, or fewer, or add negatives).
+    One count for all splits: a worker writes shard k of every split (the images at positions
+    k mod the count), so the smaller splits get as many, smaller, files. Examples are estimated
+    as captions x the examples per caption of a sample of records (a task may store one example
+    per caption, or fewer, or add negatives).
     """
     if config.data.num_shards != "auto":
-        return {s: config.data.num_shards for s in SPLITS}
+        return config.data.num_shards
     example_bytes = EXAMPLE_TEXT_BYTES + (config.data.image.size ** 2 * 3 if uses_image else 0)
-    return {s: auto_shard_count(round(scan.captions[s] * scan.examples_per_caption * example_bytes)) for s in SPLITS}
+    return max(auto_shard_count(round(scan.captions[s] * scan.examples_per_caption * example_bytes)) for s in SPLITS)
 
 
 def _encoder(config: Config, task, vocab: Vocabulary, target_vocab: Vocabulary | None) -> Encoder:
@@ -263,30 +335,108 @@ class ExampleIds:
         return text, self.answers.id(label), self.kinds.index(question_type(kind)), ids
 
 
-def _jobs(config: Config, source, task, pools: dict, ids: ExampleIds = ExampleIds()) -> Iterator[EncodeJob]:
-    """Pass 2's records as EncodeJobs: each image's examples are drawn here, where the caption pools are."""
-    data = config.data
+def _job(config: Config, task, record, split: str, pools: dict, ids: ExampleIds, hard_negative) -> EncodeJob:
+    """A record as pass 2's EncodeJob: its examples drawn with the image's own rng, so in any process, in any order."""
+    rng = random.Random(f"{config.seed}:examples:{record.key}")
+    examples = task.make_examples(record, rng, pools[split], config.data, hard_negative)
+    rng.shuffle(examples)
+    rows = tuple(ids.row(caption, label, kind, target[0] if target else None)
+                 for caption, label, kind, *target in examples)
+    return EncodeJob(split, record.key, record.place, record.load_image if task.uses_image else None, rows)
+
+
+def _jobs(config: Config, source, task, pools: dict, given: frozenset[str],
+          ids: ExampleIds = ExampleIds()) -> Iterator[EncodeJob]:
+    """Pass 2's records as EncodeJobs, read here (a source without random access)."""
     hard_negative = getattr(source, "hard_negative", None)
-    given = source_splits(source, data)
-    for record in source.read_records(data, config.seed, SkipLog("skip"), task.source_needs()):
-        split = record_split(record, config.seed, data.split, given)
-        rng = random.Random(f"{config.seed}:examples:{record.key}")
-        examples = task.make_examples(record, rng, pools[split], data, hard_negative)
-        rng.shuffle(examples)
-        rows = tuple(ids.row(caption, label, kind, target[0] if target else None)
-                     for caption, label, kind, *target in examples)
-        yield EncodeJob(split, record.key, record.place, record.load_image if task.uses_image else None, rows)
+    for record in source.read_records(config.data, config.seed, SkipLog("skip"), task.source_needs()):
+        yield _job(config, task, record, record_split(record, config.seed, config.data.split, given), pools, ids,
+                   hard_negative)
 
 
 @dataclass
 class EncodePass:
-    """What pass 2 wrote: examples and images per split, examples by kind, text lengths, and the images it skipped."""
+    """What pass 2 wrote: examples and images per split, examples by kind, text lengths, and the images it skipped.
 
-    counts: dict
+    A part of the source encoded on its own gives one; merge adds the next part's."""
+
+    counts: Counter
     images: Counter
     kinds: dict
     lengths: Counter
     skips: SkipLog
+
+    @classmethod
+    def empty(cls, on_error: str) -> "EncodePass":
+        return cls(Counter(), Counter(), {s: Counter() for s in SPLITS}, Counter(), SkipLog(on_error))
+
+    def add(self, position: int, job: EncodeJob, encoded, writers: dict, kinds: tuple[str, ...]) -> None:
+        """Count an encoded image and write its examples (to the shard of its position), or count it skipped."""
+        if encoded.bad_image is not None:
+            self.skips.add(job.place, encoded.bad_image)
+            return
+        self.images[job.split] += 1
+        for serialized in encoded.serialized:
+            writers[job.split].write(serialized, position)
+        self.counts[job.split] += len(encoded.serialized)
+        self.lengths.update(encoded.lengths)
+        self.kinds[job.split].update(kinds[row[2]] for row in job.examples)
+
+    def merge(self, other: "EncodePass") -> None:
+        self.counts.update(other.counts)
+        self.images.update(other.images)
+        for split in SPLITS:
+            self.kinds[split].update(other.kinds[split])
+        self.lengths.update(other.lengths)
+        self.skips = _merge_skips(self.skips, other.skips)
+
+
+@dataclass(frozen=True)
+class ShardContext:
+    """What a pass-2 worker needs besides its shard number: the same for every shard of the run."""
+
+    config: Config
+    given: frozenset
+    pools: dict
+    ids: ExampleIds
+    encoder: Encoder
+    out: Path
+    num_shards: int
+    total: int  # records in the source
+
+
+REPORT_EVERY = 50  # images between a worker's progress reports
+
+
+def _shard_unit(unit: tuple, report) -> EncodePass:
+    """Pass 2 for shard k of a random-access source, in a worker: make the images at positions k, k + num_shards, …,
+    draw their examples, encode them and write shard k of every split."""
+    from crossmodal_tf.data.shards import ShardWriter
+    from crossmodal_tf.tasks import load_task
+
+    context, shard = unit
+    config = context.config
+    source, task = load_source(config.data.source), load_task(config.task)
+    hard_negative = getattr(source, "hard_negative", None)
+    positions = range(shard, context.total, context.num_shards)
+    writers = {s: ShardWriter(context.out, s, context.num_shards, only=(shard,)) for s in SPLITS}
+    written, done, index = EncodePass.empty(config.data.on_error), 0, shard
+    try:
+        for done, (index, record) in enumerate(source.records_at(config.data, config.seed, positions,
+                                                                 SkipLog("skip"), task.source_needs()), 1):
+            split = record_split(record, config.seed, config.data.split, context.given)
+            job = _job(config, task, record, split, context.pools, context.ids, hard_negative)
+            written.add(index, job, context.encoder(job), writers, context.ids.kinds)
+            if done % REPORT_EVERY == 0:
+                report(REPORT_EVERY)
+        report(done % REPORT_EVERY)
+    except CmxError as error:  # data.on_error: fail; the parent raises the error met first in the source
+        error.position = index
+        raise
+    finally:
+        for writer in writers.values():
+            writer.close()
+    return written
 
 
 def _write_processed(config: Config, out: Path, *, print_: str, quiet: bool) -> dict:
@@ -297,21 +447,31 @@ def _write_processed(config: Config, out: Path, *, print_: str, quiet: bool) -> 
     source = load_source(data.source)
     task = load_task(config.task)
     started = time.time()
-    scan_skips = SkipLog(data.on_error)
-    scan = _scan_text(config, source, task, scan_skips)
-    scanned = time.time()
-    _refuse_no_training_images(scan, scan_skips)
-    vocab, target_vocab = _write_vocabularies(config, task, scan, out)
-    ids = ExampleIds()
-    if task.answers:
-        ids = ExampleIds(tuple(sorted(scan.question_types)), Answers.build(scan.answers, data.answers.min_count))
-        ids.answers.save(out / "answer_vocab.txt")
-    num_shards = shard_counts(config, scan, task.uses_image)
-    workers = resolve_workers(data.workers, sum(scan.images.values()))
-    written = _encode_pass(config, source, task, scan, out, encoder=_encoder(config, task, vocab, target_vocab),
-                           num_shards=num_shards, workers=workers, quiet=quiet, ids=ids)
+    given = source_splits(source, data)
+    # a random-access source's size is known up front, so the workers can start before pass 1 and do both passes
+    total = source.num_records(data) if is_random_access(source) else None
+    parts = total is not None
+    workers = resolve_workers(data.workers, total) if parts else 1
+    with unit_runner(workers) as run:
+        scan, scan_skips = _scan_source(config, source, task, given, run, total)
+        scanned = time.time()
+        _refuse_no_training_images(scan, scan_skips)
+        vocab, target_vocab = _write_vocabularies(config, task, scan, out)
+        ids = ExampleIds()
+        if task.answers:
+            ids = ExampleIds(tuple(sorted(scan.question_types)), Answers.build(scan.answers, data.answers.min_count))
+            ids.answers.save(out / "answer_vocab.txt")
+        num_shards = shard_count(config, scan, task.uses_image)
+        encoder = _encoder(config, task, vocab, target_vocab)
+        if parts:
+            context = ShardContext(config, given, scan.pools, ids, encoder, out, num_shards, total)
+            written = _encode_parts(run, context, sum(scan.images.values()), quiet)
+    if not parts:
+        workers = resolve_workers(data.workers, sum(scan.images.values()))
+        written = _encode_pass(config, source, task, scan, out, encoder=encoder, given=given,
+                               num_shards=num_shards, workers=workers, quiet=quiet, ids=ids)
     stats = {
-        "counts": written.counts,
+        "counts": {s: written.counts[s] for s in SPLITS},
         "images": {s: written.images[s] for s in SPLITS},
         "examples_by_kind": {s: dict(written.kinds[s]) for s in SPLITS},
         "vocab_size": len(vocab),
@@ -324,11 +484,11 @@ def _write_processed(config: Config, out: Path, *, print_: str, quiet: bool) -> 
         **({"copy": True} if copies(config) else {}),
         "source": data.source,
         "image_size": data.image.size,
-        "num_shards": num_shards,
+        "num_shards": {s: num_shards for s in SPLITS},
         "workers": workers,
         "fingerprint": print_,
         "seconds": round(time.time() - started, 2),
-        # pass 1 reads text in this process; pass 2 encodes the images in `workers` processes
+        # pass 1 reads text (in the workers for a random-access source); pass 2 encodes the images in the workers
         "seconds_by_pass": {"scan": round(scanned - started, 2), "encode": round(time.time() - scanned, 2)},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -370,39 +530,51 @@ def _side_vocabulary(config: Config, side: str, counts: Counter, texts: list, ou
     return vocab
 
 
-def _encode_pass(config: Config, source, task, scan: TextScan, out: Path, *, encoder: Encoder,
-                 num_shards: dict[str, int], workers: int, quiet: bool, ids: ExampleIds = ExampleIds()) -> EncodePass:
-    """Pass 2: decode and encode every image's examples in workers processes and write them to the shards."""
+def _encode_parts(run, context: ShardContext, total: int, quiet: bool) -> EncodePass:
+    """Pass 2 of a random-access source: every shard made and written whole by a worker; their counts added up."""
+    from rich.progress import Progress
+
+    with Progress(disable=quiet, transient=True) as progress:
+        bar = progress.add_task("preprocess", total=total)
+        parts = run(_shard_unit, [(context, shard) for shard in range(context.num_shards)],
+                    lambda done: progress.advance(bar, done))
+    written = EncodePass.empty(context.config.data.on_error)
+    for part in parts:  # in shard order, so the first skipped images listed do not depend on the workers
+        written.merge(part)
+    _refuse_all_skipped(written)
+    return written
+
+
+def _encode_pass(config: Config, source, task, scan: TextScan, out: Path, *, encoder: Encoder, given: frozenset[str],
+                 num_shards: int, workers: int, quiet: bool, ids: ExampleIds = ExampleIds()) -> EncodePass:
+    """Pass 2 of a source read here: decode and encode every image's examples in workers processes and write them
+    to the shards."""
     from rich.progress import Progress
 
     from crossmodal_tf.data.shards import ShardWriter
 
-    writers = {s: ShardWriter(out, s, num_shards[s], config.seed) for s in SPLITS}
-    skips = SkipLog(config.data.on_error)
-    kinds = {s: Counter() for s in SPLITS}
-    lengths: Counter = Counter()
-    written_images = Counter()
+    writers = {s: ShardWriter(out, s, num_shards) for s in SPLITS}
+    written = EncodePass.empty(config.data.on_error)
     try:
         with Progress(disable=quiet, transient=True) as progress, encoding(encoder, workers) as encode:
             bar = progress.add_task("preprocess", total=sum(scan.images.values()))
-            for job, encoded in encode(_jobs(config, source, task, scan.pools, ids)):
+            for position, (job, encoded) in enumerate(encode(_jobs(config, source, task, scan.pools, given, ids))):
                 progress.advance(bar)
-                if encoded.bad_image is not None:
-                    skips.add(job.place, encoded.bad_image)
-                    continue
-                written_images[job.split] += 1
-                for serialized in encoded.serialized:
-                    writers[job.split].write(serialized)
-                lengths.update(encoded.lengths)
-                kinds[job.split].update(ids.kinds[row[2]] for row in job.examples)
+                written.add(position, job, encoded, writers, ids.kinds)
     finally:
         for writer in writers.values():
             writer.close()
-    if not written_images["train"]:
+    _refuse_all_skipped(written)
+    return written
+
+
+def _refuse_all_skipped(written: EncodePass) -> None:
+    """A CmxError when pass 2 skipped every training image, naming the first one."""
+    skips = written.skips
+    if not written.images["train"]:
         raise CmxError(f"data: the dataset is empty after filtering: every training image was skipped "
                        f"(first: {skips.examples[0]['place']}: {skips.examples[0]['reason']})" if skips.examples
                        else "data: the dataset is empty after filtering")
-    return EncodePass({s: writers[s].count for s in SPLITS}, written_images, kinds, lengths, skips)
 
 
 def _merge_skips(*logs: SkipLog) -> SkipLog:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import struct
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
@@ -79,31 +81,68 @@ def _int64_list(values: list[int]) -> bytes:
     return _field(3, _field(1, packed) if values else b"")
 
 
-class ShardWriter:
-    """Writes one split's examples into `<split>-NNNNN-of-NNNNN.tfrecord` files, each to a random shard.
+def masked_crc32c(data: bytes) -> int:
+    """TFRecord's checksum: CRC-32C (Castagnoli), rotated right by 15 bits plus a constant."""
+    import google_crc32c  # C code: a pure-Python CRC of every image would cost more than encoding it
 
-    Not round-robin: an image's examples come in a fixed pattern (positives, then
-    negatives), and round-robin would put all first positives in one shard and all
-    negatives in another, so a reader going shard by shard would see label-sorted data.
+    crc = google_crc32c.value(data)
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def tfrecord(serialized: bytes) -> bytes:
+    """One TFRecord: length (uint64), its masked CRC, the bytes, their masked CRC (little endian)."""
+    length = struct.pack("<Q", len(serialized))
+    return (length + struct.pack("<I", masked_crc32c(length)) + serialized
+            + struct.pack("<I", masked_crc32c(serialized)))
+
+
+class RecordFile:
+    """An uncompressed TFRecord file, the bytes tf.io.TFRecordWriter writes, written without TensorFlow.
+
+    Preprocess workers write their own shards; importing TensorFlow in each of them
+    (and in the parent) would cost seconds and hundreds of MB per process.
     """
 
-    def __init__(self, folder: Path, split: str, num_shards: int, seed: int = 0):
-        import random
-
-        import tensorflow as tf
-
-        self.paths = [folder / f"{split}-{i:05d}-of-{num_shards:05d}.tfrecord" for i in range(num_shards)]
-        self.writers = [tf.io.TFRecordWriter(str(p)) for p in self.paths]
-        self.rng = random.Random(f"{seed}:shards:{split}")
-        self.count = 0
+    def __init__(self, path: Path):
+        self.handle = open(path, "wb")
 
     def write(self, serialized: bytes) -> None:
-        self.writers[self.rng.randrange(len(self.writers))].write(serialized)
+        self.handle.write(tfrecord(serialized))
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def shard_name(split: str, index: int, num_shards: int) -> str:
+    return f"{split}-{index:05d}-of-{num_shards:05d}.tfrecord"
+
+
+class ShardWriter:
+    """Writes one split's examples into `<split>-NNNNN-of-NNNNN.tfrecord` files: the examples of the image at
+    position i of the source go to shard i mod num_shards.
+
+    By position, not at random: a worker that makes the images i ≡ k (mod num_shards)
+    writes shard k of every split on its own, and the bytes do not depend on how many
+    workers there are. Each shard still spans the whole dataset (a source sorted by
+    anything is spread over every shard), and an image's examples stay together in
+    the order they were drawn (shuffled per image).
+    only: open just these shards (a worker's); the others are someone else's.
+    """
+
+    def __init__(self, folder: Path, split: str, num_shards: int, only: Iterable[int] | None = None):
+        self.num_shards = num_shards
+        self.files = {i: RecordFile(Path(folder) / shard_name(split, i, num_shards))
+                      for i in (range(num_shards) if only is None else only)}
+        self.count = 0
+
+    def write(self, serialized: bytes, position: int) -> None:
+        """Write an example of the image at `position` of the source."""
+        self.files[position % self.num_shards].write(serialized)
         self.count += 1
 
     def close(self) -> None:
-        for writer in self.writers:
-            writer.close()
+        for file in self.files.values():
+            file.close()
 
 
 def shard_paths(folder: Path, split: str) -> list[Path]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -14,11 +16,12 @@ from PIL import Image
 from crossmodal_tf.data import encode as encode_module
 from crossmodal_tf.data.pairs import EXAMPLE_KINDS
 from crossmodal_tf.data.encode import AUTO_POOL_MIN_IMAGES, MAX_AUTO_WORKERS, resolve_workers
-from crossmodal_tf.data.preprocess import SPLITS, TextScan, preprocess, shard_counts, split_of
+from crossmodal_tf.data.preprocess import SPLITS, TextScan, preprocess, shard_count, split_of
 from crossmodal_tf.data.shards import auto_shard_count, shard_paths
 from crossmodal_tf.data.sources.shapes import make_record, read_records
 from crossmodal_tf.data.text import RESERVED, Vocabulary, normalize, tokenize
 from crossmodal_tf.errors import CmxError
+from tests.conftest import TINY_CONFIG
 
 NUM_IMAGES = 80
 
@@ -199,21 +202,109 @@ def test_vocabulary_ignores_val_and_test_words(tiny_config, tmp_path):
 
 
 # --- worker processes and shard counts ----------------------------------------------------
-def test_workers_write_the_same_shards(tmp_path, tiny_loader):
-    """data.workers=2 writes byte-identical shards and the same stats as encoding in-process."""
+def preprocessed_files(config, stats) -> tuple[dict, dict]:
+    """Every file of a preprocessed folder but stats.json, as bytes, and the stats less how and when they were made."""
+    files = {p.name: p.read_bytes() for p in sorted(config.processed_dir.iterdir()) if p.name != "stats.json"}
+    how = ("seconds", "seconds_by_pass", "created", "workers", "reused")
+    return files, {k: v for k, v in stats.items() if k not in how}
+
+
+def small_manifest(folder: Path, images: int = 40) -> Path:
+    """A folder of tiny PNGs with two captions each in captions.csv; one image unreadable and one row without an
+    image (each skipped and counted once)."""
+    folder.mkdir()
+    rows = []
+    for i in range(images):
+        Image.new("RGB", (8, 8), (i * 6, 255 - i * 6, 0)).save(folder / f"{i}.png")
+        rows += [f"{i}.png,a red thing number {i}\n", f"{i}.png,something {i % 7} here\n"]
+    (folder / "7.png").write_bytes(b"not a png")
+    rows.insert(30, ",a row that names no image\n")
+    (folder / "captions.csv").write_text("image,caption\n" + "".join(rows), encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize("source", ["shapes", "manifest"])
+def test_workers_write_the_same_shards(tmp_path, tiny_loader, monkeypatch, source):
+    """1, 2 and 3 workers write byte-identical shards, vocabularies and stats, for both random-access sources (the
+    workers scan parts, make whole records and write their own shards); and so does a source read by the parent."""
+    import crossmodal_tf.data.preprocess as module
+
+    monkeypatch.setattr(module, "MIN_SCAN_BLOCK", 15)  # several pass-1 parts, the last one shorter
+    sets = (["data.shapes.num_images=90", "data.num_shards=4"] if source == "shapes" else
+            ["data.source=manifest", f"data.path={small_manifest(tmp_path / 'images')}", "data.image.size=8",
+             "data.num_shards=3"])
     outputs = []
-    for workers in (1, 2):
-        config = tiny_loader(tmp_path, "data.shapes.num_images=40", f"data.workers={workers}",
-                             f"data.processed={tmp_path / str(workers)}")
+    for workers in (1, 2, 3):
+        config = tiny_loader(tmp_path, *sets, f"data.workers={workers}",
+                             f"data.processed={tmp_path / source / str(workers)}")
         stats = preprocess(config)
         assert stats["workers"] == workers
-        files = sorted(config.processed_dir.iterdir())
-        contents = {p.name: p.read_bytes() for p in files if p.name != "stats.json"}
-        outputs.append((contents, {k: v for k, v in stats.items() if k not in ("seconds", "seconds_by_pass", "created", "workers")}))
-    assert outputs[0] == outputs[1]
+        outputs.append(preprocessed_files(config, stats))
+    if source == "shapes":  # the CLI, which never imports TensorFlow, forks its workers (and scans in other blocks)
+        folder = tmp_path / source / "cli"
+        overrides = (*sets, "data.workers=2", f"data.processed={folder}", f"data.path={tmp_path / 'raw'}")
+        subprocess.run([sys.executable, "-m", "crossmodal_tf.cli.main", "preprocess", str(TINY_CONFIG), "--quiet",
+                        *(part for override in overrides for part in ("--set", override))], check=True)
+        forked = json.loads((folder / "stats.json").read_text(encoding="utf-8"))
+        assert forked["workers"] == 2
+        outputs.append(preprocessed_files(tiny_loader(tmp_path, f"data.processed={folder}"), forked))
+    else:  # the same manifest as if it could not be read in parts: the parent reads it and writes the shards
+        monkeypatch.setattr(module, "is_random_access", lambda source: False)
+        for workers in (1, 2):
+            config = tiny_loader(tmp_path, *sets, f"data.workers={workers}",
+                                 f"data.processed={tmp_path / source / f'streamed-{workers}'}")
+            outputs.append(preprocessed_files(config, preprocess(config)))
+    files, stats = outputs[0]
+    assert all(output == outputs[0] for output in outputs[1:])
+    assert {name for name in files if name.endswith(".tfrecord")} == {
+        f"{split}-{i:05d}-of-{stats['num_shards']['train']:05d}.tfrecord" for split in SPLITS
+        for i in range(stats["num_shards"]["train"])}
+    assert stats["skipped"]["count"] == (2 if source == "manifest" else 0)
     # the number of workers decides how, not what: the output stays up to date
-    assert preprocess(tiny_loader(tmp_path, "data.shapes.num_images=40", "data.workers=3", "data.cache=none",
-                                  f"data.processed={tmp_path / '1'}"))["reused"] is True
+    assert preprocess(tiny_loader(tmp_path, *sets, "data.workers=2", "data.cache=none",
+                                  f"data.processed={tmp_path / source / '1'}"))["reused"] is True
+
+
+def test_an_image_s_examples_go_to_the_shard_of_its_position(processed):
+    """Shard k of every split holds the examples of the images at positions k, k + num_shards, … and nothing else."""
+    import tensorflow as tf
+
+    config, stats, _ = processed
+    count = stats["num_shards"]["train"]
+    for split in SPLITS:
+        for k, path in enumerate(shard_paths(config.processed_dir, split)):
+            for serialized in tf.data.TFRecordDataset(str(path)):
+                key = tf.io.parse_single_example(serialized, {"key": tf.io.FixedLenFeature([], tf.string)})["key"]
+                assert int(key.numpy().decode().split("-")[1]) % count == k
+
+
+def test_shards_are_the_bytes_tensorflow_writes(tmp_path):
+    """RecordFile frames records (lengths, masked CRC-32C) exactly as tf.io.TFRecordWriter does."""
+    import tensorflow as tf
+
+    from crossmodal_tf.data.shards import RecordFile
+
+    records = [b"", b"abc", bytes(range(256)) * 40]
+    with tf.io.TFRecordWriter(str(tmp_path / "tf.tfrecord")) as writer:
+        for record in records:
+            writer.write(record)
+    ours = RecordFile(tmp_path / "ours.tfrecord")
+    for record in records:
+        ours.write(record)
+    ours.close()
+    assert (tmp_path / "ours.tfrecord").read_bytes() == (tmp_path / "tf.tfrecord").read_bytes()
+
+
+def test_workers_are_forked_unless_tensorflow_is_imported(monkeypatch):
+    """Forked workers start at once; with TensorFlow's threads in the process they are spawned instead."""
+    import sys
+
+    from crossmodal_tf.data.workers import start_method
+
+    monkeypatch.setitem(sys.modules, "tensorflow", sys)
+    assert start_method() == "spawn"
+    monkeypatch.delitem(sys.modules, "tensorflow")
+    assert start_method() == "fork"
 
 
 def test_auto_workers():
@@ -229,15 +320,18 @@ def test_auto_shard_count_arithmetic():
     assert [auto_shard_count(n) for n in (0, 1, 400 * mb, 401 * mb, 1000 * mb, 1001 * mb)] == [4, 4, 4, 5, 10, 11]
 
 
-def test_auto_shard_counts_per_split(tiny_config):
-    """num_shards auto estimates each split's bytes from pass 1's captions, examples per caption and image size."""
+def test_auto_shard_count_follows_the_largest_split(tiny_config):
+    """num_shards auto estimates each split's bytes from pass 1's captions, examples per caption and image size;
+    every split gets the count of the largest (a worker writes shard k of every split)."""
     scan = TextScan(Counter(), Counter(), Counter(), Counter(train=150_000, val=20_000, test=0), {})
     config = tiny_config("data.num_shards=auto", "data.image.size=64")  # 12,288 pixel bytes + 200
-    assert shard_counts(config, scan, uses_image=True) == {"train": 19, "val": 4, "test": 4}
+    assert shard_count(config, scan, uses_image=True) == 19
+    scan.captions = Counter(train=2_000, val=150_000, test=0)  # whichever split is largest
+    assert shard_count(config, scan, uses_image=True) == 19
     scan.examples_per_caption = 0.4  # e.g. match: 1 positive + 1 negative of an image's 5 captions
-    assert shard_counts(config, scan, uses_image=True) == {"train": 8, "val": 4, "test": 4}
-    assert shard_counts(config, scan, uses_image=False) == {"train": 4, "val": 4, "test": 4}
-    assert shard_counts(tiny_config("data.num_shards=3"), scan, True) == {"train": 3, "val": 3, "test": 3}
+    assert shard_count(config, scan, uses_image=True) == 8
+    assert shard_count(config, scan, uses_image=False) == 4
+    assert shard_count(tiny_config("data.num_shards=3"), scan, True) == 3
 
 
 # --- reuse, force, atomic output ---------------------------------------------------------

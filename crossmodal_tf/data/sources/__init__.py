@@ -3,6 +3,9 @@
 A source module provides `read_records(data_config, seed, skips, needs)` and
 `fingerprint(data_config)`; its records' load_image must pickle (see Record). needs names what the caller reads, in
 SOURCE_GIVES' words (None: all), so that a source may skip making the rest (shapes: questions and documents).
+A source that also provides `num_records(data_config)` and `records_at(data_config, seed, indices, skips, needs)`
+((index, record) at those positions of read_records' order) is random-access: preprocess workers then read their
+own parts of it, and the parent reads no record (see is_random_access).
 Adding a source is one module plus one line in each of SOURCES, SOURCE_READS and SOURCE_GIVES; modules are named,
 not imported, so the config layer stays light.
 """
@@ -41,6 +44,11 @@ SOURCE_GIVES = {
 def load_source(name: str):
     """The source module registered under `name`."""
     return importlib.import_module(SOURCES[name])
+
+
+def is_random_access(source) -> bool:
+    """Whether a source module can give the records at any positions (num_records and records_at)."""
+    return callable(getattr(source, "num_records", None)) and callable(getattr(source, "records_at", None))
 
 
 def source_reads_key(name: str, dotted: str) -> bool:

@@ -197,7 +197,35 @@ def read_records(data_config, seed: int, skips: SkipLog | None = None, needs=Non
 
     needs is not read: both files are, whatever the task, since the images of either make the records.
     """
-    skips = skips or SkipLog(data_config.on_error)
+    return _records(data_config, skips or SkipLog(data_config.on_error))
+
+
+def num_records(data_config) -> int:
+    """How many records read_records yields (a text-only read of the manifest; a bad row is fatal or skipped as
+    data.on_error says, so that data.on_error: fail stops here, before any worker starts)."""
+    return sum(1 for _ in _records(data_config, SkipLog(data_config.on_error)))
+
+
+def records_at(data_config, seed: int, indices: range, skips: SkipLog | None = None,
+               needs=None) -> Iterator[tuple[int, Record]]:
+    """(index, record) at these positions of read_records' order: the manifest is read whole (text only), the
+    images of the other records are not opened.
+
+    The rows that make no record are counted in skips by the part that holds position 0
+    only, so that parts read in several processes count each of them once.
+    """
+    counts = 0 in indices
+    last = max(indices, default=-1)
+    for index, record in enumerate(_records(data_config, (skips or SkipLog(data_config.on_error)) if counts
+                                            else SkipLog("skip"))):
+        if index > last and not counts:
+            return  # the part that counts reads on to the end: a later image may still be refused
+        if index in indices:
+            yield index, record
+
+
+def _records(data_config, skips: SkipLog) -> Iterator[Record]:
+    """read_records' records, the rows that make none counted in skips."""
     folder = Path(data_config.path)
     captions_path, qa_path = manifest_files(folder)
     root = folder.resolve()

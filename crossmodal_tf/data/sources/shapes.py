@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -321,12 +321,23 @@ def read_records(data_config, seed: int, skips=None, needs=None) -> Iterator[Rec
 
     needs: what the caller reads, in SOURCE_GIVES' words; None: everything.
     """
+    for _, record in records_at(data_config, seed, range(num_records(data_config)), skips, needs):
+        yield record
+
+
+def num_records(data_config) -> int:
+    """How many records read_records yields: with records_at, what makes the source random-access."""
+    return data_config.shapes.num_images
+
+
+def records_at(data_config, seed: int, indices: Iterable[int], skips=None, needs=None) -> Iterator[tuple[int, Record]]:
+    """(index, record) of the records at these positions of read_records' order: any part, in any process."""
     cfg = data_config.shapes
     questions = needs is None or "questions" in needs
     documents = needs is None or "documents" in needs
-    for index in range(cfg.num_images):
-        yield make_record(index, seed, cfg.image_size, cfg.two_object_fraction, cfg.captions_per_image,
-                          questions, documents)
+    for index in indices:
+        yield index, make_record(index, seed, cfg.image_size, cfg.two_object_fraction, cfg.captions_per_image,
+                                 questions, documents)
 
 
 def hard_negative(record: Record, rng: random.Random) -> str:
