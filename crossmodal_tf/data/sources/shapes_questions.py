@@ -2,8 +2,9 @@
 
 Six types, several paraphrased templates each: `colour`, `shape` and `size` of one
 object ("what colour is the small circle?"), `relation` ("is the red circle to the
-left of the blue square?" yes/no, or "what is above the green triangle?" → a shape
-name), `count` ("how many circles are there?" → 0, 1 or 2) and `existence` ("is
+left of the blue square?" yes/no, "what is above the green triangle?" → a shape
+name, or "where is the red circle relative to the blue square?" → left, right, above
+or below), `count` ("how many circles are there?" → 0, 1 or 2) and `existence` ("is
 there a blue triangle?" yes/no). Every question is answerable from the scene alone:
 an object is named by attributes that only it has (never by the one asked about),
 or by its place when the objects differ in nothing else ("the circle on the left").
@@ -21,7 +22,7 @@ from itertools import combinations
 
 from crossmodal_tf.data.records import Question
 
-QUESTIONS_PER_IMAGE = 5  # a constant, not a config key: no task reads questions yet (the vqa task may add one)
+QUESTIONS_PER_IMAGE = 5  # question types per image (a two-object image asks two relation questions: 6 in all)
 QUESTION_TYPES = ("colour", "shape", "size", "relation", "count", "existence")
 ATTRIBUTES = ("size", "colour", "shape")  # in the order an English phrase names them
 
@@ -34,6 +35,8 @@ TEMPLATES = {
     "relation": ("is the {x} {rel} the {y}?", "does the {x} stand {rel} the {y}?",
                  "is it true that the {x} is {rel} the {y}?"),
     "relation_what": ("what is {rel} the {y}?", "what shape is {rel} the {y}?", "which shape is {rel} the {y}?"),
+    "relation_where": ("where is the {x} relative to the {y}?", "where is the {x} compared with the {y}?",
+                       "on which side of the {y} is the {x}?"),
     "count": ("how many {x} are there?", "how many {x} can you see?", "how many {x} are in the picture?",
               "what is the number of {x}?"),
     "existence": ("is there {x}?", "does the picture contain {x}?", "can you see {x}?",
@@ -85,20 +88,36 @@ def _attribute_question(kind: str, scene, rng: random.Random) -> Question:
     return Question(text, getattr(scene.objects[index], kind), type=kind)
 
 
-def _relation_question(scene, rng: random.Random) -> Question:
+def _relation_questions(scene, rng: random.Random) -> list[Question]:
+    """Two relation questions: a yes/no one, then 'what is REL the y?' or 'where is the x relative to the y?'.
+
+    Yes/no relation questions are the hardest to learn: the answer is yes exactly when
+    the asked relation is the true one, so neither the relation word nor either object's
+    place says anything about it alone (a parity of three things), and a model needs
+    many of them before it stops guessing. Every two-object image therefore asks one.
+    'Where is the x?' answers with the place itself, which teaches the model to find
+    the named object and read where it is.
+    """
     world = _world()
-    # a true statement 'x REL y', with either object first
-    x, y, relation = (0, 1, scene.relation) if rng.random() < 0.5 else (1, 0, world.INVERSE[scene.relation])
-    if rng.random() < 0.5:
-        text = rng.choice(TEMPLATES["relation_what"])
-        return Question(text.format(rel=world.RELATION_EN[relation], y=_refer(scene, y, rng)),
-                        scene.objects[x].shape, type="relation")
-    answer = rng.random() < 0.5
-    if not answer:
-        relation = world.INVERSE[relation]  # the opposite of a clear relation is clearly false
-    text = rng.choice(TEMPLATES["relation"]).format(x=_refer(scene, x, rng), rel=world.RELATION_EN[relation],
-                                                    y=_refer(scene, y, rng))
-    return Question(text, "yes" if answer else "no", type="relation")
+    questions = []
+    for form in ("yes/no", rng.choice(("what", "where"))):
+        # a true statement 'x REL y', with either object first
+        x, y, relation = (0, 1, scene.relation) if rng.random() < 0.5 else (1, 0, world.INVERSE[scene.relation])
+        if form == "what":
+            text = rng.choice(TEMPLATES["relation_what"])
+            questions.append(Question(text.format(rel=world.RELATION_EN[relation], y=_refer(scene, y, rng)),
+                                      scene.objects[x].shape, type="relation"))
+        elif form == "where":
+            text = rng.choice(TEMPLATES["relation_where"]).format(x=_refer(scene, x, rng), y=_refer(scene, y, rng))
+            questions.append(Question(text, relation, type="relation"))
+        else:
+            answer = rng.random() < 0.5
+            if not answer:
+                relation = world.INVERSE[relation]  # the opposite of a clear relation is clearly false
+            text = rng.choice(TEMPLATES["relation"]).format(x=_refer(scene, x, rng), rel=world.RELATION_EN[relation],
+                                                            y=_refer(scene, y, rng))
+            questions.append(Question(text, "yes" if answer else "no", type="relation"))
+    return questions
 
 
 def _count_question(scene, rng: random.Random) -> Question:
@@ -136,13 +155,16 @@ def _existence_question(scene, rng: random.Random) -> Question:
 
 
 def scene_questions(scene, rng: random.Random, count: int = QUESTIONS_PER_IMAGE) -> tuple[Question, ...]:
-    """`count` questions of distinct types about the scene (relation only when it has two objects)."""
-    kinds = [k for k in QUESTION_TYPES if k != "relation" or scene.relation]
+    """`count` questions of distinct types about the scene; a two-object scene always gets relation questions,
+    two of them (see _relation_questions), so it has count + 1."""
+    others = [k for k in QUESTION_TYPES if k != "relation"]
+    kinds = (["relation"] + rng.sample(others, count - 1)) if scene.relation else rng.sample(others, count)
     questions = []
-    for kind in rng.sample(kinds, min(count, len(kinds))):
+    for kind in kinds:
         if kind in ("colour", "shape", "size"):
             questions.append(_attribute_question(kind, scene, rng))
+        elif kind == "relation":
+            questions.extend(_relation_questions(scene, rng))
         else:
-            questions.append({"relation": _relation_question, "count": _count_question,
-                              "existence": _existence_question}[kind](scene, rng))
+            questions.append({"count": _count_question, "existence": _existence_question}[kind](scene, rng))
     return tuple(questions)
