@@ -1,4 +1,5 @@
-"""Advisory file locks: one `cmx train` per run directory, one preprocess per output folder.
+"""Advisory file locks: one `cmx train` per run directory, one preprocess per output folder, and no
+preprocess rewriting a folder that a training is reading.
 
 The locks are fcntl.flock locks on a small file, so the operating system releases
 them when their process dies, however it dies (kill -9 included): a lock whose
@@ -72,3 +73,39 @@ def exclusive_lock(path: Path, what: str, wait: bool = False):
         if _still_there(path, handle):
             path.unlink()  # while still locked, so that nobody can be holding the file we delete
         handle.close()  # closing releases the lock
+
+
+@contextmanager
+def shared_lock(path: Path):
+    """Hold a shared lock on path for the with-block: any number of holders, none while someone holds it whole.
+
+    For readers that outlive a quick check, such as a training reading its preprocessed
+    folder for hours. The file stays (several holders share it, so none may delete it).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+", encoding="utf-8")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH)
+        except OSError as exc:
+            if exc.errno not in _NO_FLOCK:
+                raise
+        yield
+    finally:
+        handle.close()  # closing releases the lock
+
+
+def unread(path: Path, what: str) -> None:
+    """Raise CmxError when a shared_lock on path is held (someone reads `what`); return at once otherwise."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CmxError(f"{what}: a running cmx train reads it, and this config needs other data there; "
+                           "set data.processed to another folder, or wait for that training to finish") from None
+        except OSError as exc:
+            if exc.errno not in _NO_FLOCK:
+                raise

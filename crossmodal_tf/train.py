@@ -8,9 +8,9 @@ from pathlib import Path
 
 from crossmodal_tf.atomic import atomic_file, write_text_atomic
 from crossmodal_tf.config import Config, config_from_run, dump_config, load_config
-from crossmodal_tf.data.preprocess import preprocess
+from crossmodal_tf.data.preprocess import preprocess, read_stats, readers_lock
 from crossmodal_tf.errors import CmxError
-from crossmodal_tf.locks import exclusive_lock
+from crossmodal_tf.locks import exclusive_lock, shared_lock
 from crossmodal_tf.figures import write_curves
 from crossmodal_tf.run_dir import RunDir, write_json
 from crossmodal_tf.tasks.base import monitor_mode
@@ -140,9 +140,12 @@ def train(config: Config, run_dir: str | Path | None = None, *, resume: bool = F
     try:
         if not chief:
             return _train_as_worker(config, run, stats, resume=resume, strategy=strategy, warn=warn)
-        with exclusive_lock(run.lock, str(run.root)):
-            # again: another process may have written it meanwhile
+        with exclusive_lock(run.lock, str(run.root)), shared_lock(readers_lock(config.processed_dir)):
+            # again: another process may have written either meanwhile
             _check_run_dir(run, config, resume=resume, overwrite=overwrite)
+            if (read_stats(config.processed_dir) or {}).get("fingerprint") != stats.get("fingerprint"):
+                raise CmxError(f"{config.processed_dir}: another process rewrote it for other data just now; "
+                               "set data.processed to a folder of this config's own")
             return _train_locked(config, run, stats, resume=resume, overwrite=overwrite, progress=progress,
                                  command=command, warn=warn, strategy=strategy)
     except WorkerLost as exc:

@@ -99,3 +99,20 @@ def test_two_preprocesses_of_one_folder_take_turns(tmp_path):
     assert records == sum(stats["counts"].values())
     assert not list(tmp_path.glob(".processed.tmp-*"))
 
+
+
+def test_a_folder_a_training_reads_is_not_rewritten_for_other_data(tiny_config):
+    """While a training holds the preprocessed folder, a config with other data (here another seed) that names the
+    same data.processed is refused with one line instead of replacing the shards under the training; the same
+    data is reused as always, and once the reader is gone the rewrite goes ahead."""
+    from crossmodal_tf.data.preprocess import preprocess, read_stats, readers_lock
+    from crossmodal_tf.locks import shared_lock
+
+    first, other = tiny_config(), tiny_config("seed=8")
+    written = preprocess(first)["fingerprint"]
+    with shared_lock(readers_lock(first.processed_dir)):
+        with pytest.raises(CmxError, match="a running cmx train reads it"):
+            preprocess(other)
+        assert read_stats(first.processed_dir)["fingerprint"] == written
+        assert preprocess(first)["reused"]
+    assert preprocess(other)["fingerprint"] != written

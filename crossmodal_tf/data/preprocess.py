@@ -37,7 +37,7 @@ from crossmodal_tf.data.subword import MODEL_FILES, train_subword
 from crossmodal_tf.data.text import Vocabulary, normalize, tokenize
 from crossmodal_tf.data.workers import unit_runner
 from crossmodal_tf.errors import CmxError
-from crossmodal_tf.locks import exclusive_lock
+from crossmodal_tf.locks import exclusive_lock, unread
 
 FORMAT_VERSION = 4  # 4: shards by position (i mod num_shards, one count for all splits), pools by hash
 POOL_SIZE = 5000
@@ -117,6 +117,12 @@ def fingerprint(config: Config) -> str:
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
 
 
+def readers_lock(processed: Path) -> Path:
+    """The file beside a preprocessed folder that its readers hold shared (locks.shared_lock) while they read it."""
+    processed = Path(processed)
+    return processed.parent / f".{processed.name}.readers"
+
+
 def read_stats(processed: Path) -> dict | None:
     """The stats.json of a preprocessed folder, or None when there is none."""
     path = Path(processed) / "stats.json"
@@ -129,7 +135,9 @@ def preprocess(config: Config, force: bool = False, quiet: bool = True) -> dict:
     """Run the stage unless its output is up to date; returns the stats (with 'reused').
 
     Two processes preprocessing into the same folder take turns (a lock beside it):
-    the second waits, then finds the first one's output up to date and reuses it.
+    the second waits, then finds the first one's output up to date and reuses it. A
+    folder that a training is reading (readers_lock) is never rewritten: replacing its
+    shards under the training would crash it mid-epoch.
     """
     out = config.processed_dir
     print_ = fingerprint(config)
@@ -141,6 +149,7 @@ def preprocess(config: Config, force: bool = False, quiet: bool = True) -> dict:
         stats = read_stats(out)
         if stats and stats.get("fingerprint") == print_ and not force:
             return {**stats, "reused": True}
+        unread(readers_lock(out), str(out))
         with atomic_directory(out) as tmp:
             stats = _write_processed(config, tmp, print_=print_, quiet=quiet)
     return {**stats, "reused": False}
