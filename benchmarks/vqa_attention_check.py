@@ -23,22 +23,16 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # vqa_relation_forms, beside this file
 
 NEAR = 0.08  # margin around an object's radius, as a fraction of the image side
 
 
 def yes_no_relations(config, images: int):
     """(record, question, held out?) for every yes/no relation question of the first `images` shapes images."""
-    from crossmodal_tf.data.preprocess import split_of
-    from crossmodal_tf.data.sources.shapes import make_record
+    from vqa_relation_forms import form_of, relation_questions
 
-    shapes, split = config.data.shapes, config.data.split
-    for index in range(images):
-        record = make_record(index, config.seed, shapes.image_size, shapes.two_object_fraction)
-        held_out = split_of(record.key, config.seed, split.val, split.test) != "train"
-        for question in record.questions:
-            if question.type == "relation" and question.answer in ("yes", "no"):
-                yield record, question, held_out
+    return [row for row in relation_questions(config, images) if form_of(row[1].answer) == "yes/no"]
 
 
 def check(run_dir: str, images: int, checkpoint: str) -> dict:
