@@ -80,27 +80,46 @@ def shared_lock(path: Path):
     """Hold a shared lock on path for the with-block: any number of holders, none while someone holds it whole.
 
     For readers that outlive a quick check, such as a training reading its preprocessed
-    folder for hours. The file stays (several holders share it, so none may delete it).
+    folder for hours. The last holder deletes the file (it can tell: only then does its
+    shared lock become exclusive without waiting), so nothing is left beside the folder.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(path, "a+", encoding="utf-8")
-    try:
+    while True:
+        handle = open(path, "a+", encoding="utf-8")
         try:
             fcntl.flock(handle, fcntl.LOCK_SH)
         except OSError as exc:
             if exc.errno not in _NO_FLOCK:
+                handle.close()
                 raise
+            break  # no flock on this file system: read unlocked rather than not at all
+        if _still_there(path, handle):
+            break
+        handle.close()  # the last holder deleted it while we waited: lock the new file instead
+    try:
         yield
     finally:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if _still_there(path, handle):
+                path.unlink()
+        except OSError:
+            pass  # other readers still hold it (or no flock): they delete it
         handle.close()  # closing releases the lock
 
 
 def unread(path: Path, what: str) -> None:
-    """Raise CmxError when a shared_lock on path is held (someone reads `what`); return at once otherwise."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+", encoding="utf-8") as handle:
+    """Raise CmxError when a shared_lock on path is held (someone reads `what`); return at once otherwise.
+
+    Creates nothing: with no file there is no reader, and a reader that starts later
+    checks what it locked (train re-reads the fingerprint under its lock).
+    """
+    try:
+        handle = open(path, "r", encoding="utf-8")
+    except FileNotFoundError:
+        return
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

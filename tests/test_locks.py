@@ -115,4 +115,5 @@ def test_a_folder_a_training_reads_is_not_rewritten_for_other_data(tiny_config):
             preprocess(other)
         assert read_stats(first.processed_dir)["fingerprint"] == written
         assert preprocess(first)["reused"]
+    assert not readers_lock(first.processed_dir).exists()  # the last reader leaves nothing behind
     assert preprocess(other)["fingerprint"] != written
