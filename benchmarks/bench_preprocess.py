@@ -75,12 +75,17 @@ def tree_rss_kb(root: int) -> int:
     return total
 
 
-def run_preprocess(work: Path, images: int, workers: int) -> dict:
-    """One `cmx preprocess --force` of `images` shapes images: times, rates and peak memory."""
-    processed = work / f"shapes-{images}-w{workers}"
-    sets = {"data.shapes.num_images": images, "data.shapes.image_size": IMAGE_SIZE, "data.image.size": IMAGE_SIZE,
-            "data.workers": workers, "data.processed": processed}
-    command = [sys.executable, "-m", "crossmodal_tf.cli.main", "preprocess", CONFIG, "--force", "--quiet"]
+def run_preprocess(work: Path, images: int, workers: int, config: str = CONFIG, sets: dict | None = None) -> dict:
+    """One `cmx preprocess --force` of `images` images: times, rates and peak memory.
+
+    By default `images` shapes images drawn at IMAGE_SIZE; with `sets` (config overrides, e.g. another
+    dataset's data.path) the data is whatever config and sets name, and `images` only labels the figures.
+    """
+    processed = work / f"{Path(config).stem}-{images}-w{workers}"
+    if sets is None:
+        sets = {"data.shapes.num_images": images, "data.shapes.image_size": IMAGE_SIZE, "data.image.size": IMAGE_SIZE}
+    sets = {**sets, "data.workers": workers, "data.processed": processed}
+    command = [sys.executable, "-m", "crossmodal_tf.cli.main", "preprocess", config, "--force", "--quiet"]
     for key, value in sets.items():
         command += ["--set", f"{key}={value}"]
     wrapper = subprocess.Popen([sys.executable, "-c", WRAPPER, *command], cwd=ROOT, stdout=subprocess.PIPE,
@@ -95,7 +100,8 @@ def run_preprocess(work: Path, images: int, workers: int) -> dict:
     stats = json.loads((processed / "stats.json").read_text())
     shard_bytes = sum(p.stat().st_size for p in processed.glob("*.tfrecord"))
     shutil.rmtree(processed)  # 100,000 images are about 0.7 GB of shards
-    return {"images": images, "workers": stats["workers"], "wall_s": round(report["wall_s"], 2),
+    return {"images": images, "images_written": sum(stats["images"].values()), "workers": stats["workers"],
+            "wall_s": round(report["wall_s"], 2),
             "stage_s": stats["seconds"], "images_per_s": round(images / report["wall_s"], 1),
             "stage_images_per_s": round(images / stats["seconds"], 1),
             "encode_s": stats["seconds_by_pass"]["encode"],
