@@ -47,7 +47,7 @@ demo-retrieval: $(STAMP)
 	$(BIN)/cmx test runs/shapes-retrieval
 	$(BIN)/cmx search runs/shapes-retrieval --query "a small red circle above a large blue square"
 
-# visual question answering: a few minutes of training on 2 CPU cores, then the top answers to test questions
+# visual question answering: about 7 minutes of training on 2 idle CPU cores, then the top answers to test questions
 demo-vqa: $(STAMP)
 	$(BIN)/cmx train configs/shapes_vqa.yaml --overwrite
 	$(BIN)/cmx test runs/shapes-vqa
