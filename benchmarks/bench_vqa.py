@@ -20,15 +20,15 @@ import os
 import platform
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
+
+from load_sampler import load_range, sampled_load  # beside this file
 
 ROOT = Path(__file__).resolve().parent.parent
 # the package of this checkout, whichever cmx is installed
 CMX = [sys.executable, "-m", "crossmodal_tf.cli.main"]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
-LOAD_EVERY_S = 15
 
 
 def cmx(*args: str) -> str:
@@ -41,26 +41,16 @@ def cmx(*args: str) -> str:
 
 def train_and_test(config: str, run_dir: Path, sets: list[str]) -> dict:
     """Train into run_dir and test it: the test metrics, the train time and epochs, the load average meanwhile."""
-    loads, stop = [], threading.Event()
-
-    def watch():
-        while not stop.wait(LOAD_EVERY_S):
-            loads.append(os.getloadavg()[0])
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    started = time.perf_counter()
-    try:
+    with sampled_load() as loads:
+        started = time.perf_counter()
         cmx("train", config, *[a for s in sets for a in ("--set", s)], "--run-dir", str(run_dir), "--overwrite",
             "--quiet")
-    finally:
-        stop.set()
     wall = time.perf_counter() - started
     test = json.loads(cmx("test", str(run_dir), "--json"))
     with open(run_dir / "history.csv", newline="") as rows:
         history = list(csv.DictReader(rows))
     return {"test": test, "train_s": sum(float(r["epoch_time_s"]) for r in history), "epochs": len(history),
-            "command_s": wall, "load": [min(loads, default=0.0), max(loads, default=0.0)],
+            "command_s": wall, "load": load_range(loads),
             "best_epoch": max(history, key=lambda r: float(r["val_accuracy"]))["epoch"]}
 
 

@@ -27,9 +27,10 @@ import os
 import platform
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
+
+from load_sampler import LOAD_EVERY_S, load_range, sampled_load  # beside this file
 
 ROOT = Path(__file__).resolve().parent.parent
 # the package of this checkout, whichever cmx is installed
@@ -41,7 +42,6 @@ ONE_CORE = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
 CONFIGS = {"LSTM + word/char": "configs/translate_parallel.yaml",
            "Transformer + subword": "configs/translate_parallel_transformer.yaml"}
 SAMPLES = 3  # test sentences translated by each model, shown in the section
-LOAD_EVERY_S = 15
 
 
 def cmx(*args: str, env: dict | None = None) -> str:
@@ -63,33 +63,24 @@ def set_args(sets: list[str]) -> list[str]:
 
 def train_together(runs: dict, budget: float) -> dict:
     """Train every run at once (one core's threads each); per run its wall time and output, plus the load."""
-    loads, stop = [], threading.Event()
-
-    def watch():
-        while not stop.wait(LOAD_EVERY_S):
-            loads.append(os.getloadavg()[0])
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    started, procs = time.perf_counter(), {}
-    for name, run in runs.items():
-        log = open(run["dir"].with_suffix(".train.log"), "w", encoding="utf-8")
-        # no nice of its own: the trainings inherit the bench's (run it as `nice -n 5 python …`)
-        command = [*CMX, "train", run["config"], *set_args(run["sets"]),
-                   "--set", f"train.time_budget_minutes={budget}", "--run-dir", str(run["dir"]), "--overwrite"]
-        procs[name] = (subprocess.Popen(command, cwd=ROOT, env={**ENV, **ONE_CORE}, stdout=log,
-                                        stderr=subprocess.STDOUT, text=True), log)
-    walls = {}
-    for name, (proc, log) in procs.items():
-        code = proc.wait()
-        walls[name] = time.perf_counter() - started
-        log.close()
-        if code:
-            stop.set()
-            text = runs[name]["dir"].with_suffix(".train.log").read_text(encoding="utf-8")
-            raise SystemExit(f"training {name} failed ({code}):\n{text[-3000:]}")
-    stop.set()
-    return {"walls": walls, "load": [min(loads, default=0.0), max(loads, default=0.0)]}
+    with sampled_load() as loads:
+        started, procs = time.perf_counter(), {}
+        for name, run in runs.items():
+            log = open(run["dir"].with_suffix(".train.log"), "w", encoding="utf-8")
+            # no nice of its own: the trainings inherit the bench's (run it as `nice -n 5 python …`)
+            command = [*CMX, "train", run["config"], *set_args(run["sets"]),
+                       "--set", f"train.time_budget_minutes={budget}", "--run-dir", str(run["dir"]), "--overwrite"]
+            procs[name] = (subprocess.Popen(command, cwd=ROOT, env={**ENV, **ONE_CORE}, stdout=log,
+                                            stderr=subprocess.STDOUT, text=True), log)
+        walls = {}
+        for name, (proc, log) in procs.items():
+            code = proc.wait()
+            walls[name] = time.perf_counter() - started
+            log.close()
+            if code:
+                text = runs[name]["dir"].with_suffix(".train.log").read_text(encoding="utf-8")
+                raise SystemExit(f"training {name} failed ({code}):\n{text[-3000:]}")
+    return {"walls": walls, "load": load_range(loads)}
 
 
 def progress(run_dir: Path) -> dict:
