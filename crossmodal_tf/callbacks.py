@@ -45,12 +45,16 @@ class ResumedEarlyStopping(keras.callbacks.EarlyStopping):
     def __init__(self, replay: list[dict], **kwargs):
         super().__init__(**kwargs)
         self.replay = replay
+        self.counting = False
 
     def on_train_begin(self, logs=None):
+        if self.counting:  # a second fit of the same run (after a resumed partial epoch) keeps the count
+            return
         super().on_train_begin(logs)
         for row in self.replay:
             super().on_epoch_end(row["epoch"] - 1, row)
         self.model.stop_training = False
+        self.counting = True
 
 
 class StopBetweenSteps(keras.callbacks.Callback):

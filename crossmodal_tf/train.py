@@ -225,6 +225,9 @@ def _train_locked(config: Config, run: RunDir, stats: dict, *, resume: bool, ove
                                                                   first_epoch=0, last_epoch=1, skip=0, arrange=arrange))
 
     def fit(first_epoch: int, last_epoch: int, skip: int = 0, steps_per_epoch: int = steps):
+        if steps_per_epoch == 0:  # every batch of the epoch was trained before the checkpoint, but not its end
+            end_epoch_without_steps(fitted, first_epoch, val_ds, callbacks)
+            return
         dataset = make_training_batches(config, task, strategy, count=counts["train"], size=size,
                                         first_epoch=first_epoch, last_epoch=last_epoch, skip=skip, arrange=arrange)
         fitted.fit(dataset, validation_data=val_ds, initial_epoch=first_epoch, epochs=last_epoch,
@@ -301,6 +304,25 @@ def _compiled_model(config: Config, task, stats: dict, strategy, *, steps: int, 
         fitted.compile(optimizer=build_optimizer(train_cfg.optimizer, steps * train_cfg.epochs, steps),
                        loss=task.loss(), metrics=task.train_metrics(), jit_compile=jit)
     return model, fitted
+
+
+def end_epoch_without_steps(model, epoch: int, val_ds, callbacks: list) -> None:
+    """Run an epoch's end (validation, then the callbacks' epoch end) for an epoch whose batches are all trained.
+
+    A checkpoint written after an epoch's last batch but before its end (killed or
+    Ctrl-C during its validation) resumes here: model.fit cannot run an epoch of zero
+    batches (it trains one more step, and the resumed run no longer matches).
+    """
+    import keras
+
+    hooks = keras.callbacks.CallbackList(callbacks, model=model, epochs=epoch + 1, steps=0, verbose=0)
+    hooks.on_train_begin()
+    hooks.on_epoch_begin(epoch)
+    logs = {}
+    if val_ds is not None:
+        logs = {f"val_{name}": value for name, value in model.evaluate(val_ds, verbose=0, return_dict=True).items()}
+    hooks.on_epoch_end(epoch, logs)
+    hooks.on_train_end()
 
 
 def _restore_position(model, run: RunDir, strategy, *, resume: bool, warn):

@@ -93,6 +93,20 @@ def test_kill_9_then_resume_gives_the_uninterrupted_metrics(reference, checkpoin
     assert outcome(root, run) == expected
 
 
+@pytest.mark.parametrize("where", ["batch", "epoch"])
+def test_a_kill_at_the_end_of_an_epoch_resumes_exactly(reference, where):
+    """After the checkpoint of epoch 1's last batch (before its validation), or after its epoch-end checkpoint."""
+    root, expected = reference
+    run = f"runs/edge-{where}"
+    steps_per_epoch = json.loads(sorted((root / "runs/reference/checkpoints/last").glob("step-*"))[-1]
+                                 .joinpath("meta.json").read_text())["global_step"] // 2  # 2 epochs
+    killer = subprocess.run([sys.executable, str(Path(__file__).with_name("kill_at_step.py")), str(steps_per_epoch),
+                             where, *train_args(run)], cwd=root, capture_output=True, text=True, timeout=300)
+    assert killer.returncode == -signal.SIGKILL, killer.stderr[-2000:]
+    cmx(*train_args(run, "--resume"), cwd=root)
+    assert outcome(root, run) == expected
+
+
 def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(reference):
     """A kill during a checkpoint write leaves a temporary folder; disk damage leaves a truncated file."""
     root, expected = reference
