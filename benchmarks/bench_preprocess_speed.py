@@ -106,7 +106,7 @@ def render(r: dict, command: str) -> str:
         + (f" Waited {r['waited_s']} s for a quieter machine first." if r.get("waited_s") else ""),
         *(["", f"**The ceiling in this run was {ceiling['speedup']:.2f}×** (about 2 on two idle cores): other processes "
            "held the cores, so the wall-time ratios below measure the load more than preprocessing; the CPU-time "
-           "line at the end depends on it much less."] if ceiling["speedup"] < 1.8 else []),
+           "line at the end depends on it much less."] if ceiling["speedup"] < 1.5 else []),
         "",
         "| figure | 1 worker | 2 workers | ratio | ceiling (same repeat) | target |",
         "|---|---|---|---|---|---|",
