@@ -39,9 +39,11 @@ def cli_latency(config: str) -> dict:
     return {"help_s": statistics.median(help_times), "validate_s": statistics.median(validate_times)}
 
 
-def run_demo(config: str, work: Path) -> dict:
+def run_demo(config: str, work: Path, overrides: list[str] | tuple = ()) -> dict:
+    """Preprocess, train and test config as `make demo` does (overrides: more --set values); times and figures."""
     name = "bench-demo"
     sets = ["--set", f"name={name}", "--set", f"output.dir={work}/runs", "--set", f"data.processed={work}/processed"]
+    sets += [arg for value in overrides for arg in ("--set", value)]
     times = {
         "preprocess_s": timed([CMX, "preprocess", config, *sets, "--force", "--quiet"]),
         "train_s": timed([CMX, "train", config, *sets, "--overwrite", "--quiet"]),
