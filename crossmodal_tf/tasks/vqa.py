@@ -149,7 +149,7 @@ def report_sections(run, model, split: str, dataset) -> list:
         ids, images = batch["text"].numpy(), batch["image"].numpy()
         for row in range(min(len(label), EXAMPLES - len(cards))):
             verdict = "right" if best[row] == label[row] and label[row] else "wrong"
-            cards.append(card(figures.image_png(images[row]), f"question {len(cards) + 1}",
+            cards.append(card(figures.example_image(images[row]), f"question {len(cards) + 1}",
                               [texts(ids[row][None], run.vocab, level)[0],
                                f"answer: {answers[best[row]]} (p {probs[row, best[row]]:.2f}, {verdict})",
                                f"truth: {answers[label[row]]}"]))
