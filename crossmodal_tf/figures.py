@@ -132,7 +132,7 @@ def example_image(pixels: np.ndarray, max_side: int = EXAMPLE_SIDE) -> ExampleIm
 
     The smaller encoding tells drawings from photos without asking the run: a flat synthetic shapes image is a
     few hundred bytes of lossless PNG, while a photo is several times smaller as JPEG (a 128 px Flickr photo:
-    about 5 kB against 40 kB), which keeps a page of 30 photos far below the report's size budget.
+    5–7 kB against 21–34 kB), which keeps a page of 30 photos far below the report's size budget.
     """
     from PIL import Image
 
