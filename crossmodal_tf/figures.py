@@ -14,6 +14,7 @@ from crossmodal_tf.run_dir import RunDir
 
 DPI = 80  # small enough that a report with every figure stays well under a megabyte
 EXAMPLE_SIDE = 160  # example images (photos) larger than this are shrunk for the report
+SMALL_SIDE = 96  # example images smaller than this are enlarged to 96 px by the page (report/page.py, img.example)
 JPEG_QUALITY = 85  # photos in a report: no visible loss at thumbnail size
 
 
@@ -123,25 +124,27 @@ class ExampleImage:
 
     @property
     def photo(self) -> bool:
-        """True when JPEG won: a photo, shown smooth at its own size rather than enlarged with sharp pixels."""
+        """True for a JPEG: a photo, shown smooth at its own size rather than enlarged with sharp pixels."""
         return self.mime == "image/jpeg"
 
 
 def example_image(pixels: np.ndarray, max_side: int = EXAMPLE_SIDE) -> ExampleImage:
-    """A uint8 RGB array as a report shows it: PNG or JPEG, whichever is smaller, shrunk to max_side at most.
+    """A uint8 RGB array as a report shows it: lossless PNG when small, else JPEG shrunk to max_side at most.
 
-    The smaller encoding tells drawings from photos without asking the run: a flat synthetic shapes image is a
-    few hundred bytes of lossless PNG, while a photo is several times smaller as JPEG (a 128 px Flickr photo:
-    5–7 kB against 21–34 kB), which keeps a page of 30 photos far below the report's size budget.
+    Small images (the 32-64 px shapes drawings, or any run at such a size) are enlarged by the page, where
+    every pixel must stay exact. Larger ones are photos: JPEG is a fraction of PNG's size (a 128 px Flickr
+    photo: 5-7 kB against 21-34 kB), which keeps a page of 30 photos far below the report's size budget.
+    The size decides, not the smaller file: the shapes drawings carry pixel noise, so JPEG is smaller there too.
     """
     from PIL import Image
 
     image = Image.fromarray(np.asarray(pixels, np.uint8))
+    small = max(image.size) < SMALL_SIDE
     if max(image.size) > max_side:
         image.thumbnail((max_side, max_side))
-    encoded = []
-    for form, options in (("PNG", {"optimize": True}), ("JPEG", {"quality": JPEG_QUALITY})):
-        buffer = io.BytesIO()
-        image.save(buffer, format=form, **options)
-        encoded.append(ExampleImage(buffer.getvalue(), f"image/{form.lower()}"))
-    return min(encoded, key=lambda one: len(one.data))
+    buffer = io.BytesIO()
+    if small:
+        image.save(buffer, format="PNG", optimize=True)
+    else:
+        image.save(buffer, format="JPEG", quality=JPEG_QUALITY)
+    return ExampleImage(buffer.getvalue(), "image/png" if small else "image/jpeg")
