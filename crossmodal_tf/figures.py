@@ -1,8 +1,10 @@
-"""Figures of a run as PNG bytes (matplotlib, Agg backend): learning curves, ROC curve, confusion matrix."""
+"""Figures of a run as PNG bytes (matplotlib, Agg backend): learning curves, ROC curve, confusion matrix; and
+example images (drawings or photos) encoded for a report page."""
 
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,9 @@ from crossmodal_tf.atomic import write_bytes_atomic
 from crossmodal_tf.run_dir import RunDir
 
 DPI = 80  # small enough that a report with every figure stays well under a megabyte
+EXAMPLE_SIDE = 160  # example images (photos) larger than this are shrunk for the report
+SMALL_SIDE = 96  # example images smaller than this are enlarged to 96 px by the page (report/page.py, img.example)
+JPEG_QUALITY = 85  # photos in a report: no visible loss at thumbnail size
 
 
 def _pyplot():
@@ -110,13 +115,36 @@ def confusion_figure(labels: np.ndarray, predictions: np.ndarray, names=("no mat
     return _png(figure)
 
 
-def image_png(pixels: np.ndarray, max_side: int = 128) -> bytes:
-    """A uint8 RGB array as PNG bytes, shrunk to max_side pixels at most (keeps gallery reports small)."""
+@dataclass(frozen=True)
+class ExampleImage:
+    """An example image encoded for a report page: its bytes and their MIME type (image/png or image/jpeg)."""
+
+    data: bytes
+    mime: str
+
+    @property
+    def photo(self) -> bool:
+        """True for a JPEG: a photo, shown smooth at its own size rather than enlarged with sharp pixels."""
+        return self.mime == "image/jpeg"
+
+
+def example_image(pixels: np.ndarray, max_side: int = EXAMPLE_SIDE) -> ExampleImage:
+    """A uint8 RGB array as a report shows it: lossless PNG when small, else JPEG shrunk to max_side at most.
+
+    Small images (the 32-64 px shapes drawings, or any run at such a size) are enlarged by the page, where
+    every pixel must stay exact. Larger ones are photos: JPEG is a fraction of PNG's size (a 128 px Flickr
+    photo: 5-7 kB against 21-34 kB), which keeps a page of 30 photos far below the report's size budget.
+    The size decides, not the smaller file: the shapes drawings carry pixel noise, so JPEG is smaller there too.
+    """
     from PIL import Image
 
     image = Image.fromarray(np.asarray(pixels, np.uint8))
+    small = max(image.size) < SMALL_SIDE
     if max(image.size) > max_side:
         image.thumbnail((max_side, max_side))
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=True)
-    return buffer.getvalue()
+    if small:
+        image.save(buffer, format="PNG", optimize=True)
+    else:
+        image.save(buffer, format="JPEG", quality=JPEG_QUALITY)
+    return ExampleImage(buffer.getvalue(), "image/png" if small else "image/jpeg")

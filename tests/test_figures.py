@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from crossmodal_tf import figures
-from crossmodal_tf.report.page import Section, card, render, table
+from crossmodal_tf.report.page import Section, card, example, render, table
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -36,17 +36,63 @@ def test_figures_are_png():
         assert png.startswith(PNG_MAGIC)
 
 
-def test_image_png_is_downscaled():
+def _photo(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A photo-like uint8 image: smooth colour gradients under sensor-like noise (every pixel differs)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width] / max(height, width)
+    base = np.stack([150 + 80 * np.sin(3 * x + 1), 110 + 60 * np.cos(4 * y), 90 + 50 * np.sin(2 * (x + y))], -1)
+    return np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
+
+
+def _decoded(picture) -> np.ndarray:
     from io import BytesIO
 
     from PIL import Image
 
-    png = figures.image_png(np.zeros((300, 200, 3), np.uint8), max_side=64)
-    assert max(Image.open(BytesIO(png)).size) == 64
+    return np.asarray(Image.open(BytesIO(picture.data)).convert("RGB"))
+
+
+def test_a_small_drawing_is_lossless_png_shown_enlarged_with_sharp_pixels():
+    """A 32 px shapes-like drawing (pixel noise included, as the shapes source draws it: JPEG would be the
+    smaller file) stays PNG, pixel for pixel, and the page enlarges it to 96 px."""
+    drawing = np.full((32, 32, 3), 232, np.int16)
+    drawing[8:20, 10:24] = (200, 30, 30)
+    drawing = np.clip(drawing + np.random.default_rng(1).integers(-10, 11, drawing.shape), 0, 255).astype(np.uint8)
+    picture = figures.example_image(drawing)
+    assert picture.mime == "image/png" and picture.data.startswith(PNG_MAGIC) and not picture.photo
+    np.testing.assert_array_equal(_decoded(picture), drawing)
+    html = example(picture, "d")
+    assert 'class="example"' in html and 'src="data:image/png;base64,' in html
+
+
+def test_a_photo_is_jpeg_at_its_size_with_its_colours():
+    """A 128 px photo becomes a JPEG several times smaller than its PNG, the same size, colours kept."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    photo = _photo(128, 128)
+    picture = figures.example_image(photo)
+    assert picture.mime == "image/jpeg" and picture.photo and picture.data.startswith(b"\xff\xd8")
+    buffer = BytesIO()
+    Image.fromarray(photo).save(buffer, format="PNG", optimize=True)
+    assert len(picture.data) * 3 < len(buffer.getvalue())
+    decoded = _decoded(picture)
+    assert decoded.shape == photo.shape
+    np.testing.assert_allclose(decoded.reshape(-1, 3).mean(0), photo.reshape(-1, 3).mean(0), atol=2)  # RGB, not BGR
+    assert np.abs(decoded.astype(int) - photo).mean() < 10
+    html = example(picture, "p")
+    assert 'class="photo"' in html and 'src="data:image/jpeg;base64,' in html
+
+
+def test_a_large_photo_is_shrunk_keeping_its_aspect():
+    picture = figures.example_image(_photo(300, 200))
+    assert _decoded(picture).shape == (figures.EXAMPLE_SIDE, round(figures.EXAMPLE_SIDE * 200 / 300), 3)
+    assert _decoded(figures.example_image(_photo(300, 200), max_side=64)).shape[:2] == (64, 43)
 
 
 def test_page_escapes_text_and_inlines_images():
     page = render("<run>", "sub", [Section("s", table(["a"], [["<b>x</b>"]])
-                                           + card(figures.image_png(np.zeros((4, 4, 3), np.uint8)), "i", ["<i>"]))])
+                                           + card(figures.example_image(np.zeros((4, 4, 3), np.uint8)), "i", ["<i>"]))])
     assert "&lt;b&gt;x&lt;/b&gt;" in page and "<b>x</b>" not in page and "&lt;i&gt;" in page
     assert 'src="data:image/png;base64,' in page and "<script" not in page

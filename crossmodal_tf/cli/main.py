@@ -167,8 +167,9 @@ def _print_answers(run_dir: str, records: list[dict]) -> None:
 @app.command()
 def sample(
     run_dir: RunDirArg,
-    image: Annotated[Optional[list[str]], typer.Option("--image", help="Image to caption (repeatable; caption runs). "
-                                                       "Default: random test images, references beside.")] = None,
+    image: Annotated[Optional[list[str]], typer.Option("--image", help="Image to caption or ask about (repeatable; "
+                                                       "caption and vqa runs). Default: random test images, "
+                                                       "references or true answers beside.")] = None,
     prompt: Annotated[Optional[list[str]], typer.Option("--prompt", help="Text to continue (repeatable).")] = None,
     text: Annotated[Optional[list[str]], typer.Option("--text", help="Sentence to translate or document to "
                                                       "summarize (repeatable; seq2seq, summarize runs).")] = None,

@@ -1,4 +1,4 @@
-"""The HTML of a report: one self-contained page (inline CSS, images as base64 PNG, no scripts)."""
+"""The HTML of a report: one self-contained page (inline CSS, images as base64 PNG or JPEG, no scripts)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ddd; padding-bottom:
 table { border-collapse: collapse; margin: 0.5em 0; } td, th { border: 1px solid #ddd; padding: 3px 8px; }
 th { background: #f4f4f4; text-align: left; } td.number { text-align: right; font-variant-numeric: tabular-nums; }
 img.figure { max-width: 100%; } img.example { width: 96px; height: 96px; image-rendering: pixelated; }
+img.photo { min-width: 96px; max-width: 160px; height: auto; display: block; }
 .gallery { display: flex; flex-wrap: wrap; gap: 12px; }
 .card { width: 200px; border: 1px solid #ddd; padding: 6px; font-size: 0.9em; }
 .note { color: #666; font-size: 0.9em; } pre { background: #f7f7f7; padding: 0.8em; overflow-x: auto; }
@@ -31,10 +32,16 @@ def escape(value) -> str:
     return html.escape(str(value))
 
 
-def image(png: bytes, alt: str, css_class: str = "figure") -> str:
-    """An <img> holding the PNG inline as a data: URI, so the page needs no other file."""
-    data = base64.b64encode(png).decode("ascii")
-    return f'<img class="{css_class}" alt="{escape(alt)}" src="data:image/png;base64,{data}">'
+def image(encoded: bytes, alt: str, css_class: str = "figure", mime: str = "image/png") -> str:
+    """An <img> holding the image inline as a data: URI, so the page needs no other file."""
+    data = base64.b64encode(encoded).decode("ascii")
+    return f'<img class="{css_class}" alt="{escape(alt)}" src="data:{mime};base64,{data}">'
+
+
+def example(picture, alt: str) -> str:
+    """An example image (figures.ExampleImage): a photo smooth at its own size, a small drawing enlarged to 96 px
+    with sharp pixels (a 32 px shapes image would blur when scaled smoothly)."""
+    return image(picture.data, alt, "photo" if picture.photo else "example", picture.mime)
 
 
 def format_value(value) -> str:
@@ -62,10 +69,10 @@ def table(headers: list[str], rows: list[list], raw_columns: tuple[int, ...] = (
     return f"<table>{head}<tbody>{''.join(body)}</tbody></table>"
 
 
-def card(png: bytes, alt: str, lines: list[str]) -> str:
-    """A gallery card: an image with lines of (escaped) text under it."""
+def card(picture, alt: str, lines: list[str]) -> str:
+    """A gallery card: an example image (figures.ExampleImage) with lines of (escaped) text under it."""
     text = "".join(f"<div>{escape(line)}</div>" for line in lines)
-    return f'<div class="card">{image(png, alt, "example")}{text}</div>'
+    return f'<div class="card">{example(picture, alt)}{text}</div>'
 
 
 def gallery(cards: list[str]) -> str:

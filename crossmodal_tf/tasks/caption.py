@@ -137,7 +137,7 @@ def report_sections(run, model, split: str, dataset) -> list:
     """Test images with the greedy caption, samples at two temperatures and the reference captions."""
     from crossmodal_tf.decoding import DecodeSettings
     from crossmodal_tf import figures
-    from crossmodal_tf.report.page import Section, escape, image, note, table
+    from crossmodal_tf.report.page import Section, escape, example, note, table
 
     level, max_length, seed = run.config.data.text.level, run.config.sample.max_length, run.config.seed
     keys, images, references = images_with_references(dataset, run.vocab, level)
@@ -152,7 +152,7 @@ def report_sections(run, model, split: str, dataset) -> list:
         settings = DecodeSettings("sample", temperature=temperature, max_length=max_length)
         columns[f"sample, T={temperature}"] = describe(gen, decoder, run.vocab, images, settings, batch, seed=seed)
     generated = {name: sequence.texts(result.tokens[:, 0], run.vocab, level) for name, result in columns.items()}
-    rows = [[image(figures.image_png(images[i]), keys[i], "example"), *(generated[name][i] for name in columns),
+    rows = [[example(figures.example_image(images[i]), keys[i]), *(generated[name][i] for name in columns),
              "<br>".join(escape(r) for r in references[i])] for i in range(len(keys))]
     return [Section(f"Captions ({split} split)",
                     table(["image", *columns, "references"], rows, raw_columns=(0, len(columns) + 1)))]

@@ -127,7 +127,7 @@ def report_sections(run, model, split: str, dataset) -> list:
     figures_html = (image(figures.roc_figure(labels, scores), "ROC curve")
                     + image(figures.confusion_figure(labels, scores >= threshold), "confusion matrix"))
     level = run.config.data.text.level
-    cards = [card(figures.image_png(pixels), f"mistake {n + 1}",
+    cards = [card(figures.example_image(pixels), f"mistake {n + 1}",
                   [texts(ids[None], run.vocab, level)[0],
                    f"score {score:.3f}, truth: {'match' if label >= 0.5 else 'no match'} "
                    f"({EXAMPLE_KINDS[kind].replace('_', ' ')})"])

@@ -171,7 +171,7 @@ def report_sections(run, model, split: str, dataset) -> list:
     rows = []
     for query in range(min(QUERIES, len(embedded.captions))):
         best, scores = top_matches(embedded.image_embeddings, embedded.text_embeddings[query], TOP_IMAGES)
-        strip = gallery([card(figures.image_png(pixels[embedded.keys[i]]), embedded.keys[i],
+        strip = gallery([card(figures.example_image(pixels[embedded.keys[i]]), embedded.keys[i],
                               [f"{score:.3f}" + (" ✓" if (query, int(i)) in hits else "")])
                          for i, score in zip(best, scores)])
         rows.append([texts(np.asarray(embedded.captions[query])[None], run.vocab, level)[0], strip])

@@ -14,7 +14,7 @@ import random
 from crossmodal_tf.errors import CmxError
 from crossmodal_tf.tasks.base import Task
 
-EXAMPLES = 12  # the report's gallery of test questions
+EXAMPLES = 12  # the report's gallery of test questions: the first question of as many distinct images
 RANDOM_IMAGES = 3  # test images `cmx sample` asks about when no --image is given
 TOP_ANSWERS = 3  # answers `cmx sample` lists when no --top-k is given
 AGREEING = 3  # VQA accuracy: an answer is fully right when this many annotators gave it
@@ -140,16 +140,22 @@ def report_sections(run, model, split: str, dataset) -> list:
     from crossmodal_tf.tasks.sequence import texts
 
     level, answers, types = run.config.data.text.level, run.answers.answers, run.stats.get("question_types", [])
-    cards, predicted, labels, kinds = [], [], [], []
+    size = run.config.data.image.size
+    cards, shown, predicted, labels, kinds = [], set(), [], [], []
     for batch, label, probs in answered_batches(model, dataset):
         best = probs.argmax(axis=1)
         predicted.append(best)
         labels.append(label)
         kinds.append(np.asarray(batch["kind"]))
-        ids, images = batch["text"].numpy(), batch["image"].numpy()
-        for row in range(min(len(label), EXAMPLES - len(cards))):
+        keys, ids, images = batch["key"].numpy(), batch["text"].numpy(), batch["image"].numpy()
+        # one question per image: a photo's questions often come together (DAQUAR has ~9 each), and a
+        # gallery of the same few rooms shows less of what the model does than twelve different ones
+        for row in range(len(label)):
+            if len(cards) == EXAMPLES or keys[row] in shown:
+                continue
+            shown.add(keys[row])
             verdict = "right" if best[row] == label[row] and label[row] else "wrong"
-            cards.append(card(figures.image_png(images[row]), f"question {len(cards) + 1}",
+            cards.append(card(figures.example_image(images[row]), f"question {len(cards) + 1}",
                               [texts(ids[row][None], run.vocab, level)[0],
                                f"answer: {answers[best[row]]} (p {probs[row, best[row]]:.2f}, {verdict})",
                                f"truth: {answers[label[row]]}"]))
@@ -161,7 +167,8 @@ def report_sections(run, model, split: str, dataset) -> list:
             for i, name in enumerate(types) if (kinds == i).any()]
     rows.append(["all", len(labels), float(correct.mean())])
     return [Section(f"Answers ({split} split, {len(labels)} questions)",
-                    note("Test images with a question each: the model's answer, its probability, the truth.")
+                    note(f"{len(cards)} {split} images, one question each: the model's answer, its probability, "
+                         f"the truth. Images as the model sees them ({size}×{size} px).")
                     + gallery(cards)),
             Section("Accuracy by question type", table(["type", "questions", "accuracy"], rows))]
 
