@@ -95,6 +95,20 @@ def answer_scores(predicted, labels, kinds, question_types, annotators=None) -> 
     return results
 
 
+def known_answers(probs):
+    """The probabilities with the unknown answer (id 0) ruled out of every choice: argmax and top-k pick real answers.
+
+    Id 0 stands for every answer too rare to be a class; it is never scored right, and
+    "something rare" is no answer to give a user, so the likeliest real answer is given
+    instead (as VQA models do, whose answer vocabulary has no such class).
+    """
+    import numpy as np
+
+    known = np.array(probs, copy=True)
+    known[:, 0] = -1.0
+    return known
+
+
 def answered_batches(model, dataset):
     """Each parsed batch with its answer ids and the model's probabilities, as numpy: (batch, labels, probs)."""
     import numpy as np
@@ -116,7 +130,7 @@ def evaluate(run, model, dataset) -> dict:
     predicted, labels, kinds, annotators = [], [], [], []
     for batch, label, probs in answered_batches(model, dataset):
         mean_loss.update_state(label, probs)
-        predicted.append(probs.argmax(axis=1))
+        predicted.append(known_answers(probs).argmax(axis=1))
         labels.append(label)
         kinds.append(np.asarray(batch["kind"]))
         annotators.append(np.asarray(batch["target"]))
@@ -143,7 +157,7 @@ def report_sections(run, model, split: str, dataset) -> list:
     size = run.config.data.image.size
     cards, shown, predicted, labels, kinds = [], set(), [], [], []
     for batch, label, probs in answered_batches(model, dataset):
-        best = probs.argmax(axis=1)
+        best = known_answers(probs).argmax(axis=1)
         predicted.append(best)
         labels.append(label)
         kinds.append(np.asarray(batch["kind"]))
@@ -187,7 +201,10 @@ def export_endpoint(run, model):
     def serve(text, image):
         probs = model({"text": encode_text(text), "image": decode_images(image, size, resize)},
                       training=False)
-        return {"answer": tf.gather(answers, tf.argmax(probs, axis=-1)), "probability": tf.reduce_max(probs, -1)}
+        # the unknown answer (id 0) is never the answer given, as in known_answers
+        known = tf.concat([tf.fill([tf.shape(probs)[0], 1], tf.constant(-1.0, probs.dtype)), probs[:, 1:]], axis=-1)
+        best = tf.argmax(known, axis=-1)
+        return {"answer": tf.gather(answers, best), "probability": tf.gather(probs, best, batch_dims=1)}
 
     return Endpoint(serve, [TEXT, IMAGE], [table])
 
@@ -243,7 +260,7 @@ def sample(run, request, settings, seed: int, warn) -> list[dict]:
     k, answers = settings.top_k or TOP_ANSWERS, run.answers.answers
     records = []
     for (label, _, question, _, truth), ids, p in zip(rows, encoded, probs):
-        top = np.argsort(-p)[:k]
+        top = np.argsort(-known_answers(p[None])[0])[:k]
         record = {"input": label, "question": question or texts(np.array([ids]), run.vocab, text_cfg.level)[0],
                   "answer": answers[top[0]], "probability": float(p[top[0]]),
                   "answers": [{"answer": answers[i], "probability": float(p[i])} for i in top]}

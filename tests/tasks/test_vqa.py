@@ -114,3 +114,11 @@ def test_only_vqa_reads_the_vqa_keys():
         task = load_task(name)
         assert not task.reads_key("data.answers.min_count") and not task.reads_key("model.use_image")
     assert load_task("vqa").reads_key("data.answers.min_count") and load_task("vqa").reads_key("model.use_image")
+
+
+def test_the_unknown_answer_is_never_the_answer_given():
+    from crossmodal_tf.tasks.vqa import known_answers
+
+    probs = np.array([[0.6, 0.3, 0.1], [0.1, 0.2, 0.7]])
+    assert known_answers(probs).argmax(axis=1).tolist() == [1, 2]
+    assert probs[0, 0] == 0.6  # the model's probabilities themselves are left as they are
