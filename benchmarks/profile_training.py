@@ -41,6 +41,12 @@ CONFIGS = {"match": "configs/shapes_match.yaml", "caption": "configs/shapes_capt
 CMX = [sys.executable, "-m", "crossmodal_tf.cli.main"]
 
 
+def run_cmx(code: Path, *args: str) -> None:
+    """Run the cmx CLI of the checkout at code (its folder first on the path: `python -m` puts the cwd there)."""
+    subprocess.run([*CMX, *args], check=True, cwd=code, env={**os.environ, "PYTHONPATH": str(code)},
+                   capture_output=True)
+
+
 def shrunk(task: str, work: Path, images: int, *extra: str) -> list[str]:
     """The --set arguments that shrink a task's default config to `images` images in work/."""
     return ["--set", f"name=profile-{task}", "--set", f"output.dir={work}/runs",
@@ -48,8 +54,11 @@ def shrunk(task: str, work: Path, images: int, *extra: str) -> list[str]:
             "--set", "train.early_stopping.patience=0", *[arg for value in extra for arg in ("--set", value)]]
 
 
-def profiled_train(task: str, work: Path, images: int, steps: int) -> tuple[dict, dict]:
-    """({category: µs per step}, run facts): `cmx train` for two epochs, tracing `steps` batches of the second."""
+def profiled_train(task: str, work: Path, images: int, steps: int, code: Path = ROOT) -> tuple[dict, dict]:
+    """({view: {category: µs per step}}, run facts): `cmx train` for two epochs, tracing `steps` batches of the second.
+
+    code is the checkout whose crossmodal_tf trains (it must know train.profile_batches).
+    """
     from crossmodal_tf.config import load_config
     from crossmodal_tf.data.preprocess import preprocess
 
@@ -58,12 +67,17 @@ def profiled_train(task: str, work: Path, images: int, steps: int) -> tuple[dict
     per_epoch = math.ceil(stats["counts"]["train"] / config.train.batch_size)
     first = per_epoch + max(1, (per_epoch - steps) // 2)  # the middle of the second epoch
     sets = shrunk(task, work, images, "train.epochs=2", f"train.profile_batches=[{first},{first + steps - 1}]")
-    subprocess.run([*CMX, "train", CONFIGS[task], *sets, "--overwrite", "--quiet"], check=True, cwd=ROOT)
+    run_cmx(code, "train", str(ROOT / CONFIGS[task]), *sets, "--overwrite", "--quiet")
     run = work / "runs" / f"profile-{task}"
-    times = trace_time.self_times(trace_time.read_space(run / "tensorboard"))
-    categories = {name: us / steps for name, us in trace_time.category_times(times).items()}
-    top = {name: us / steps for name, us in times.most_common(40)}
-    return categories, {"steps_per_epoch": per_epoch, "traced": [first, first + steps - 1], "top": top,
+    space = trace_time.read_space(run / "tensorboard")
+    traced = len(trace_time.step_seconds(space)) or steps
+    busy = trace_time.thread_times(space)
+    views = {"busy": busy, "latency": trace_time.thread_times(space, regions=False)}
+    categories = {view: {name: us / traced for name, us in trace_time.category_times(times).items()}
+                  for view, times in views.items()}
+    return categories, {"steps_per_epoch": per_epoch, "traced": [first, first + steps - 1], "steps": traced,
+                        "wall_ms": 1000 * statistics.mean(trace_time.step_seconds(space) or [0.0]),
+                        "top": {name: us / traced for name, us in busy.most_common(40)},
                         "train_examples": stats["counts"]["train"]}
 
 
@@ -133,12 +147,36 @@ def pipeline_cost(task: str, work: Path, images: int, epochs: int, repeats: int)
             "share": (piped - memory) / piped}
 
 
-def table(categories: dict[str, float]) -> list[str]:
-    """Markdown rows: each category's µs per step and share of the traced total."""
-    total = sum(categories.values())
-    rows = ["| category | ms per step | share |", "|---|---|---|"]
-    rows += [f"| {name} | {us / 1000:.2f} | {us / total:.1%} |" for name, us in categories.items()]
-    return rows + [f"| total (CPU time in TensorFlow, summed over threads) | {total / 1000:.2f} | 100% |"]
+def code_speeds(task: str, work: Path, images: int, baseline: Path, epochs: int, repeats: int) -> dict:
+    """samples/s of `cmx train` with this checkout's code and with the code at `baseline`, alternated.
+
+    Both train the same config on the same processed data (validation included, as
+    history.csv times epochs); each run's figure is the median of its epochs after the
+    first (which traces). PYTHONPATH picks the code each run imports.
+    """
+    import json
+
+    speeds: dict[str, list[float]] = {"baseline": [], "this": []}
+    for _ in range(repeats):
+        for side, code in (("baseline", baseline), ("this", ROOT)):
+            sets = shrunk(task, work, images, f"train.epochs={epochs}", f"name=speed-{task}-{side}")
+            run_cmx(code, "train", str(ROOT / CONFIGS[task]), *sets, "--overwrite", "--quiet")
+            run = work / "runs" / f"speed-{task}-{side}"
+            count = json.loads((run / "stats.json").read_text())["counts"]["train"]
+            rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+            speeds[side].append(statistics.median(count / row["epoch_time_s"] for row in rows[1:]))
+            speeds[side + "_final_loss"] = rows[-1]["loss"]
+    return speeds
+
+
+def table(categories: dict[str, dict[str, float]]) -> list[str]:
+    """Markdown rows: each category's ms per step and share, thread-busy (intra-op regions in) and latency."""
+    busy, latency = categories["busy"], categories["latency"]
+    total, total_latency = sum(busy.values()), sum(latency.values())
+    rows = ["| category | thread-busy ms per step | share | kernel latency ms per step | share |", "|---|---|---|---|---|"]
+    rows += [f"| {name} | {us / 1000:.1f} | {us / total:.1%} | {latency.get(name, 0) / 1000:.1f} | "
+             f"{latency.get(name, 0) / total_latency:.1%} |" for name, us in busy.items()]
+    return rows + [f"| total | {total / 1000:.1f} | 100% | {total_latency / 1000:.1f} | 100% |"]
 
 
 def main() -> None:
@@ -150,18 +188,32 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs per side of the cross-check")
     parser.add_argument("--repeats", type=int, default=2, help="alternations of the cross-check")
     parser.add_argument("--top", type=int, default=15, help="most expensive traced events to list")
+    parser.add_argument("--baseline", type=Path, help="a checkout of other code (e.g. `git archive main | tar -x -C "
+                                                      "DIR`): also compare `cmx train`'s samples/s with it")
+    parser.add_argument("--skip-profile", action="store_true", help="only the --baseline comparison")
     args = parser.parse_args()
 
     started = datetime.datetime.now(datetime.timezone.utc)
     uptime_before = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     for task in args.tasks:
-        categories, facts = profiled_train(task, args.work, args.images, args.steps)
-        print(f"\n## {task}: {facts['train_examples']} training examples, {facts['steps_per_epoch']} steps per epoch, "
-              f"batches {facts['traced'][0]}-{facts['traced'][1]} traced")
-        print("\n".join(table(categories)))
-        print(f"\ntop {args.top} events (ms per step):")
-        for name, us in list(facts["top"].items())[:args.top]:
-            print(f"  {us / 1000:8.2f}  {trace_time.category(name):12.12}  {name}")
+        if args.baseline:
+            speeds = code_speeds(task, args.work, args.images, args.baseline, args.epochs + 1, args.repeats)
+            ratio = statistics.median(speeds["this"]) / statistics.median(speeds["baseline"])
+            print(f"\n{task}: cmx train samples/s (alternated): baseline {[round(v) for v in speeds['baseline']]}, "
+                  f"this code {[round(v) for v in speeds['this']]}; ratio of medians {ratio:.2f}; final training loss "
+                  f"{speeds['baseline_final_loss']:.4f} against {speeds['this_final_loss']:.4f}")
+        if args.skip_profile:
+            continue
+        for side, code in ((("baseline", args.baseline),) if args.baseline else ()) + (("this code", ROOT),):
+            categories, facts = profiled_train(task, args.work, args.images, args.steps, code)
+            print(f"\n## {task} ({side}): {facts['train_examples']} training examples, {facts['steps_per_epoch']} steps "
+                  f"per epoch, batches {facts['traced'][0]}-{facts['traced'][1]} traced ({facts['steps']} steps), "
+                  f"{facts['wall_ms']:.1f} ms wall per step")
+            print("\n".join(table(categories)))
+            print(f"\ntop {args.top} kernels, thread-busy ms per step:")
+            for name, us in list(facts["top"].items())[:args.top]:
+                print(f"  {us / 1000:8.2f}  {trace_time.category(name)[:14]:14}  {name.split('/')[-1][:40]:40}  "
+                      f"{name[-110:]}")
         cost = pipeline_cost(task, args.work, args.images, args.epochs, args.repeats)
         print(f"\ncross-check, s per epoch of {cost['steps_per_epoch']} steps: pipeline {cost['pipeline_s']:.2f}, "
               f"batches in memory {cost['in_memory_s']:.2f}: input pipeline share {cost['share']:.1%} "
