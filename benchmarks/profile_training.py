@@ -1,21 +1,27 @@
 """Where training time goes for the match and caption models: a tf.profiler trace of `cmx train`, by category.
 
     .venv/bin/python benchmarks/profile_training.py [--work DIR] [--images 3000] [--tasks match caption]
-        [--steps 40] [--repeats 2] [--write-results]
+        [--steps 30] [--epochs 2] [--repeats 2] [--baseline DIR [--skip-profile]]
 
 For each task's default config (shrunk to --images images, processed into --work),
 `cmx train` runs two epochs with `train.profile_batches` set to --steps batches of the
 second epoch (the first traces the step functions), so Keras' TensorBoard callback
-writes a tf.profiler trace of steady-state steps. Its kernels' own times are summed per
-category by benchmarks/trace_time.py: input pipeline, LSTM, convolutions, the rest of
-the image branch, dense layers, optimizer, loss and metrics, other. That is CPU time
-inside TensorFlow summed over threads, so its shares are what to read.
+writes a tf.profiler trace of steady-state steps. benchmarks/trace_time.py sums its
+threads' time per kernel and category (input pipeline, LSTM, convolutions, batch
+norm, the rest of the image branch, dense layers, optimizer, executor, Keras' loop,
+other), two ways: thread-busy time (with the work kernels split off to the intra-op
+threads) and each kernel's latency on its inter-op thread. Shares are what to read.
 
 A cross-check that needs no trace: the same model, compiled as `cmx train` compiles it,
-trains --steps batches from the real training pipeline and the same batches held in
-memory beforehand, alternated --repeats times; the difference is what the input
-pipeline costs the step. Absolute times on shared cores move with the load; ratios
-and shares measured side by side much less.
+trains from `cmx train`'s own training pipeline and from one epoch of its finished
+batches held in memory, alternated --repeats times (--epochs timed epochs each); the
+difference is what the input pipeline costs the step.
+
+--baseline DIR (a copy of other code, e.g. `git archive main | tar -x -C DIR`) also
+runs `cmx train` of both codes on the same data, alternated --repeats times, and
+profiles both (the baseline must know train.profile_batches; --skip-profile: only the
+speeds). Absolute times on shared cores move with the load; shares, and ratios measured
+side by side, much less.
 """
 
 from __future__ import annotations
@@ -180,7 +186,8 @@ def table(categories: dict[str, dict[str, float]]) -> list[str]:
     """Markdown rows: each category's ms per step and share, thread-busy (intra-op regions in) and latency."""
     busy, latency = categories["busy"], categories["latency"]
     total, total_latency = sum(busy.values()), sum(latency.values())
-    rows = ["| category | thread-busy ms per step | share | kernel latency ms per step | share |", "|---|---|---|---|---|"]
+    rows = ["| category | thread-busy ms per step | share | kernel latency ms per step | share |",
+            "|---|---|---|---|---|"]
     rows += [f"| {name} | {us / 1000:.1f} | {us / total:.1%} | {latency.get(name, 0) / 1000:.1f} | "
              f"{latency.get(name, 0) / total_latency:.1%} |" for name, us in busy.items()]
     return rows + [f"| total | {total / 1000:.1f} | 100% | {total_latency / 1000:.1f} | 100% |"]
@@ -216,9 +223,9 @@ def main() -> None:
             continue
         for side, code in ((("baseline", args.baseline),) if args.baseline else ()) + (("this code", ROOT),):
             categories, facts = profiled_train(task, args.work, args.images, args.steps, code)
-            print(f"\n## {task} ({side}): {facts['train_examples']} training examples, {facts['steps_per_epoch']} steps "
-                  f"per epoch, batches {facts['traced'][0]}-{facts['traced'][1]} traced ({facts['steps']} steps), "
-                  f"{facts['wall_ms']:.1f} ms wall per step")
+            print(f"\n## {task} ({side}): {facts['train_examples']} training examples, "
+                  f"{facts['steps_per_epoch']} steps per epoch, batches {facts['traced'][0]}-{facts['traced'][1]} "
+                  f"traced ({facts['steps']} steps), {facts['wall_ms']:.1f} ms wall per step")
             print("\n".join(table(categories)))
             print(f"\ntop {args.top} kernels, thread-busy ms per step:")
             for name, us in list(facts["top"].items())[:args.top]:
