@@ -98,6 +98,78 @@ def shrunk_overrides(task: str, work: Path, images: int, *extra: str) -> list[st
     return shrunk(task, work, images, *extra)[1::2]
 
 
+def compiled_model(task: str, work: Path, images: int):
+    """(config, task module, training examples, steps per epoch, the model compiled as `cmx train` compiles it)."""
+    from crossmodal_tf.config import load_config
+    from crossmodal_tf.data.preprocess import read_stats
+    from crossmodal_tf.environment import seed_everything
+    from crossmodal_tf.tasks import load_task
+    from crossmodal_tf.train import build_optimizer
+
+    config = load_config(ROOT / CONFIGS[task], shrunk_overrides(task, work, images))
+    stats = read_stats(config.processed_dir)
+    task_module = load_task(config.task)
+    count = stats["counts"]["train"]
+    per_epoch = math.ceil(count / config.train.batch_size)
+    seed_everything(config.seed)
+    model = task_module.build_model(config, *task_module.vocab_sizes(stats))
+    model.compile(optimizer=build_optimizer(config.train.optimizer, per_epoch * config.train.epochs, per_epoch),
+                  loss=task_module.loss(), metrics=task_module.train_metrics(), jit_compile=False)
+    return config, task_module, count, per_epoch, model
+
+
+def timed_fit(model, dataset, epochs: int, per_epoch: int) -> tuple[list[float], list[float]]:
+    """(wall, CPU) seconds of each of `epochs` epochs of model.fit, after one more that is left out (tracing, caches).
+
+    CPU is this process's, every thread: other jobs' load moves it much less than wall time.
+    """
+    import keras
+
+    class EpochTimes(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter(), time.process_time()
+
+        def on_epoch_end(self, epoch, logs=None):
+            wall.append(time.perf_counter() - self.started[0])
+            cpu.append(time.process_time() - self.started[1])
+
+    wall, cpu = [], []
+    model.fit(dataset, epochs=1 + epochs, steps_per_epoch=per_epoch, verbose=0, shuffle=False,
+              callbacks=[EpochTimes()])
+    return wall[1:], cpu[1:]
+
+
+def batch_norm_cost(task: str, work: Path, images: int, epochs: int, repeats: int) -> dict:
+    """Wall and CPU seconds per epoch of the task's model with Keras' BatchNormalization and with the fused one.
+
+    The two models differ in that layer only; both train on `cmx train`'s training
+    pipeline in this process, alternated `repeats` times.
+    """
+    import keras
+
+    from crossmodal_tf.models import branches
+    from crossmodal_tf.training_data import make_training_batches
+
+    models = {}
+    for variant, layer in (("keras", keras.layers.BatchNormalization), ("fused", branches.FusedBatchNormalization)):
+        fused, branches.FusedBatchNormalization = branches.FusedBatchNormalization, layer
+        try:
+            config, task_module, count, per_epoch, models[variant] = compiled_model(task, work, images)
+        finally:
+            branches.FusedBatchNormalization = fused
+    seconds = {key: [] for key in ("keras", "fused", "keras_cpu", "fused_cpu")}
+    for _ in range(repeats):
+        for variant, model in models.items():
+            dataset = make_training_batches(config, task_module, None, count=count, size=config.data.image.size,
+                                            first_epoch=0, last_epoch=1 + epochs, skip=0)
+            wall, cpu = timed_fit(model, dataset, epochs, per_epoch)
+            seconds[variant] += wall
+            seconds[variant + "_cpu"] += cpu
+    keras.backend.clear_session()
+    return {"steps_per_epoch": per_epoch, "seconds": seconds,
+            "median": {key: statistics.median(values) for key, values in seconds.items()}}
+
+
 def pipeline_cost(task: str, work: Path, images: int, epochs: int, repeats: int) -> dict:
     """Seconds per epoch of training steps fed by the training pipeline and by the same batches held in memory.
 
@@ -109,22 +181,9 @@ def pipeline_cost(task: str, work: Path, images: int, epochs: int, repeats: int)
     """
     import keras
 
-    from crossmodal_tf.config import load_config
-    from crossmodal_tf.data.preprocess import read_stats
-    from crossmodal_tf.environment import seed_everything
-    from crossmodal_tf.tasks import load_task
-    from crossmodal_tf.train import build_optimizer
     from crossmodal_tf.training_data import make_training_batches
 
-    config = load_config(ROOT / CONFIGS[task], shrunk_overrides(task, work, images))
-    stats = read_stats(config.processed_dir)
-    task_module = load_task(config.task)
-    count = stats["counts"]["train"]
-    per_epoch = math.ceil(count / config.train.batch_size)
-    seed_everything(config.seed)
-    model = task_module.build_model(config, *task_module.vocab_sizes(stats))
-    model.compile(optimizer=build_optimizer(config.train.optimizer, per_epoch * config.train.epochs, per_epoch),
-                  loss=task_module.loss(), metrics=task_module.train_metrics(), jit_compile=False)
+    config, task_module, count, per_epoch, model = compiled_model(task, work, images)
 
     def pipeline():
         return make_training_batches(config, task_module, None, count=count, size=config.data.image.size,
@@ -136,27 +195,17 @@ def pipeline_cost(task: str, work: Path, images: int, epochs: int, repeats: int)
         pass
     in_memory = finished.repeat().prefetch(2)  # as the pipeline's last stage: the step never waits for a copy
 
-    class EpochTimes(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.started = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.seconds.append(time.perf_counter() - self.started)
-
-    def epoch_seconds(dataset) -> list[float]:
-        timer = EpochTimes()
-        timer.seconds = []
-        model.fit(dataset, epochs=1 + epochs, steps_per_epoch=per_epoch, verbose=0, shuffle=False, callbacks=[timer])
-        return timer.seconds[1:]
-
-    seconds = {"pipeline": [], "in_memory": []}
+    seconds = {"pipeline": [], "in_memory": [], "pipeline_cpu": [], "in_memory_cpu": []}
     for _ in range(repeats):
-        seconds["pipeline"] += epoch_seconds(pipeline())
-        seconds["in_memory"] += epoch_seconds(in_memory)
+        for side, dataset in (("pipeline", pipeline()), ("in_memory", in_memory)):
+            wall, cpu = timed_fit(model, dataset, epochs, per_epoch)
+            seconds[side] += wall
+            seconds[side + "_cpu"] += cpu
     keras.backend.clear_session()
-    piped, memory = statistics.median(seconds["pipeline"]), statistics.median(seconds["in_memory"])
-    return {"steps_per_epoch": per_epoch, "seconds": seconds, "pipeline_s": piped, "in_memory_s": memory,
-            "share": (piped - memory) / piped}
+    median = {key: statistics.median(values) for key, values in seconds.items()}
+    return {"steps_per_epoch": per_epoch, "seconds": seconds, "median": median,
+            "share": (median["pipeline"] - median["in_memory"]) / median["pipeline"],
+            "cpu_share": (median["pipeline_cpu"] - median["in_memory_cpu"]) / median["pipeline_cpu"]}
 
 
 def code_speeds(task: str, work: Path, images: int, baseline: Path, epochs: int, repeats: int) -> dict:
@@ -205,6 +254,9 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, help="a checkout of other code (e.g. `git archive main | tar -x -C "
                                                       "DIR`): also compare `cmx train`'s samples/s with it")
     parser.add_argument("--skip-profile", action="store_true", help="only the --baseline comparison")
+    parser.add_argument("--only-cross-check", action="store_true", help="no trace, only the cross-check")
+    parser.add_argument("--batch-norm", action="store_true", help="only: the same model with Keras' batch norm and "
+                                                                   "with the fused one, in this process, alternated")
     args = parser.parse_args()
 
     started = datetime.datetime.now(datetime.timezone.utc)
@@ -221,7 +273,17 @@ def main() -> None:
                   f"{speeds['baseline_final_loss']:.4f} against {speeds['this_final_loss']:.4f}")
         if args.skip_profile:
             continue
-        for side, code in ((("baseline", args.baseline),) if args.baseline else ()) + (("this code", ROOT),):
+        if args.batch_norm:
+            cost = batch_norm_cost(task, args.work, args.images, args.epochs, args.repeats)
+            median = cost["median"]
+            print(f"\n{task}: Keras' BatchNormalization against the fused one, median s per epoch of "
+                  f"{cost['steps_per_epoch']} steps, wall: {median['keras']:.2f} against {median['fused']:.2f} "
+                  f"({median['keras'] / median['fused']:.2f}x); CPU: {median['keras_cpu']:.2f} against "
+                  f"{median['fused_cpu']:.2f} ({median['keras_cpu'] / median['fused_cpu']:.2f}x)")
+            print(f"every epoch: { {key: [round(v, 2) for v in values] for key, values in cost['seconds'].items()} }")
+            continue
+        codes = ((("baseline", args.baseline),) if args.baseline else ()) + (("this code", ROOT),)
+        for side, code in () if args.only_cross_check else codes:
             categories, facts = profiled_train(task, args.work, args.images, args.steps, code)
             print(f"\n## {task} ({side}): {facts['train_examples']} training examples, "
                   f"{facts['steps_per_epoch']} steps per epoch, batches {facts['traced'][0]}-{facts['traced'][1]} "
@@ -232,9 +294,12 @@ def main() -> None:
                 print(f"  {us / 1000:8.2f}  {trace_time.category(name)[:14]:14}  {name.split('/')[-1][:40]:40}  "
                       f"{name[-110:]}")
         cost = pipeline_cost(task, args.work, args.images, args.epochs, args.repeats)
-        print(f"\ncross-check, s per epoch of {cost['steps_per_epoch']} steps: pipeline {cost['pipeline_s']:.2f}, "
-              f"batches in memory {cost['in_memory_s']:.2f}: input pipeline share {cost['share']:.1%} "
-              f"(all: {cost['seconds']})")
+        median = cost["median"]
+        print(f"\n{task}: cross-check, median s per epoch of {cost['steps_per_epoch']} steps, wall: pipeline "
+              f"{median['pipeline']:.2f}, batches in memory {median['in_memory']:.2f}: input pipeline share "
+              f"{cost['share']:.1%}; CPU: {median['pipeline_cpu']:.2f} against {median['in_memory_cpu']:.2f}: "
+              f"{cost['cpu_share']:.1%}")
+        print(f"every epoch: { {key: [round(v, 2) for v in values] for key, values in cost['seconds'].items()} }")
     print(f"\n{started:%Y-%m-%d %H:%M} UTC; uptime before: {uptime_before}; after: "
           f"{subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
 
