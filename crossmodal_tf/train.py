@@ -86,7 +86,7 @@ def _callbacks(config: Config, run: RunDir, *, steps: int, progress: str, has_va
         BestWeights(run.best_weights, train.checkpoint.monitor, mode, best_so_far),
         HistoryWriter(run),
         checkpoint,  # after HistoryWriter: a checkpoint never claims an epoch that history.csv lacks
-        keras.callbacks.TensorBoard(str(run.tensorboard), write_graph=False, profile_batch=0),
+        keras.callbacks.TensorBoard(str(run.tensorboard), write_graph=False, profile_batch=train.profile_batches or 0),
     ]
     if train.early_stopping.patience:
         callbacks.append(ResumedEarlyStopping(done, monitor=train.early_stopping.monitor,

@@ -74,6 +74,9 @@ def test_wrong_type_names_key_and_what_was_found(tmp_path, yaml_text, key, found
     ("task: match\nmodel:\n  text: {dropout: 1.5}\n", "model.text.dropout", "found 1.5"),
     ("task: match\nmodel:\n  image: {filters: []}\n", "model.image.filters", "found []"),
     ("task: match\nname: 'has space'\n", "name", 'found "has space"'),
+    ("task: match\ntrain: {profile_batches: [5, 3]}\n", "train.profile_batches", "found [5, 3]"),
+    ("task: match\ntrain: {profile_batches: [0, 3]}\n", "train.profile_batches.0", "found 0"),
+    ("task: match\ntrain: {profile_batches: [3]}\n", "train.profile_batches", "found [3]"),
 ])
 def test_out_of_range_names_key_and_value(tmp_path, yaml_text, key, found):
     """An out-of-range value names the dotted key and the value found."""

@@ -304,6 +304,17 @@ class TrainConfig(Section):
         None, gt=0, description="stop training once this much wall-clock time is spent (checked after every "
                                 "batch; the cut epoch is validated and the run ends as an early stop); counted over "
                                 "--resume; null: no budget")
+    profile_batches: list[Annotated[int, Field(ge=1)]] | None = Field(
+        None, min_length=2, max_length=2, description="[first, last]: a tf.profiler trace of these training batches "
+                                                      "(counted from 1 over the epochs of one cmx train) into "
+                                                      "tensorboard/plugins/profile; null: none")
+
+    @field_validator("profile_batches")
+    @classmethod
+    def _first_before_last(cls, value):
+        if value and value[0] > value[1]:
+            raise ValueError(f"expected [first, last] with first <= last, found {value}")
+        return value
 
     @model_validator(mode="after")
     def _budget_on_one_machine(self):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from keras import layers
 
-from crossmodal_tf.models.layers import CoordinateChannels, FeatureModulation, SpatialSoftArgmax
+from crossmodal_tf.models.layers import (CoordinateChannels, FeatureModulation, FusedBatchNormalization,
+                                         SpatialSoftArgmax)
 
 
 def build_text_branch(cfg, tokens, vocab_size: int, return_sequences: bool = False, name: str = "text",
@@ -68,7 +69,7 @@ def build_image_branch(cfg, images, condition=None, name: str = "image", grid: b
                           name=f"{name}_conv_{i}")(x)
         if cfg.batch_norm:
             # under FiLM the text supplies each channel's scale and shift
-            x = layers.BatchNormalization(center=condition is None, scale=condition is None, name=f"{name}_bn_{i}")(x)
+            x = FusedBatchNormalization(center=condition is None, scale=condition is None, name=f"{name}_bn_{i}")(x)
         if condition is not None:
             factors = layers.Dense(2 * filters, name=f"{name}_film_{i}")(condition)
             x = FeatureModulation(name=f"{name}_modulation_{i}")([x, factors])

@@ -48,6 +48,40 @@ class FeatureModulation(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="crossmodal_tf")
+class FusedBatchNormalization(keras.layers.BatchNormalization):
+    """BatchNormalization whose training step on TensorFlow is one fused kernel per direction.
+
+    Keras 3 normalises a batch with about ten element-wise TensorFlow ops forward and
+    twenty backward, each a pass over the whole feature map; on CPU they took as long
+    as the convolutions themselves (benchmarks/RESULTS.md, "Where training time goes").
+    FusedBatchNormV3 does the same in one pass each way. The weights, the moving
+    statistics (updated as Keras updates them) and inference are Keras' own; the
+    outputs agree with Keras' to float32 round-off, not bit for bit. Other backends,
+    other ranks or axes, masks and renorm take Keras' path.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        if not (training and self.trainable) or mask is not None or self.renorm or len(inputs.shape) != 4 \
+                or self.axis not in (-1, 3) or keras.backend.backend() != "tensorflow":
+            return super().call(inputs, training=training, mask=mask)
+        import tensorflow as tf
+
+        x = tf.cast(inputs, "float32")  # as Keras does: statistics in 16 bits overflow
+        channels = x.shape[-1]
+        gamma = tf.cast(self.gamma, "float32") if self.scale else tf.ones([channels])
+        beta = tf.cast(self.beta, "float32") if self.center else tf.zeros([channels])
+        outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(x, gamma, beta, epsilon=self.epsilon,
+                                                                   data_format="NHWC", is_training=True)
+        # the kernel returns the unbiased (Bessel-corrected) batch variance; Keras averages the biased one
+        count = tf.cast(tf.size(x) // channels, "float32")
+        variance = variance * (count - 1.0) / count
+        momentum = self.momentum
+        self.moving_mean.assign(self.moving_mean * momentum + mean * (1.0 - momentum))
+        self.moving_variance.assign(self.moving_variance * momentum + variance * (1.0 - momentum))
+        return tf.cast(outputs, self.compute_dtype)
+
+
+@keras.saving.register_keras_serializable(package="crossmodal_tf")
 class SpatialSoftArgmax(keras.layers.Layer):
     """Each channel's expected (x, y) position under a softmax over its feature map.
 
