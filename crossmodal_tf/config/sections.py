@@ -117,6 +117,10 @@ class NegativesConfig(Section):
     positives_per_image: int = Field(2, ge=1, description="captions of each image used as positives")
     ratio: float = Field(1.0, ge=0, description="negatives per positive")
     hard_fraction: float = Field(0.5, ge=0, le=1, description="share of negatives that change one attribute")
+    train_ratio: float | None = Field(
+        None, ge=0, description="negatives per positive stored for the train split alone (val and test keep "
+                                "ratio), so that each epoch can pick its own from them (train.negatives); "
+                                "null: ratio")
 
 
 class CocoConfig(Section):
@@ -280,6 +284,15 @@ class CheckpointConfig(Section):
     monitor: str = Field("val_loss", description="the best model is the one with the best value of this")
 
 
+class EpochNegativesConfig(Section):
+    hard_fraction: list[Annotated[float, Field(ge=0, le=1)]] | None = Field(
+        None, min_length=1, description="each epoch picks its negatives from the train split's stored ones: this "
+                                        "share of them hard, in epochs 1, 2, 3, ... (the last value holds for the "
+                                        "rest): [0, 0, 0.5] is a curriculum of random negatives first; null: every "
+                                        "epoch trains on every stored example")
+    per_positive: float = Field(1.0, ge=0, description="negatives per positive in each epoch (with hard_fraction)")
+
+
 class TrainConfig(Section):
     epochs: int = Field(10, ge=1)
     batch_size: int = Field(64, ge=1, description="the global batch")
@@ -288,6 +301,7 @@ class TrainConfig(Section):
                                                      "pad little (faster LSTMs); 1 (default) keeps plain shuffled "
                                                      "batches: sorted ones hurt the match demo's accuracy")
     optimizer: OptimizerConfig = OptimizerConfig()
+    negatives: EpochNegativesConfig = EpochNegativesConfig()
     early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
     checkpoint: CheckpointConfig = CheckpointConfig()
     precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = Field(
@@ -312,6 +326,10 @@ class TrainConfig(Section):
         if self.time_budget_minutes and self.strategy == "multi_worker":
             raise ValueError("time_budget_minutes: not with strategy multi_worker (the workers would stop at "
                              "different batches); stop it with train.epochs instead")
+        if self.negatives.hard_fraction is not None and self.strategy == "multi_worker":
+            # each worker streams its own share of the files: one epoch's pick would need all of them
+            raise ValueError("negatives.hard_fraction: not with strategy multi_worker (each worker reads only its "
+                             "share of the examples); leave it null")
         return self
 
 

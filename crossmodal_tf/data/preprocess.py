@@ -103,6 +103,8 @@ def fingerprint(config: Config) -> str:
     # to_dict, not model_dump: it leaves out the subword keys of other levels, so their fingerprints stay
     data = {key: value for key, value in config.to_dict()["data"].items() if key not in ignored}
     data["image"].pop("augment", None)  # done while training, not in the shards
+    if data.get("negatives", {}).get("train_ratio", 0) is None:
+        del data["negatives"]["train_ratio"]  # unset: folders written before the key existed stay up to date
     if data["image"].get("resize") == "squash":
         del data["image"]["resize"]  # the default: folders written before the key existed stay up to date
     relevant = {
@@ -250,8 +252,8 @@ def _estimate_examples_per_caption(config: Config, source, task, scan: TextScan)
     hard_negative = getattr(source, "hard_negative", None)
     examples = captions = 0
     for index, split, record in scan.sample:
-        examples += len(task.make_examples(record, random.Random(index), scan.pools[split], config.data,
-                                           hard_negative))
+        examples += len(task.make_examples(record, random.Random(index), scan.pools[split],
+                                           split_data_config(config.data, split), hard_negative))
         captions += len(record.captions)
     if captions:
         scan.examples_per_caption = examples / captions
@@ -344,10 +346,19 @@ class ExampleIds:
         return text, self.answers.id(label), self.kinds.index(question_type(kind)), ids
 
 
+def split_data_config(data, split: str):
+    """The data config a split's examples are drawn with: data itself, but in the train split with
+    data.negatives.train_ratio negatives per positive when it is set (a pool each epoch picks from)."""
+    train_ratio = data.negatives.train_ratio
+    if split != "train" or train_ratio is None:
+        return data
+    return data.model_copy(update={"negatives": data.negatives.model_copy(update={"ratio": train_ratio})})
+
+
 def _job(config: Config, task, record, split: str, pools: dict, ids: ExampleIds, hard_negative) -> EncodeJob:
     """A record as pass 2's EncodeJob: its examples drawn with the image's own rng, so in any process, in any order."""
     rng = random.Random(f"{config.seed}:examples:{record.key}")
-    examples = task.make_examples(record, rng, pools[split], config.data, hard_negative)
+    examples = task.make_examples(record, rng, pools[split], split_data_config(config.data, split), hard_negative)
     rng.shuffle(examples)
     rows = tuple(ids.row(caption, label, kind, target[0] if target else None)
                  for caption, label, kind, *target in examples)

@@ -19,7 +19,7 @@ _MAXIMISED = ("acc", "auc", "precision", "recall", "f1", "bleu", "chrf", "rouge"
 # the config sections that only some tasks read; every task reads the others
 TASK_SECTIONS = ("data.image", "data.negatives", "data.target_text", "data.answers", "model.image", "model.fusion",
                  "model.embedding", "model.condition", "model.attention", "model.copy", "model.use_image",
-                 "eval.threshold", "sample")
+                 "eval.threshold", "sample", "train.negatives")
 # what `cmx sample` can be given: --image, --prompt, --text/--input, --question
 SAMPLE_INPUTS = ("image", "prompt", "text", "question")
 SEARCH_INPUTS = ("query", "image")  # what `cmx search` can be given: --query, --image

@@ -155,6 +155,6 @@ def export_endpoint(run, model):
 
 TASK = Task(
     name="match", uses_image=True, frame_text=False, metric_names=("accuracy", "auc"), headline_metric="accuracy",
-    reads=("data.image", "data.negatives", "model.image", "model.fusion", "eval.threshold"),
+    reads=("data.image", "data.negatives", "model.image", "model.fusion", "eval.threshold", "train.negatives"),
     make_examples=make_examples, build_model=build_model, loss=loss, train_metrics=train_metrics, arrange=arrange,
     evaluate=evaluate, report_sections=report_sections, export_endpoint=export_endpoint)
