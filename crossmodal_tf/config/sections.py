@@ -113,6 +113,19 @@ class SplitConfig(Section):
         return self
 
 
+class HardWeightsConfig(Section):
+    colour: float = Field(1.0, ge=0, description="how often a hard negative changes an object's colour")
+    shape: float = Field(1.0, ge=0, description="... an object's shape")
+    size: float = Field(1.0, ge=0, description="... an object's size")
+    relation: float = Field(1.0, ge=0, description="... the relation of two objects")
+
+    @model_validator(mode="after")
+    def _some_weight(self):
+        if not (self.colour or self.shape or self.size):  # relation alone cannot change a one-object scene
+            raise ValueError("one of colour, shape and size must have a weight above 0")
+        return self
+
+
 class NegativesConfig(Section):
     positives_per_image: int = Field(2, ge=1, description="captions of each image used as positives")
     ratio: float = Field(1.0, ge=0, description="negatives per positive")
@@ -121,6 +134,9 @@ class NegativesConfig(Section):
         None, ge=0, description="negatives per positive stored for the train split alone (val and test keep "
                                 "ratio), so that each epoch can pick its own from them (train.negatives); "
                                 "null: ratio")
+    train_hard_weights: HardWeightsConfig | None = Field(
+        None, description="shapes: how often each attribute is the one a train-split hard negative changes "
+                          "(val and test change each equally often); null: equally often")
 
 
 class CocoConfig(Section):

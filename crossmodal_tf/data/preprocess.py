@@ -16,6 +16,7 @@ read by the parent, which hands each image to the workers to encode and writes t
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import random
@@ -103,8 +104,9 @@ def fingerprint(config: Config) -> str:
     # to_dict, not model_dump: it leaves out the subword keys of other levels, so their fingerprints stay
     data = {key: value for key, value in config.to_dict()["data"].items() if key not in ignored}
     data["image"].pop("augment", None)  # done while training, not in the shards
-    if data.get("negatives", {}).get("train_ratio", 0) is None:
-        del data["negatives"]["train_ratio"]  # unset: folders written before the key existed stay up to date
+    for key in ("train_ratio", "train_hard_weights"):
+        if key in data.get("negatives", {}) and data["negatives"][key] is None:
+            del data["negatives"][key]  # unset: folders written before the key existed stay up to date
     if data["image"].get("resize") == "squash":
         del data["image"]["resize"]  # the default: folders written before the key existed stay up to date
     relevant = {
@@ -358,6 +360,9 @@ def split_data_config(data, split: str):
 def _job(config: Config, task, record, split: str, pools: dict, ids: ExampleIds, hard_negative) -> EncodeJob:
     """A record as pass 2's EncodeJob: its examples drawn with the image's own rng, so in any process, in any order."""
     rng = random.Random(f"{config.seed}:examples:{record.key}")
+    weights = config.data.negatives.train_hard_weights
+    if split == "train" and weights is not None and hard_negative is not None:
+        hard_negative = functools.partial(hard_negative, weights=weights)
     examples = task.make_examples(record, rng, pools[split], split_data_config(config.data, split), hard_negative)
     rng.shuffle(examples)
     rows = tuple(ids.row(caption, label, kind, target[0] if target else None)
