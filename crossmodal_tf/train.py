@@ -309,7 +309,7 @@ def _compiled_model(config: Config, task, stats: dict, strategy, *, steps: int, 
         cached = cache_applies(config, task) and not is_multi_worker(strategy)
         fitted = features_trainer(model) if cached else model
         fitted.compile(optimizer=build_optimizer(train_cfg.optimizer, steps * train_cfg.epochs, steps),
-                       loss=task.loss(), metrics=task.train_metrics(), jit_compile=jit)
+                       loss=task.loss(train_cfg), metrics=task.train_metrics(), jit_compile=jit)
     return model, fitted
 
 

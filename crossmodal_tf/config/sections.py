@@ -309,6 +309,11 @@ class EpochNegativesConfig(Section):
     per_positive: float = Field(1.0, ge=0, description="negatives per positive in each epoch (with hard_fraction)")
 
 
+class LossConfig(Section):
+    focal_gamma: float = Field(0.0, ge=0, description="match: 0 is binary cross-entropy; above 0, focal loss with "
+                                                      "this gamma (pairs already scored right count less)")
+
+
 class TrainConfig(Section):
     epochs: int = Field(10, ge=1)
     batch_size: int = Field(64, ge=1, description="the global batch")
@@ -318,6 +323,7 @@ class TrainConfig(Section):
                                                      "batches: sorted ones hurt the match demo's accuracy")
     optimizer: OptimizerConfig = OptimizerConfig()
     negatives: EpochNegativesConfig = EpochNegativesConfig()
+    loss: LossConfig = LossConfig()
     early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
     checkpoint: CheckpointConfig = CheckpointConfig()
     precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = Field(
