@@ -348,10 +348,6 @@ class TrainConfig(Section):
         if self.time_budget_minutes and self.strategy == "multi_worker":
             raise ValueError("time_budget_minutes: not with strategy multi_worker (the workers would stop at "
                              "different batches); stop it with train.epochs instead")
-        if self.negatives.hard_fraction is not None and self.strategy == "multi_worker":
-            # each worker streams its own share of the files: one epoch's pick would need all of them
-            raise ValueError("negatives.hard_fraction: not with strategy multi_worker (each worker reads only its "
-                             "share of the examples); leave it null")
         return self
 
 

@@ -3,7 +3,8 @@ that may change from epoch to epoch (train.negatives), drawn from a larger store
 
 A curriculum ([0, 0, 0.5]: random negatives only in the first two epochs) and a share of hard negatives other
 than the stored one both come from here. Which examples an epoch keeps is a function of (seed, epoch) alone, so a
-run resumed mid-epoch sees the batches an uninterrupted run would have seen.
+run resumed mid-epoch sees the batches an uninterrupted run would have seen. On a multi-worker strategy each
+worker picks from its own share of the examples the same way.
 """
 
 from __future__ import annotations

@@ -177,8 +177,9 @@ def make_training_dataset(processed: Path, split: str, num_examples: int, batch_
     differ in size, so the stream is endless, with batches that run on across epoch
     ends: every worker then has a full batch for each of the steps that fit asks for.
     length_window > 1 batches texts of similar length together (length_sorted_batches).
-    pick (data.epoch_pick.EpochPick; not with worker) makes each epoch its own pick of
-    the stored examples, exactly pick.size of them, also a function of (seed, epoch).
+    pick (data.epoch_pick.EpochPick) makes each epoch its own pick of the stored
+    examples, exactly pick.size of them, also a function of (seed, epoch); a worker picks
+    from its share, and its endless stream needs no cut.
     """
     import tensorflow as tf
 
@@ -192,10 +193,10 @@ def make_training_dataset(processed: Path, split: str, num_examples: int, batch_
             return examples.shuffle(shuffle_buffer, seed=epoch_seed(epoch), reshuffle_each_iteration=False)
         from crossmodal_tf.data.epoch_pick import pick_epoch
 
-        picked = pick_epoch(examples, pick, epoch, epoch_seed(epoch))
+        picked = pick_epoch(examples, pick, epoch, epoch_seed(epoch)).shuffle(
+            shuffle_buffer, seed=epoch_seed(epoch), reshuffle_each_iteration=False)
         # the draw keeps about pick.size: repeating, then cutting, makes every epoch exactly that long
-        return picked.shuffle(shuffle_buffer, seed=epoch_seed(epoch), reshuffle_each_iteration=False).repeat().take(
-            pick.size)
+        return picked if worker else picked.repeat().take(pick.size)
 
     if worker:
         stream = tf.data.Dataset.range(first_epoch, 2**62).flat_map(epoch_examples)

@@ -89,3 +89,8 @@ def test_epochs_follow_the_curriculum_have_one_size_and_resume_exactly(pooled):
     assert epochs[1] != epochs[2]  # each epoch its own draw and order
     assert batches() == stream  # a function of (seed, epoch) alone
     assert batches(first_epoch=1, skip=3) == stream[steps + 3:]  # what a run resumed there sees
+    # a worker of a multi-worker run picks from its share: its first batches are epoch 1's, random negatives only
+    share = make_training_dataset(config.processed_dir, "train", stats["counts"]["train"], 8, config.data.image.size,
+                                  seed=3, shuffle_buffer=50, first_epoch=0, epochs=3, pick=pick, worker=(0, 2))
+    kinds = [EXAMPLE_KINDS[int(k)] for batch in share.take(steps // 3) for k in batch["kind"].numpy()]
+    assert "hard_negative" not in kinds and "random_negative" in kinds
