@@ -199,7 +199,12 @@ def _train_locked(config: Config, run: RunDir, stats: dict, *, resume: bool, ove
     _write_run_files(config, run, stats, overwrite=overwrite, command=command)
     jit = _seed_and_set_precision(config)
     counts = stats["counts"]
-    steps = math.ceil(counts["train"] / config.train.batch_size)
+    pick = None
+    if task.reads_key("train.negatives"):  # each epoch its own pick of the examples, or all of them (None)
+        from crossmodal_tf.data.epoch_pick import plan_epoch_pick
+
+        pick = plan_epoch_pick(config.train.negatives, stats.get("examples_by_kind", {}).get("train", {}))
+    steps = math.ceil((pick.size if pick else counts["train"]) / config.train.batch_size)
     model, fitted = _compiled_model(config, task, stats, strategy, steps=steps, jit=jit)
 
     size = config.data.image.size if task.uses_image else None
@@ -222,14 +227,16 @@ def _train_locked(config: Config, run: RunDir, stats: dict, *, resume: bool, ove
     callbacks = _callbacks(config, run, steps=steps, progress=progress, has_val=has_val, checkpoint=checkpoint,
                            warn=warn)
     prepare_model(fitted, strategy, lambda: make_training_batches(config, task, None, count=counts["train"], size=size,
-                                                                  first_epoch=0, last_epoch=1, skip=0, arrange=arrange))
+                                                                  first_epoch=0, last_epoch=1, skip=0, arrange=arrange,
+                                                                  pick=pick))
 
     def fit(first_epoch: int, last_epoch: int, skip: int = 0, steps_per_epoch: int = steps):
         if steps_per_epoch == 0:  # every batch of the epoch was trained before the checkpoint, but not its end
             end_epoch_without_steps(fitted, first_epoch, val_ds, callbacks)
             return
         dataset = make_training_batches(config, task, strategy, count=counts["train"], size=size,
-                                        first_epoch=first_epoch, last_epoch=last_epoch, skip=skip, arrange=arrange)
+                                        first_epoch=first_epoch, last_epoch=last_epoch, skip=skip, arrange=arrange,
+                                        pick=pick)
         fitted.fit(dataset, validation_data=val_ds, initial_epoch=first_epoch, epochs=last_epoch,
                    steps_per_epoch=steps_per_epoch, callbacks=callbacks, shuffle=False, verbose=0)  # shuffled by epoch
 
@@ -302,7 +309,7 @@ def _compiled_model(config: Config, task, stats: dict, strategy, *, steps: int, 
         cached = cache_applies(config, task) and not is_multi_worker(strategy)
         fitted = features_trainer(model) if cached else model
         fitted.compile(optimizer=build_optimizer(train_cfg.optimizer, steps * train_cfg.epochs, steps),
-                       loss=task.loss(), metrics=task.train_metrics(), jit_compile=jit)
+                       loss=task.loss(train_cfg), metrics=task.train_metrics(), jit_compile=jit)
     return model, fitted
 
 

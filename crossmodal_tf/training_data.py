@@ -6,11 +6,13 @@ from crossmodal_tf.config import Config
 
 
 def make_training_batches(config: Config, task, strategy, *, count: int, size: int | None, first_epoch: int,
-                           last_epoch: int, skip: int, arrange=None):
+                           last_epoch: int, skip: int, arrange=None, pick=None):
     """The training batches of epochs first_epoch … last_epoch-1 less skip; per worker on a multi-worker strategy.
 
     strategy None gives the local dataset (its element_spec is what prepare_model needs).
-    arrange replaces the task's (cached image features: data/feature_cache.py).
+    arrange replaces the task's (cached image features: data/feature_cache.py). pick
+    (data.epoch_pick.EpochPick) makes each epoch its own pick of the examples; count is
+    then the number stored, not the epoch's.
     """
     from crossmodal_tf.data.pipeline import make_training_dataset
     from crossmodal_tf.distribute import is_multi_worker
@@ -18,7 +20,7 @@ def make_training_batches(config: Config, task, strategy, *, count: int, size: i
     train_cfg = config.train
     kwargs = dict(seed=config.seed, shuffle_buffer=train_cfg.shuffle_buffer, first_epoch=first_epoch,
                   epochs=last_epoch, skip_batches=skip, arrange=arrange or task.arrange,
-                  length_window=train_cfg.length_window, cache=config.data.cache)
+                  length_window=train_cfg.length_window, cache=config.data.cache, pick=pick)
     if strategy is None or not is_multi_worker(strategy):
         return make_training_dataset(config.processed_dir, "train", count, train_cfg.batch_size, size, **kwargs)
 

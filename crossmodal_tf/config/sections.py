@@ -113,10 +113,30 @@ class SplitConfig(Section):
         return self
 
 
+class HardWeightsConfig(Section):
+    colour: float = Field(1.0, ge=0, description="how often a hard negative changes an object's colour")
+    shape: float = Field(1.0, ge=0, description="... an object's shape")
+    size: float = Field(1.0, ge=0, description="... an object's size")
+    relation: float = Field(1.0, ge=0, description="... the relation of two objects")
+
+    @model_validator(mode="after")
+    def _some_weight(self):
+        if not (self.colour or self.shape or self.size):  # relation alone cannot change a one-object scene
+            raise ValueError("one of colour, shape and size must have a weight above 0")
+        return self
+
+
 class NegativesConfig(Section):
     positives_per_image: int = Field(2, ge=1, description="captions of each image used as positives")
     ratio: float = Field(1.0, ge=0, description="negatives per positive")
     hard_fraction: float = Field(0.5, ge=0, le=1, description="share of negatives that change one attribute")
+    train_ratio: float | None = Field(
+        None, ge=0, description="negatives per positive stored for the train split alone (val and test keep "
+                                "ratio), so that each epoch can pick its own from them (train.negatives); "
+                                "null: ratio")
+    train_hard_weights: HardWeightsConfig | None = Field(
+        None, description="shapes: how often each attribute is the one a train-split hard negative changes "
+                          "(val and test change each equally often); null: equally often")
 
 
 class CocoConfig(Section):
@@ -280,6 +300,20 @@ class CheckpointConfig(Section):
     monitor: str = Field("val_loss", description="the best model is the one with the best value of this")
 
 
+class EpochNegativesConfig(Section):
+    hard_fraction: list[Annotated[float, Field(ge=0, le=1)]] | None = Field(
+        None, min_length=1, description="each epoch picks its negatives from the train split's stored ones: this "
+                                        "share of them hard, in epochs 1, 2, 3, ... (the last value holds for the "
+                                        "rest): [0, 0, 0.5] is a curriculum of random negatives first; null: every "
+                                        "epoch trains on every stored example")
+    per_positive: float = Field(1.0, ge=0, description="negatives per positive in each epoch (with hard_fraction)")
+
+
+class LossConfig(Section):
+    focal_gamma: float = Field(0.0, ge=0, description="match: 0 is binary cross-entropy; above 0, focal loss with "
+                                                      "this gamma (pairs already scored right count less)")
+
+
 class TrainConfig(Section):
     epochs: int = Field(10, ge=1)
     batch_size: int = Field(64, ge=1, description="the global batch")
@@ -288,6 +322,8 @@ class TrainConfig(Section):
                                                      "pad little (faster LSTMs); 1 (default) keeps plain shuffled "
                                                      "batches: sorted ones hurt the match demo's accuracy")
     optimizer: OptimizerConfig = OptimizerConfig()
+    negatives: EpochNegativesConfig = EpochNegativesConfig()
+    loss: LossConfig = LossConfig()
     early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
     checkpoint: CheckpointConfig = CheckpointConfig()
     precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = Field(

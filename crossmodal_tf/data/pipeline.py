@@ -164,7 +164,7 @@ LENGTH_SUFFIX = "__length"
 def make_training_dataset(processed: Path, split: str, num_examples: int, batch_size: int, image_size: int | None,
                           *, seed: int, shuffle_buffer: int, first_epoch: int, epochs: int, skip_batches: int = 0,
                           arrange=None, worker: tuple[int, int] | None = None, length_window: int = 1,
-                          cache: str = "auto"):
+                          cache: str = "auto", pick=None):
     """Shuffled batches of epochs first_epoch … epochs-1, one after the other, less the first skip_batches.
 
     Each epoch's order is a function of (seed, epoch) alone, not of how many epochs
@@ -177,6 +177,9 @@ def make_training_dataset(processed: Path, split: str, num_examples: int, batch_
     differ in size, so the stream is endless, with batches that run on across epoch
     ends: every worker then has a full batch for each of the steps that fit asks for.
     length_window > 1 batches texts of similar length together (length_sorted_batches).
+    pick (data.epoch_pick.EpochPick) makes each epoch its own pick of the stored
+    examples, exactly pick.size of them, also a function of (seed, epoch); a worker picks
+    from its share, and its endless stream needs no cut.
     """
     import tensorflow as tf
 
@@ -186,7 +189,14 @@ def make_training_dataset(processed: Path, split: str, num_examples: int, batch_
         return tf.cast(seed, tf.int64) * 100_003 + epoch
 
     def epoch_examples(epoch):
-        return examples.shuffle(shuffle_buffer, seed=epoch_seed(epoch), reshuffle_each_iteration=False)
+        if pick is None:
+            return examples.shuffle(shuffle_buffer, seed=epoch_seed(epoch), reshuffle_each_iteration=False)
+        from crossmodal_tf.data.epoch_pick import pick_epoch
+
+        picked = pick_epoch(examples, pick, epoch, epoch_seed(epoch)).shuffle(
+            shuffle_buffer, seed=epoch_seed(epoch), reshuffle_each_iteration=False)
+        # the draw keeps about pick.size: repeating, then cutting, makes every epoch exactly that long
+        return picked if worker else picked.repeat().take(pick.size)
 
     if worker:
         stream = tf.data.Dataset.range(first_epoch, 2**62).flat_map(epoch_examples)

@@ -16,6 +16,7 @@ read by the parent, which hands each image to the workers to encode and writes t
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import random
@@ -103,6 +104,9 @@ def fingerprint(config: Config) -> str:
     # to_dict, not model_dump: it leaves out the subword keys of other levels, so their fingerprints stay
     data = {key: value for key, value in config.to_dict()["data"].items() if key not in ignored}
     data["image"].pop("augment", None)  # done while training, not in the shards
+    for key in ("train_ratio", "train_hard_weights"):
+        if key in data.get("negatives", {}) and data["negatives"][key] is None:
+            del data["negatives"][key]  # unset: folders written before the key existed stay up to date
     if data["image"].get("resize") == "squash":
         del data["image"]["resize"]  # the default: folders written before the key existed stay up to date
     relevant = {
@@ -250,8 +254,8 @@ def _estimate_examples_per_caption(config: Config, source, task, scan: TextScan)
     hard_negative = getattr(source, "hard_negative", None)
     examples = captions = 0
     for index, split, record in scan.sample:
-        examples += len(task.make_examples(record, random.Random(index), scan.pools[split], config.data,
-                                           hard_negative))
+        examples += len(task.make_examples(record, random.Random(index), scan.pools[split],
+                                           split_data_config(config.data, split), hard_negative))
         captions += len(record.captions)
     if captions:
         scan.examples_per_caption = examples / captions
@@ -344,10 +348,22 @@ class ExampleIds:
         return text, self.answers.id(label), self.kinds.index(question_type(kind)), ids
 
 
+def split_data_config(data, split: str):
+    """The data config a split's examples are drawn with: data itself, but in the train split with
+    data.negatives.train_ratio negatives per positive when it is set (a pool each epoch picks from)."""
+    train_ratio = data.negatives.train_ratio
+    if split != "train" or train_ratio is None:
+        return data
+    return data.model_copy(update={"negatives": data.negatives.model_copy(update={"ratio": train_ratio})})
+
+
 def _job(config: Config, task, record, split: str, pools: dict, ids: ExampleIds, hard_negative) -> EncodeJob:
     """A record as pass 2's EncodeJob: its examples drawn with the image's own rng, so in any process, in any order."""
     rng = random.Random(f"{config.seed}:examples:{record.key}")
-    examples = task.make_examples(record, rng, pools[split], config.data, hard_negative)
+    weights = config.data.negatives.train_hard_weights
+    if split == "train" and weights is not None and hard_negative is not None:
+        hard_negative = functools.partial(hard_negative, weights=weights)
+    examples = task.make_examples(record, rng, pools[split], split_data_config(config.data, split), hard_negative)
     rng.shuffle(examples)
     rows = tuple(ids.row(caption, label, kind, target[0] if target else None)
                  for caption, label, kind, *target in examples)

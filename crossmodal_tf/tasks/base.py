@@ -19,7 +19,7 @@ _MAXIMISED = ("acc", "auc", "precision", "recall", "f1", "bleu", "chrf", "rouge"
 # the config sections that only some tasks read; every task reads the others
 TASK_SECTIONS = ("data.image", "data.negatives", "data.target_text", "data.answers", "model.image", "model.fusion",
                  "model.embedding", "model.condition", "model.attention", "model.copy", "model.use_image",
-                 "eval.threshold", "sample")
+                 "eval.threshold", "sample", "train.negatives", "train.loss")
 # what `cmx sample` can be given: --image, --prompt, --text/--input, --question
 SAMPLE_INPUTS = ("image", "prompt", "text", "question")
 SEARCH_INPUTS = ("query", "image")  # what `cmx search` can be given: --query, --image
@@ -58,7 +58,7 @@ class Task:
     make_examples: Callable[..., list]
     # (config, vocab_size, the target text's or the answers' vocabulary size, or None) → keras.Model
     build_model: Callable[..., Any]
-    loss: Callable[[], Any]
+    loss: Callable[..., Any]  # (train_cfg=None) → a keras loss; train_cfg is the config's train section
     train_metrics: Callable[[], list]
     arrange: Callable[[dict], tuple]  # a parsed batch → (model inputs, targets)
     # (run, model, dataset of parsed batches) → flat {metric: value}, headline_metric among them

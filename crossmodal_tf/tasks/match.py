@@ -40,9 +40,14 @@ def arrange(batch):
     return {"text": batch["text"], "image": batch["image"]}, batch["label"]
 
 
-def loss():
+def loss(train_cfg=None):
+    """Binary cross-entropy, or with train.loss.focal_gamma above 0 focal loss: it weighs down the pairs the
+    model already scores right, so the hard negatives it still confuses drive the updates."""
     import keras
 
+    gamma = train_cfg.loss.focal_gamma if train_cfg is not None else 0.0
+    if gamma:
+        return keras.losses.BinaryFocalCrossentropy(gamma=gamma)
     return keras.losses.BinaryCrossentropy()
 
 
@@ -155,6 +160,7 @@ def export_endpoint(run, model):
 
 TASK = Task(
     name="match", uses_image=True, frame_text=False, metric_names=("accuracy", "auc"), headline_metric="accuracy",
-    reads=("data.image", "data.negatives", "model.image", "model.fusion", "eval.threshold"),
+    reads=("data.image", "data.negatives", "model.image", "model.fusion", "eval.threshold", "train.negatives",
+           "train.loss"),
     make_examples=make_examples, build_model=build_model, loss=loss, train_metrics=train_metrics, arrange=arrange,
     evaluate=evaluate, report_sections=report_sections, export_endpoint=export_endpoint)

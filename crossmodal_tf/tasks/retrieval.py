@@ -63,7 +63,7 @@ def arrange(batch):
     return {"text": batch["text"], "image": batch["image"]}, in_batch_positives(batch["key"], batch["text"])
 
 
-def loss():
+def loss(train_cfg=None):
     from crossmodal_tf.models.contrastive import SymmetricInfoNCE
 
     return SymmetricInfoNCE()

@@ -24,7 +24,7 @@ def make_examples(record, rng, pool, data_cfg, hard_negative) -> list[tuple[str,
     return [(caption, 1, "positive") for caption in record.captions]
 
 
-def loss():
+def loss(train_cfg=None):
     """Cross-entropy over next-token logits; padding targets (id 0) do not count."""
     import keras
 

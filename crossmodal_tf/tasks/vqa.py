@@ -54,7 +54,7 @@ def arrange(batch):
     return {"text": batch["text"], "image": batch["image"]}, batch["label"]
 
 
-def loss():
+def loss(train_cfg=None):
     import keras
 
     return keras.losses.SparseCategoricalCrossentropy()

@@ -136,6 +136,44 @@ def test_perturb_scene_changes_exactly_one_attribute():
     assert changed_kinds == {"shape", "colour", "size", "relation"}
 
 
+def changed_attribute(scene, changed) -> str:
+    before, after = attributes(scene), attributes(changed)
+    for b, a in zip(before[:-1], after[:-1]):
+        for name, x, y in zip(("shape", "colour", "size"), b, a):
+            if x != y:
+                return name
+    return "relation"
+
+
+def test_hard_weights_choose_the_attribute_a_hard_negative_changes():
+    """data.negatives.train_hard_weights: a weight 0 never changes that attribute; shares follow the weights."""
+    from crossmodal_tf.config.sections import HardWeightsConfig
+
+    only_shape = HardWeightsConfig(colour=0, shape=1, size=0, relation=0)
+    mostly_relation = HardWeightsConfig(colour=1, shape=1, size=1, relation=7)
+    rng = random.Random(3)
+    scenes = [make_scene(random.Random(i), 0.6) for i in range(400)]
+    assert {changed_attribute(s, perturb_scene(s, rng, only_shape)) for s in scenes} == {"shape"}
+    pairs = [s for s in scenes if s.relation]
+    relation = sum(changed_attribute(s, perturb_scene(s, rng, mostly_relation)) == "relation" for s in pairs)
+    assert 0.6 < relation / len(pairs) < 0.8  # 7 of 10 on average
+    # without weights, the draws are the ones made before weights existed (rng.choice): shards stay the same
+    plain, twin = random.Random(5), random.Random()
+    for scene in scenes[:50]:
+        twin.setstate(plain.getstate())
+        expected = twin.choice(["colour", "shape", "size"] + (["relation"] if scene.relation else []))
+        assert changed_attribute(scene, perturb_scene(scene, plain)) == expected
+
+
+def test_hard_weights_need_an_attribute_of_one_object():
+    from pydantic import ValidationError
+
+    from crossmodal_tf.config.sections import HardWeightsConfig
+
+    with pytest.raises(ValidationError, match="one of colour, shape and size"):
+        HardWeightsConfig(colour=0, shape=0, size=0, relation=1)
+
+
 def test_hard_negative_differs_in_meaning_from_every_caption():
     """A hard negative caption is never one of the paraphrases that describe the image."""
     rng = random.Random(1)

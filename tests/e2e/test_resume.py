@@ -60,9 +60,9 @@ def checkpoints(root: Path, run: str) -> list[Path]:
     return sorted(folder.glob("step-*")) if folder.is_dir() else []
 
 
-def kill_after(root: Path, run: str, checkpoints_seen: int) -> None:
+def kill_after(root: Path, run: str, checkpoints_seen: int, *extra: str) -> None:
     """Start training and SIGKILL it once it has written that many checkpoints (so, at an arbitrary moment)."""
-    process = subprocess.Popen([str(CMX), *train_args(run)], cwd=root, stdout=subprocess.DEVNULL,
+    process = subprocess.Popen([str(CMX), *train_args(run, *extra)], cwd=root, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
     seen: set[str] = set()
@@ -104,6 +104,28 @@ def test_a_kill_at_the_end_of_an_epoch_resumes_exactly(reference, where):
                              where, *train_args(run)], cwd=root, capture_output=True, text=True, timeout=300)
     assert killer.returncode == -signal.SIGKILL, killer.stderr[-2000:]
     cmx(*train_args(run, "--resume"), cwd=root)
+    assert outcome(root, run) == expected
+
+
+# each epoch its own pick of a larger stored pool of negatives: random ones in epoch 1, half hard ones in epoch 2
+PICK = ["--set", "data.negatives.train_ratio=2", "--set", "train.negatives.hard_fraction=[0,0.5]"]
+
+
+@pytest.fixture(scope="module")
+def picked_reference(tmp_path_factory):
+    root = tmp_path_factory.mktemp("resume-pick")
+    cmx(*train_args("runs/reference", *PICK), cwd=root)
+    return root, outcome(root, "runs/reference")
+
+
+def test_a_curriculum_of_negatives_resumes_exactly(reference, picked_reference):
+    """Killed inside epoch 2, whose examples are another pick than epoch 1's, the resumed run still matches."""
+    root, expected = picked_reference
+    assert expected["val_loss"] != reference[1]["val_loss"]  # the pick did change what was trained on
+    run = "runs/killed-pick"
+    kill_after(root, run, 4, *PICK)
+    assert not (root / run / "model.keras").exists()
+    cmx(*train_args(run, *PICK, "--resume"), cwd=root)
     assert outcome(root, run) == expected
 
 

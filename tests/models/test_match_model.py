@@ -162,6 +162,19 @@ def test_match_task_contract():
     assert [m.name for m in task.train_metrics()] == ["accuracy", "auc"]
 
 
+def test_focal_gamma_makes_the_loss_focal_and_weighs_down_pairs_scored_right():
+    """train.loss.focal_gamma: above 0, a pair already scored right costs less than under cross-entropy."""
+    from crossmodal_tf.tasks import load_task
+
+    task = load_task("match")
+    focal = task.loss(validate_config({"task": "match", "train": {"loss": {"focal_gamma": 2.0}}}).train)
+    plain = task.loss(validate_config({"task": "match"}).train)
+    assert type(focal).__name__ == "BinaryFocalCrossentropy" and type(plain).__name__ == "BinaryCrossentropy"
+    right, wrong = (np.array([[1.0]]), np.array([[0.9]])), (np.array([[1.0]]), np.array([[0.2]]))
+    assert float(focal(*right)) < 0.05 * float(plain(*right))  # (1 - 0.9)^2 = 0.01 of it
+    assert float(focal(*wrong)) > 0.5 * float(plain(*wrong))  # (1 - 0.2)^2 = 0.64 of it
+
+
 def test_spatial_soft_argmax_finds_where_a_feature_fires():
     """With a sharp peak, a channel's position output is the peak's (x, y) in [-1, 1]."""
     import numpy as np

@@ -21,10 +21,11 @@ SOURCES = {
 
 # The data keys that only some sources read (every source reads the other data.* keys), and which of them each
 # source reads. The config layer refuses the others; preprocess leaves them out of its fingerprint.
-SOURCE_KEYS = ("data.path", "data.shapes", "data.negatives.hard_fraction", "data.coco")
+SOURCE_KEYS = ("data.path", "data.shapes", "data.negatives.hard_fraction", "data.negatives.train_hard_weights",
+               "data.coco")
 SOURCE_READS = {
     # generated, so it reads no data.path; its records carry scenes, so it can make hard negatives
-    "shapes": ("data.shapes", "data.negatives.hard_fraction"),
+    "shapes": ("data.shapes", "data.negatives.hard_fraction", "data.negatives.train_hard_weights"),
     "manifest": ("data.path",),
     "parallel": ("data.path",),
     "coco": ("data.path", "data.coco"),

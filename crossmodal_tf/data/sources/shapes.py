@@ -156,10 +156,17 @@ def make_scene(rng: random.Random, two_object_fraction: float) -> Scene:
             return Scene(placed, relation)
 
 
-def perturb_scene(scene: Scene, rng: random.Random) -> Scene:
-    """The scene with exactly one attribute changed: colour, shape, size or relation."""
+def perturb_scene(scene: Scene, rng: random.Random, weights=None) -> Scene:
+    """The scene with exactly one attribute changed: colour, shape, size or relation.
+
+    weights (an object with those four attributes: data.negatives.train_hard_weights) says
+    how often each is the one changed; None changes each equally often.
+    """
     attributes = ["colour", "shape", "size"] + (["relation"] if scene.relation else [])
-    attribute = rng.choice(attributes)
+    if weights is None:
+        attribute = rng.choice(attributes)  # as before weights existed: the same draws, the same shards
+    else:
+        attribute = rng.choices(attributes, [getattr(weights, a) for a in attributes])[0]
     if attribute == "relation":
         return replace(scene, relation=rng.choice([r for r in RELATIONS if r != scene.relation]))
     index = rng.randrange(len(scene.objects))
@@ -340,9 +347,10 @@ def records_at(data_config, seed: int, indices: Iterable[int], skips=None, needs
                                  questions, documents)
 
 
-def hard_negative(record: Record, rng: random.Random) -> str:
-    """A hard negative: a caption of the record's scene with one attribute changed."""
-    changed = perturb_scene(record.scene, rng)
+def hard_negative(record: Record, rng: random.Random, weights=None) -> str:
+    """A hard negative: a caption of the record's scene with one attribute changed (chosen by weights: see
+    perturb_scene)."""
+    changed = perturb_scene(record.scene, rng, weights)
     return changed.caption(rng.choice(TWO_OBJECT_TEMPLATES if changed.relation else ONE_OBJECT_TEMPLATES))
 
 
