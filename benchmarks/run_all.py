@@ -108,11 +108,18 @@ def demo(work: Path, quick: bool) -> dict:
     """make demo's three stages on the default match config: example-steps, wall times and test figures."""
     import bench_spine
 
+    from crossmodal_tf.config.loading import config_from_run
+    from crossmodal_tf.data.epoch_pick import plan_epoch_pick
+
     overrides = ["data.shapes.num_images=1500", "train.epochs=2"] if quick else []
     result = bench_spine.run_demo(CONFIG, work, overrides)
     stats = json.loads((work / "processed" / "stats.json").read_text())
-    return {**result, "train_examples": stats["counts"]["train"],
-            "example_steps": stats["counts"]["train"] * result["epochs"]}
+    # an epoch trains on its own pick of the stored train examples (train.negatives), when the config asks for one
+    pick = plan_epoch_pick(config_from_run(work / "runs" / "bench-demo").train.negatives,
+                           stats.get("examples_by_kind", {}).get("train", {}))
+    per_epoch = pick.size if pick else stats["counts"]["train"]
+    return {**result, "train_examples": per_epoch, "stored_train_examples": stats["counts"]["train"],
+            "example_steps": per_epoch * result["epochs"]}
 
 
 def _spin(count: int) -> int:
@@ -173,7 +180,7 @@ def render(results: dict, command: str) -> str:
         "",
         "| figure | measured | against | ratio | target |",
         "|---|---|---|---|---|",
-        f"| `make demo` ({CONFIG}): example-steps ({dm['train_examples']:,} training examples × {dm['epochs']} "
+        f"| `make demo` ({CONFIG}): example-steps ({dm['train_examples']:,} training examples per epoch × {dm['epochs']} "
         f"epochs) to test accuracy {dm_test['accuracy']:.4f}, ROC AUC {dm_test['auc']:.4f} (hard negatives "
         f"{dm_test.get('accuracy_hard_negative', float('nan')):.4f}) | {dm['example_steps']:,} | 717,660 before issue 17 "
         f"| {dm['example_steps'] / 717_660:.2f} | ≤ 240,000 with accuracy ≥ 0.95, AUC ≥ 0.98: {verdict(demo_ok)} |",
