@@ -86,7 +86,8 @@ def _layer_flops(layer, inputs, outputs, steps: int, count: FlopCount) -> None:
         length_q, length_v = math.prod(query[:-1]), math.prod(value[:-1])
         # q/k/v/out projections scale with their own sequence; take the longer as a bound on both
         count.add(kind, projections * max(length_q, length_v) + 2 * 2 * length_q * length_v * heads * key_dim)
-    elif layer.weights and kind not in ("Embedding", "BatchNormalization", "LayerNormalization"):
+    elif layer.weights and kind not in ("Embedding", "BatchNormalization", "FusedBatchNormalization",
+                                        "LayerNormalization"):
         count.uncounted.append(f"{layer.name} ({kind})")
 
 

@@ -252,8 +252,11 @@ def mfu_table(mfu: dict) -> list[str]:
     rows = ["### Model FLOP utilisation (`benchmarks/bench_mfu.py`, in the same run)", "",
             f"Matrix-multiply peak of this machine (a 2048×2048 `tf.linalg.matmul`, best of 10): float32 "
             f"{peaks['float32'] / 1e9:.1f} GFLOP/s at the start, {peaks['float32_after'] / 1e9:.1f} at the end; "
-            f"bfloat16 {peaks['bfloat16'] / 1e9:.1f} GFLOP/s (no bfloat16 matrix units on this CPU, so it is "
-            "emulated and slower). Training FLOPs per example = 3 × the forward pass, counted per layer "
+            f"bfloat16 {peaks['bfloat16'] / 1e9:.1f} GFLOP/s"
+            + (" (no bfloat16 matrix units on this CPU, so it is emulated and slower)"
+               if peaks["bfloat16"] < peaks["float32"] else
+               " (this CPU multiplies bfloat16 in hardware: `train.precision: mixed_bfloat16` may pay here)")
+            + ". Training FLOPs per example = 3 × the forward pass, counted per layer "
             "(benchmarks/model_flops.py: matrix multiplies and convolutions, each token input as long as its mean "
             "padded length); examples/s is the second epoch of a two-epoch `cmx train` of the default config on "
             "3,000 images, validation included.", "",
