@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/run_all.py [--work DIR] [--quick]     # or: make bench-all
 
-About 25 minutes on 2 CPU cores. Each figure is a pair measured in this one run, or a
+About 9 minutes on 2 idle CPU cores (longer when they are shared). Each figure is a pair measured in this one run, or a
 ratio of such a pair, so a slow or busy machine moves both sides together. The pairs
 whose ratio drifts with the machine (preprocess and training speed) are repeated until
 two repeats agree within 10 % (at most four times); RESULTS.md shows every repeat and
