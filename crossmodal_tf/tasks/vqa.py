@@ -259,8 +259,8 @@ def sample(run, request, settings, seed: int, warn) -> list[dict]:
     probs = np.asarray(run.model()({"text": tokens, "image": np.stack([r[1] for r in rows])}, training=False))
     k, answers = settings.top_k or TOP_ANSWERS, run.answers.answers
     records = []
-    for (label, _, question, _, truth), ids, p in zip(rows, encoded, probs):
-        top = np.argsort(-known_answers(p[None])[0])[:k]
+    ranked = np.argsort(-known_answers(probs), axis=1)[:, :k]
+    for (label, _, question, _, truth), ids, p, top in zip(rows, encoded, probs, ranked):
         record = {"input": label, "question": question or texts(np.array([ids]), run.vocab, text_cfg.level)[0],
                   "answer": answers[top[0]], "probability": float(p[top[0]]),
                   "answers": [{"answer": answers[i], "probability": float(p[i])} for i in top]}
