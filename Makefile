@@ -1,6 +1,7 @@
 # make demo: train and test the default match model on the built-in shapes data.
 # make test: the whole test suite (what CI runs); make test-fast: the tests not marked slow.
-# They create .venv and install the project when needed.
+# They create .venv and install the project when needed. How long each target takes, measured with
+# the date and the machine's load, is in benchmarks/RESULTS.md, not here.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -23,31 +24,31 @@ demo: $(STAMP)
 	$(BIN)/cmx test runs/shapes-match
 	$(BIN)/cmx eval runs/shapes-match --split val
 
-# the captioner: about 8 minutes of training on 2 CPU cores
+# the captioner, then one greedy caption per random test image
 demo-caption: $(STAMP)
 	$(BIN)/cmx train configs/shapes_caption.yaml --overwrite
 	$(BIN)/cmx test runs/shapes-caption
 	$(BIN)/cmx sample runs/shapes-caption --strategy greedy --num-samples 1
 
-# English → Chinese translation: about 7 minutes of training on 2 CPU cores
+# English → Chinese translation, then a sentence of your own
 demo-translate: $(STAMP)
 	$(BIN)/cmx train configs/shapes_translate.yaml --overwrite
 	$(BIN)/cmx test runs/shapes-translate
 	$(BIN)/cmx sample runs/shapes-translate --text "a small red circle above a large blue square"
 
-# document → summary: a few minutes of training on 2 CPU cores; ROUGE beside the lead baseline, then a summary
+# document → summary: ROUGE beside the lead baseline, then a summary
 demo-summarize: $(STAMP)
 	$(BIN)/cmx train configs/shapes_summarize.yaml --overwrite
 	$(BIN)/cmx test runs/shapes-summarize
 	$(BIN)/cmx sample runs/shapes-summarize --text "the background is a plain grey. there is a large blue square."
 
-# the dual encoder and cmx search: about 11 minutes of training on 2 CPU cores
+# the dual encoder and cmx search
 demo-retrieval: $(STAMP)
 	$(BIN)/cmx train configs/shapes_retrieval.yaml --overwrite
 	$(BIN)/cmx test runs/shapes-retrieval
 	$(BIN)/cmx search runs/shapes-retrieval --query "a small red circle above a large blue square"
 
-# visual question answering: about 7 minutes of training on 2 idle CPU cores, then the top answers to test questions
+# visual question answering, then the top answers to test questions
 demo-vqa: $(STAMP)
 	$(BIN)/cmx train configs/shapes_vqa.yaml --overwrite
 	$(BIN)/cmx test runs/shapes-vqa
@@ -56,14 +57,14 @@ demo-vqa: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-# the fast tier for the edit-test loop (under 2 minutes on 2 CPU cores): skips the tests marked slow
+# the fast tier for the edit-test loop (kept under 2 minutes on 2 CPU cores): skips the tests marked slow
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_spine.py
 
-# every scale figure in one run (about 25 minutes on 2 CPU cores) → benchmarks/RESULTS.md
+# every scale figure in one run → benchmarks/RESULTS.md
 bench-all: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
@@ -73,7 +74,7 @@ bench-decoding: $(STAMP)
 bench-search: $(STAMP)
 	$(BIN)/python benchmarks/bench_search.py
 
-# vqa on shapes and on DAQUAR, each beside its question-only model (about 45 minutes on 2 busy cores)
+# vqa on shapes and on DAQUAR, each beside its question-only model
 bench-vqa: $(STAMP)
 	$(BIN)/python benchmarks/bench_vqa.py configs/shapes_vqa.yaml
 	$(BIN)/python benchmarks/bench_vqa.py configs/vqa_daquar.yaml

@@ -309,7 +309,7 @@ def test_dump_config_round_trips(tmp_path):
 
 
 def test_contract_keys_have_their_documented_defaults():
-    """The keys scripts rely on (DESIGN.md) exist where the contract says."""
+    """The keys scripts rely on (docs/ARCHITECTURE.md, Contracts) exist where the contract says."""
     cfg = validate_config({"task": "match"})
     assert cfg.seed == 42
     assert cfg.data.source == "shapes"

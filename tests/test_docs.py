@@ -8,6 +8,7 @@ in its headings. Nothing here imports TensorFlow.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from pathlib import Path
@@ -43,6 +44,11 @@ LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
 # --- what exists -------------------------------------------------------------------------------------------
+@functools.cache
+def _schema() -> dict:
+    return config_schema()
+
+
 def _resolve(schema: dict, node: dict) -> dict:
     while "$ref" in node:
         node = schema["$defs"][node["$ref"].rsplit("/", 1)[-1]]
@@ -64,7 +70,7 @@ def _children(schema: dict, node: dict) -> dict | None:
 
 def config_key_exists(key: str, schema: dict | None = None) -> bool:
     """Whether a dotted key (data.shapes.num_images) is a key of the config schema."""
-    schema = schema or config_schema()
+    schema = schema or _schema()
     node: dict = schema
     for part in key.split("."):
         props = _children(schema, node)
@@ -76,6 +82,7 @@ def config_key_exists(key: str, schema: dict | None = None) -> bool:
     return True
 
 
+@functools.cache
 def cli_commands() -> dict[str, set[str]]:
     """Every command path ('' for cmx itself, 'train', 'config show') and the flags it takes."""
     root = typer.main.get_command(app)
@@ -195,7 +202,7 @@ def anchors(markdown: str) -> set[str]:
 # --- the checks --------------------------------------------------------------------------------------------
 def _problems_in(path: Path) -> list[str]:
     text = path.read_text(encoding="utf-8")
-    schema = config_schema()
+    schema = _schema()
     commands = cli_commands()
     every_flag = set().union(*commands.values())
     problems = [f"config key {key}" for key in sorted(config_keys_named(text))
@@ -271,3 +278,42 @@ def test_github_anchors():
     assert github_anchor("The demo in a third of the work (issue 17, part 1; target: ≥ 0.95)") == \
         "the-demo-in-a-third-of-the-work-issue-17-part-1-target--095"
     assert anchors("# A\n## A\n") == {"a", "a-1"}
+
+
+def _leaves(mapping: dict, prefix: str = "") -> dict:
+    found = {}
+    for key, value in mapping.items():
+        if isinstance(value, dict):
+            found.update(_leaves(value, f"{prefix}{key}."))
+        else:
+            found[f"{prefix}{key}"] = value
+    return found
+
+
+def config_excerpt_differences(text: str) -> list[str]:
+    """Keys of a YAML block that names a shipped config (`name: shapes-match`) whose value is not the file's."""
+    shipped = {}
+    for path in sorted((ROOT / "configs").glob("*.yaml")):
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+        shipped[config.get("name")] = (path.name, _leaves(config))
+    differences = []
+    for kind, code in _code_texts(text):
+        block = yaml.safe_load(code) if kind == "yaml" else None
+        if not isinstance(block, dict) or block.get("name") not in shipped:
+            continue
+        file, real = shipped[block["name"]]
+        differences += [f"{file}: {key} is {real.get(key, 'not set')!r}, the docs say {value!r}"
+                        for key, value in _leaves(block).items() if real.get(key, object()) != value]
+    return differences
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_config_excerpts_match_the_shipped_file(doc):
+    """A config walked through in the docs shows the values the shipped file has."""
+    assert config_excerpt_differences(doc.read_text(encoding="utf-8")) == []
+
+
+def test_a_changed_config_value_in_an_excerpt_is_caught():
+    """An excerpt of configs/shapes_match.yaml with a value the file does not have fails."""
+    assert config_excerpt_differences("```yaml\nname: shapes-match\ntrain:\n  epochs: 99\n```\n") == [
+        f"shapes_match.yaml: train.epochs is {yaml.safe_load((ROOT / 'configs/shapes_match.yaml').read_text())['train']['epochs']!r}, the docs say 99"]

@@ -18,7 +18,7 @@ from crossmodal_tf.errors import CmxError
 from crossmodal_tf.tasks import TASKS, load_task
 from crossmodal_tf.tasks.base import Task
 
-# Tolerated though not every source reads it: data.path is a contract key (DESIGN.md) that every shipped config
+# Tolerated though not every source reads it: data.path is a contract key (docs/ARCHITECTURE.md) that every shipped config
 # sets, and its default names the shapes folder that the shapes source never reads.
 TOLERATED = ("data.path",)
 MONITOR_KEYS = ("train.checkpoint.monitor", "train.early_stopping.monitor")

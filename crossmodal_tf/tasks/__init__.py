@@ -4,7 +4,7 @@ Each module here defines TASK, a `Task` (tasks/base.py): the facts the stages re
 and the hooks that do the task's work. TASKS maps a config's `task:` to its module;
 task modules import TensorFlow only inside their hooks, so that reading a task's
 facts (the config layer, `cmx runs`) stays fast. Adding a task is one module and one
-line here; tests/tasks/test_contract.py then runs every hook of it.
+line here; tests/e2e/test_task_contract.py then runs every hook of it.
 """
 
 import importlib

@@ -3,7 +3,7 @@
 A task module builds one `Task` named TASK: plain facts (read by the config layer,
 `cmx runs` and `cmx report` without TensorFlow) and hooks (functions that do the work
 and import TensorFlow when they are called). A type checker sees every field, and
-tests/tasks/test_contract.py runs every hook of every registered task.
+tests/e2e/test_task_contract.py runs every hook of every registered task.
 """
 
 from __future__ import annotations

@@ -69,7 +69,7 @@ def test_commands_report_what_they_did(trained):
 
 @pytest.mark.slow
 def test_run_directory_contents(trained):
-    """The run directory holds every file of the DESIGN.md contract."""
+    """The run directory holds every file of its contract (docs/ARCHITECTURE.md)."""
     run = trained.run
     for name in ("config.yaml", "env.json", "stats.json", "history.csv", "metrics.jsonl", "model.keras",
                  "vocab.txt", "eval_val.json", "eval_test.json"):
