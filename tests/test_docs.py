@@ -317,3 +317,44 @@ def test_a_changed_config_value_in_an_excerpt_is_caught():
     """An excerpt of configs/shapes_match.yaml with a value the file does not have fails."""
     assert config_excerpt_differences("```yaml\nname: shapes-match\ntrain:\n  epochs: 99\n```\n") == [
         f"shapes_match.yaml: train.epochs is {yaml.safe_load((ROOT / 'configs/shapes_match.yaml').read_text())['train']['epochs']!r}, the docs say 99"]
+
+
+PATH_NAMED = re.compile(r"(?<![\w./<-])((?:[\w*-]+/)*[\w*-]+\.(?:py|yaml|md|sh|json))(?:::[\w\[\]-]+)?(?![\w/])")
+# where a path the docs name may be relative to: the repository, the package, the configs (a bare config file
+# name), the tests
+PATH_BASES = ("", "crossmodal_tf", "configs", "tests")
+# files the docs name that a user or a run makes, not the repository
+MADE_FILES = {"cmx.schema.json", "stats.json", "env.json", "eval_test.json", "eval_val.json", "eval_*.json",
+              "config.yaml", "base.yaml", "bad.yaml", "dataset_coco.json", "dataset_flickr8k.json",
+              "annotations/captions_*.json"}
+
+
+def missing_paths(text: str, doc_dir: Path) -> list[str]:
+    """Repository files named in the prose and inline code of a Markdown text that do not exist."""
+    missing = []
+    for kind, code in _code_texts(text):
+        if kind != "inline":
+            continue
+        for match in PATH_NAMED.finditer(code):
+            path = match.group(1)
+            if path in MADE_FILES or Path(path).name in MADE_FILES or path.startswith(("runs/", "data/")):
+                continue
+            bases = [ROOT / b for b in PATH_BASES] + [doc_dir]
+            found = any(list(base.glob(path)) for base in bases)
+            if "/" not in path and not found:  # a bare module or test name: anywhere in the package or tests
+                found = any(list((ROOT / b).rglob(path)) for b in ("crossmodal_tf", "tests", "benchmarks"))
+            if not found:
+                missing.append(path)
+    return missing
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_repository_file_the_docs_name_exists(doc):
+    """No doc points to a module, test, config or benchmark that moved or never was."""
+    assert missing_paths(doc.read_text(encoding="utf-8"), doc.parent) == []
+
+
+def test_a_moved_file_is_caught():
+    """tests/tasks/test_contract.py moved to tests/e2e/test_task_contract.py: the old name fails."""
+    text = "`tests/tasks/test_contract.py`, `tests/e2e/test_task_contract.py`, `models/decoder.py`"
+    assert missing_paths(text, ROOT / "docs") == ["tests/tasks/test_contract.py"]
