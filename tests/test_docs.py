@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
+import tempfile
 import unicodedata
 from pathlib import Path
 
@@ -358,3 +359,42 @@ def test_a_moved_file_is_caught():
     """tests/tasks/test_contract.py moved to tests/e2e/test_task_contract.py: the old name fails."""
     text = "`tests/tasks/test_contract.py`, `tests/e2e/test_task_contract.py`, `models/decoder.py`"
     assert missing_paths(text, ROOT / "docs") == ["tests/tasks/test_contract.py"]
+
+
+def invalid_config_blocks(text: str) -> list[str]:
+    """The ```yaml config blocks of a Markdown text that no task accepts, each with the first task's error."""
+    from crossmodal_tf.config import TASK_NAMES, load_config
+    from crossmodal_tf.errors import CmxError
+
+    invalid = []
+    with tempfile.TemporaryDirectory() as folder:
+        for kind, code in _code_texts(text):
+            block = yaml.safe_load(code) if kind == "yaml" else None
+            if not isinstance(block, dict) or not set(block) <= set(SECTIONS):
+                continue
+            errors = []
+            for task in [block["task"]] if "task" in block else TASK_NAMES:
+                path = Path(folder) / "block.yaml"  # loaded from a file, as a user's: every check runs
+                path.write_text(yaml.safe_dump({**block, "task": task}), encoding="utf-8")
+                try:
+                    load_config(path, warn=lambda line: None)
+                    break
+                except CmxError as error:
+                    errors.append(str(error))
+            else:
+                invalid.append(errors[0])
+    return invalid
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_config_block_in_the_docs_validates(doc):
+    """A YAML config fragment a reader copies is accepted, values included, by the task it is for."""
+    assert invalid_config_blocks(doc.read_text(encoding="utf-8")) == []
+
+
+def test_a_config_block_with_a_wrong_value_is_caught():
+    """An existing key with a value cmx refuses fails, and so does a key no task reads."""
+    text = ("```yaml\nmodel:\n  text: {type: gru}\n```\n\n```yaml\ntask: match\nmodel: {attention: luong}\n```\n\n"
+            "```yaml\nmodel:\n  text: {type: transformer, dim: 128}\n```\n")
+    problems = invalid_config_blocks(text)
+    assert len(problems) == 2 and "model.text.type" in problems[0] and "model.attention" in problems[1]
