@@ -1,9 +1,11 @@
-"""The docs name only config keys, commands, flags and result sections that exist.
+"""Every statement in the docs that cmx can check matches the code.
 
-README.md and docs/*.md are read as text; every dotted config key they name (`data.shapes.num_images`,
+README.md and docs/*.md are read as text: every dotted config key they name (`data.shapes.num_images`,
 `--set model.text.type=transformer`, the keys of a ```yaml config block) is looked up in the config's JSON
-Schema, every `cmx COMMAND --flag` in the Typer app, and every link to a section of benchmarks/RESULTS.md
-in its headings. Nothing here imports TensorFlow.
+Schema; every `cmx COMMAND --flag` in the Typer app; every link to a section of benchmarks/RESULTS.md (or
+another doc) in its headings; every repository file named in inline code on disk. Every ```yaml config block
+loads as a config file, and one that excerpts a shipped config shows that file's values. Nothing here
+imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -291,12 +293,19 @@ def _leaves(mapping: dict, prefix: str = "") -> dict:
     return found
 
 
-def config_excerpt_differences(text: str) -> list[str]:
-    """Keys of a YAML block that names a shipped config (`name: shapes-match`) whose value is not the file's."""
+@functools.cache
+def _shipped_configs() -> dict:
+    """name → (file name, dotted leaves) of every config under configs/, as written (extends not merged)."""
     shipped = {}
     for path in sorted((ROOT / "configs").glob("*.yaml")):
         config = yaml.safe_load(path.read_text(encoding="utf-8"))
         shipped[config.get("name")] = (path.name, _leaves(config))
+    return shipped
+
+
+def config_excerpt_differences(text: str) -> list[str]:
+    """Keys of a YAML block that names a shipped config (`name: shapes-match`) whose value is not the file's."""
+    shipped = _shipped_configs()
     differences = []
     for kind, code in _code_texts(text):
         block = yaml.safe_load(code) if kind == "yaml" else None
@@ -398,3 +407,4 @@ def test_a_config_block_with_a_wrong_value_is_caught():
             "```yaml\nmodel:\n  text: {type: transformer, dim: 128}\n```\n")
     problems = invalid_config_blocks(text)
     assert len(problems) == 2 and "model.text.type" in problems[0] and "model.attention" in problems[1]
+
