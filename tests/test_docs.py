@@ -137,8 +137,8 @@ def config_keys_named(text: str) -> set[str]:
 
 
 def cli_calls_named(text: str) -> list[tuple[str, list[str]]]:
-    """(command path, flags) of every `cmx …` call in the code of a Markdown text, and of the flags named in
-    a prose paragraph right after the commands that paragraph names."""
+    """(command path, flags) of every `cmx …` call in the code of a Markdown text; a flag that prose names on
+    its own comes with the commands its paragraph names ('a|b'), or '*' (any command) when it names none."""
     commands = cli_commands()
     calls = []
 
@@ -158,7 +158,7 @@ def cli_calls_named(text: str) -> list[tuple[str, list[str]]]:
                 found.append((path, FLAG.findall(segment[match.end():])))
         return found
 
-    for kind, code in _code_texts(text):
+    for _, code in _code_texts(text):
         calls += parse(code)
 
     # a flag named alone in prose (`--top-k K`) belongs to a command the same paragraph, list item or table
