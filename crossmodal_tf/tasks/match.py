@@ -57,6 +57,14 @@ def train_metrics() -> list:
     return [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")]
 
 
+def called_matches(scores, threshold: float):
+    """Which scores count as a match: those above eval.threshold (strictly), the rule by which Keras's
+    accuracy, precision, recall and F1 decide, so that every figure of a run calls a pair the same way."""
+    import numpy as np
+
+    return np.asarray(scores) > threshold
+
+
 def scored_batches(model, dataset):
     """Each parsed batch with its labels and match scores as numpy vectors: (batch, labels, scores).
 
@@ -102,7 +110,7 @@ def evaluate(run, model, dataset) -> dict:
     # F1Score returns one value per class: a vector of length 1 here
     results = {name: float(np.asarray(metric.result()).reshape(-1)[0]) for name, metric in metrics.items()}
     scores, labels, kinds = np.concatenate(scores), np.concatenate(labels), np.concatenate(kinds)
-    correct = (scores >= threshold) == (labels >= 0.5)
+    correct = called_matches(scores, threshold) == (labels >= 0.5)
     for kind_id, kind_name in enumerate(EXAMPLE_KINDS):
         chosen = kinds == kind_id
         if chosen.any():
@@ -125,12 +133,12 @@ def report_sections(run, model, split: str, dataset) -> list:
         scores.append(score)
         labels.append(label)
         kinds, ids, images = (batch[key].numpy() for key in ("kind", "text", "image"))
-        for row in np.flatnonzero((score >= threshold) != (label >= 0.5)):
+        for row in np.flatnonzero(called_matches(score, threshold) != (label >= 0.5)):
             wrong.append((abs(score[row] - label[row]), score[row], label[row], kinds[row], ids[row], images[row]))
         wrong = sorted(wrong, key=lambda w: -w[0])[:MISTAKES]  # only the gallery's images are kept
     scores, labels = np.concatenate(scores), np.concatenate(labels)
     figures_html = (image(figures.roc_figure(labels, scores), "ROC curve")
-                    + image(figures.confusion_figure(labels, scores >= threshold), "confusion matrix"))
+                    + image(figures.confusion_figure(labels, called_matches(scores, threshold)), "confusion matrix"))
     level = run.config.data.text.level
     cards = [card(figures.example_image(pixels), f"mistake {n + 1}",
                   [texts(ids[None], run.vocab, level)[0],
