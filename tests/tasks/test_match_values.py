@@ -110,3 +110,19 @@ def test_the_threshold_moves_every_thresholded_figure():
     assert results["f1"] == pytest.approx(2 * 0.5 * 0.25 / 0.75, abs=1e-6)
     assert results["accuracy_positive"] == pytest.approx(1 / 4) and results["accuracy_hard_negative"] == 0.5
     assert results["auc"] == pytest.approx(11 / 16, abs=1e-3)  # the ROC curve knows no threshold
+
+
+def test_auc_is_exact_for_scores_crowded_near_one_and_counts_ties_half_in_any_order():
+    """Keras's AUC (1,000 thresholds) gave 0.5 here, every score in its top bucket; the pairs are all in order."""
+    import tensorflow as tf
+
+    class Saturated:
+        def __call__(self, inputs, training=False):
+            return tf.gather(tf.constant([0, 0, 0, 0, 0.9999, 0.9998, 0.9995, 0.999]), inputs["text"][:, 0])[:, None]
+
+    rows = [(4, 1, POSITIVE), (5, 1, POSITIVE), (6, 0, HARD), (7, 0, HARD)]
+    assert match.evaluate(run_with(), Saturated(), batches(rows))["auc"] == 1.0
+    tied = [(6, 1, POSITIVE), (6, 0, HARD), (4, 1, POSITIVE), (6, 0, RANDOM)]  # 0.5 tied thrice; 0.9 above all
+    # pairs: (0.9, either negative) right: 2; (0.5 positive, either 0.5 negative) ties: 2 × 1/2 → 3 / 4
+    for order in (tied, tied[::-1], tied[1:] + tied[:1]):
+        assert match.evaluate(run_with(), FixedScorer(), batches(order))["auc"] == pytest.approx(3 / 4)
