@@ -1,10 +1,11 @@
-"""A subword vocabulary's effect on wmt_en_zh: the share of test tokens that are <unk>, word/char against subword.
+"""A subword vocabulary's effect on wmt_en_zh: the share of val tokens that are <unk>, word/char against subword.
 
     .venv/bin/python benchmarks/bench_subword.py [--data ../shared/datasets/wmt_en_zh] [--work DIR] [--write]
 
 No training: each variant is `cmx preprocess` of the same data (the library function,
 so the vocabularies are built exactly as for training, from the train split only), and
-the test split's shards are read back and counted. Both sides: the English source and
+the val split's shards are read back and counted (the variants are compared on val, drawn
+from train.tsv by key hash and unseen by every vocabulary; test is left alone). Both sides: the English source and
 the Chinese target (its <start>/<end> framing not counted). Variants:
 
 - word/char as configs/translate_parallel.yaml sets them (English words, Chinese
@@ -14,11 +15,12 @@ the Chinese target (its <start>/<end> framing not counted). Variants:
 - subword as configs/translate_parallel_subword.yaml (SentencePiece unigram, 8,000
   pieces a side), and the same with model_type bpe.
 
-Every variant's max_length is raised to 1,000 so no sentence is cut and all test tokens
-count; tokens per sentence and the share of test sentences longer than the config's
+Every variant's max_length is raised to 1,000 so no sentence is cut and all val tokens
+count; tokens per sentence and the share of val sentences longer than the config's
 max_length are reported beside. Byte pieces (subword's spelling of characters its model
 does not cover) are counted too, as what takes the place of <unk>. For subword variants
-the round trip is checked on the raw test file: every sentence, cut into pieces, encoded,
+the round trip is checked on the val split's raw sentences (as the shards store them): every
+sentence, cut into pieces, encoded,
 decoded and joined, must read as its normalised text (what outputs are scored against).
 --write puts the Markdown section into benchmarks/RESULTS.md.
 """
@@ -40,7 +42,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 WORD_CONFIG, SUBWORD_CONFIG = "configs/translate_parallel.yaml", "configs/translate_parallel_subword.yaml"
-UNCUT = 1000  # max_length while counting: every test token counts
+UNCUT = 1000  # max_length while counting: every token of the counted split counts
+# the variants are compared on val (drawn from train.tsv by key hash, so no vocabulary saw it); test is left
+# for the models trained on the chosen vocabulary
+SPLIT = "val"
 SIDES = {"text": ("English", "text"), "target_text": ("Chinese", "target")}  # config side → (language, shard field)
 BYTE_PIECE = re.compile(r"<0x[0-9A-F]{2}>")
 VARIANTS = {  # name → (config, --set overrides)
@@ -52,8 +57,9 @@ VARIANTS = {  # name → (config, --set overrides)
 }
 
 
-def count_side(config, processed: Path, side: str, stats: dict) -> dict:
-    """<unk> and byte-piece shares of one side's test tokens, tokens per sentence, sentences past max_length."""
+def count_side(config, processed: Path, side: str, stats: dict, split: str = SPLIT) -> dict:
+    """<unk> and byte-piece shares of one side's tokens in a split, tokens per sentence, sentences past
+    max_length."""
     import numpy as np
 
     from crossmodal_tf.data.pipeline import make_dataset
@@ -65,7 +71,7 @@ def count_side(config, processed: Path, side: str, stats: dict) -> dict:
     byte_ids = [i for i, token in enumerate(vocab.tokens) if BYTE_PIECE.fullmatch(token)]
     limit = getattr(config.data, side).max_length
     lengths, unks, bytes_ = [], 0, 0
-    for batch in make_dataset(processed, "test", stats["counts"]["test"], 512, None):
+    for batch in make_dataset(processed, split, stats["counts"][split], 512, None):
         rows = np.asarray(batch[field])
         for row in rows:
             ids = row[(row > 0) & ~np.isin(row, framing)]
@@ -78,8 +84,19 @@ def count_side(config, processed: Path, side: str, stats: dict) -> dict:
             "max_length": limit, "longer_than_max_length": sum(n > limit for n in lengths) / len(lengths)}
 
 
-def round_trip(config, processed: Path, data: Path, side: str) -> str:
-    """'k/n': test sentences of a subword side whose pieces join back into their normalised text (— for others)."""
+def raw_sentences(processed: Path, side: str, stats: dict, split: str = SPLIT) -> list[str]:
+    """A split's raw sentences of one side, as its shards store them (distinct, in shard order)."""
+    from crossmodal_tf.data.pipeline import make_dataset
+
+    field = "source_text" if side == "text" else "target_text"
+    texts = [t.decode() for batch in make_dataset(processed, split, stats["counts"][split], 512, None, raw_text=True)
+             for t in batch[field].numpy()]
+    return list(dict.fromkeys(texts))
+
+
+def round_trip(config, processed: Path, side: str, stats: dict) -> str:
+    """'k/n': a split's sentences of a subword side whose pieces join back into their normalised text (— for
+    others)."""
     from crossmodal_tf.data.subword import MODEL_FILES, SubwordVocabulary
     from crossmodal_tf.data.text import normalize
 
@@ -88,15 +105,14 @@ def round_trip(config, processed: Path, data: Path, side: str) -> str:
         return "—"
     vocab = SubwordVocabulary.read(processed / MODEL_FILES[side],
                                    processed / ("vocab.txt" if side == "text" else "target_vocab.txt"))
-    column = list(SIDES).index(side)
-    rows = [line.split("\t") for line in (data / "test.tsv").read_text(encoding="utf-8").splitlines() if line]
-    exact = sum(vocab.detokenize(vocab.decode(vocab.encode(vocab.tokenize(row[column], cfg.level, cfg.lowercase))))
-                == normalize(row[column], cfg.lowercase) for row in rows)
-    return f"{exact:,}/{len(rows):,}"
+    sentences = raw_sentences(processed, side, stats)
+    exact = sum(vocab.detokenize(vocab.decode(vocab.encode(vocab.tokenize(text, cfg.level, cfg.lowercase))))
+                == normalize(text, cfg.lowercase) for text in sentences)
+    return f"{exact:,}/{len(sentences):,}"
 
 
 def measure(data: Path, work: Path) -> dict:
-    """Preprocess every variant of wmt_en_zh under work and count its test tokens."""
+    """Preprocess every variant of wmt_en_zh under work and count its val tokens."""
     from crossmodal_tf.config import load_config
     from crossmodal_tf.data.preprocess import preprocess
 
@@ -111,7 +127,7 @@ def measure(data: Path, work: Path) -> dict:
         seconds = time.perf_counter() - started
         results[name] = {"config": path, "set": sets, "preprocess_s": round(seconds, 1),
                          **{side: {**count_side(config, uncut.processed_dir, side, stats),
-                                   "round_trip": round_trip(config, uncut.processed_dir, data, side)}
+                                   "round_trip": round_trip(config, uncut.processed_dir, side, stats)}
                             for side in SIDES}}
     return results
 
@@ -119,21 +135,21 @@ def measure(data: Path, work: Path) -> dict:
 def markdown(results: dict, command: str, data: Path) -> str:
     """The RESULTS.md section."""
     lines = [
-        "## Subword vocabularies: <unk> share of wmt_en_zh test tokens (target: 0 with subword)",
+        f"## Subword vocabularies: <unk> share of wmt_en_zh {SPLIT} tokens (target: 0 with subword)",
         "",
         f"{time.strftime('%Y-%m-%d')}, {platform.machine()}, {os.cpu_count()} CPU cores. Command:",
         "",
         f"    {command}",
         "",
-        f"No training: `cmx preprocess` of {data.name} (train 15,385 pairs, test 2,037) per variant, vocabularies "
-        "from the train split only, then the test shards counted. Sentences are not cut (max_length "
-        f"{UNCUT} while counting), so every test token counts; the last column is the share of test sentences "
-        "longer than the config's own max_length. Byte pieces: characters the SentencePiece model does not "
-        "cover, spelled as their UTF-8 bytes instead of <unk>. Round trip: raw test sentences that, cut into "
-        "pieces, encoded, decoded and joined, read exactly as their normalised text. Preprocess time includes "
-        "SentencePiece's training.",
+        f"No training: `cmx preprocess` of {data.name} per variant, vocabularies from the train split only, then "
+        f"the {SPLIT} shards counted (the variants are compared on {SPLIT}; test is left alone). Sentences are not "
+        f"cut (max_length {UNCUT} while counting), so every {SPLIT} token counts; the last column is the share of "
+        f"{SPLIT} sentences longer than the config's own max_length. Byte pieces: characters the SentencePiece "
+        f"model does not cover, spelled as their UTF-8 bytes instead of <unk>. Round trip: distinct raw {SPLIT} "
+        "sentences that, cut into pieces, encoded, decoded and joined, read exactly as their normalised text. "
+        "Preprocess time includes SentencePiece's training.",
         "",
-        "| variant | side | vocabulary | test tokens | <unk> | <unk> share | byte pieces | tokens / sentence "
+        f"| variant | side | vocabulary | {SPLIT} tokens | <unk> | <unk> share | byte pieces | tokens / sentence "
         "| past max_length | round trip exact | preprocess s |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]

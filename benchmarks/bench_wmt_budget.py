@@ -1,5 +1,6 @@
-"""wmt_en_zh test BLEU and chrF: the LSTM on words/characters against the Transformer on subword pieces, each
-given the same wall-clock training budget, beside the baseline of copying the English source (issue 15).
+"""wmt_en_zh BLEU and chrF: the LSTM on words/characters against the Transformer on subword pieces, each
+given the same wall-clock training budget, compared on val, the better one then tested, beside the baseline of
+copying the English source (issue 15).
 
     nice -n 5 .venv/bin/python benchmarks/bench_wmt_budget.py [--budget 20] [--data ../shared/datasets/wmt_en_zh]
         [--work DIR] [--set KEY=VALUE ...] [--no-write]
@@ -9,10 +10,12 @@ characters) and configs/translate_parallel_transformer.yaml (Transformer, Senten
 pieces both sides) on the same data, one after the other; then trains both at the same
 time, each with `train.time_budget_minutes` (--budget) and TensorFlow limited to one
 thread per op pool, so both see the same machine and its load and each gets about one
-of the two cores; then runs `cmx test` on both (greedy decoding, sacrebleu BLEU with
-its `zh` tokenizer and chrF, against the raw test references) and translates three test
-sentences with each. The baseline is computed in the same run on the same test
-sentences and references: the English source itself as the "translation". The section
+of the two cores; then runs `cmx eval --split val` on both (greedy decoding, sacrebleu
+BLEU with its `zh` tokenizer and chrF, against the raw references), and `cmx test` only on
+the one with the higher val BLEU (then chrF), which also translates three test sentences:
+the settings are chosen on val, and test is read once, for the chosen one. The baseline
+is computed in the same run on the same sentences and references, on both splits: the
+English source itself as the "translation". The section
 goes between the `wmt_budget` markers of benchmarks/RESULTS.md, with the command, the
 date, uptime and load, the epochs each run reached and the figures; a hand-written note
 may follow the end marker.
@@ -98,15 +101,15 @@ def progress(run_dir: Path) -> dict:
             "epoch_times_s": [float(r["epoch_time_s"]) for r in history]}
 
 
-def copy_baseline(run_dir: Path) -> dict:
-    """BLEU and chrF (sacrebleu, zh) of the English source sentences as their own translations, on the test
-    sentences and raw references `cmx test` scores the run against."""
+def copy_baseline(run_dir: Path, split: str) -> dict:
+    """BLEU and chrF (sacrebleu, zh) of the English source sentences as their own translations, on a split's
+    sentences and the raw references `cmx eval`/`cmx test` score the run against."""
     from crossmodal_tf.run import open_run
     from crossmodal_tf.tasks.seq2seq import sources_with_references
     from crossmodal_tf.text_scores import translation_scores
 
     run = open_run(run_dir, True)
-    sources, references = sources_with_references(run.dataset("test"), run.target_vocab,
+    sources, references = sources_with_references(run.dataset(split), run.target_vocab,
                                                   run.config.data.target_text.level)
     if sources.raw is None:
         raise SystemExit(f"{run_dir}: its shards hold no raw texts; preprocess again (--force)")
@@ -121,8 +124,14 @@ def samples(run_dir: Path, sentences: list[str], work: Path) -> list[str]:
     return [json.loads(line)["text"] for line in out.read_text(encoding="utf-8").splitlines()]
 
 
+def chosen_on_val(runs: dict) -> str:
+    """The run with the higher val BLEU (then chrF): the one setting whose test figures are read."""
+    return max(runs, key=lambda name: (runs[name]["val"]["bleu"], runs[name]["val"]["chrf"]))
+
+
 def measure(args) -> dict:
-    """Preprocess, train side by side, test, sample and score the baseline; every figure of the section."""
+    """Preprocess, train side by side, evaluate both on val, test and sample the one chosen on val, and score the
+    baseline on both splits; every figure of the section."""
     work, data = args.work.resolve(), args.data.resolve()
     work.mkdir(parents=True, exist_ok=True)
     results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -143,13 +152,17 @@ def measure(args) -> dict:
     rows = [line.split("\t") for line in (data / "test.tsv").read_text(encoding="utf-8").splitlines() if line]
     picked = rows[: SAMPLES]
     results["samples"] = [{"source": r[0], "reference": r[1]} for r in picked]
+    # the settings are compared on val; test is read once, for the one chosen there
     for name, run in runs.items():
-        test = json.loads(cmx("test", str(run["dir"]), "--json"))
+        val = json.loads(cmx("eval", str(run["dir"]), "--split", "val", "--json"))
         results["runs"][name] = {"config": run["config"], "preprocess_s": run["preprocess_s"],
-                                 "train_wall_s": round(trained["walls"][name], 1), **progress(run["dir"]),
-                                 "test": test, "samples": samples(run["dir"], [r[0] for r in picked], work)}
+                                 "train_wall_s": round(trained["walls"][name], 1), **progress(run["dir"]), "val": val}
         print(name, json.dumps(results["runs"][name]), flush=True)
-    results["copy_source"] = copy_baseline(runs["LSTM + word/char"]["dir"])
+    chosen = results["chosen"] = chosen_on_val(results["runs"])
+    results["runs"][chosen]["test"] = json.loads(cmx("test", str(runs[chosen]["dir"]), "--json"))
+    results["runs"][chosen]["samples"] = samples(runs[chosen]["dir"], [r[0] for r in picked], work)
+    baseline_run = runs["LSTM + word/char"]["dir"]
+    results["copy_source"] = {split: copy_baseline(baseline_run, split) for split in ("val", "test")}
     results["uptime_end"] = uptime()
     (work / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")
     return results
@@ -157,17 +170,18 @@ def measure(args) -> dict:
 
 def section(results: dict, command: str) -> str:
     """The Markdown of the wmt_budget section."""
-    runs = results["runs"]
-    names = list(runs)
+    runs, chosen, copy = results["runs"], results["chosen"], results["copy_source"]
+    names, test = list(runs), results["runs"][results["chosen"]]["test"]
     lines = [
         "### WMT en→zh on a time budget: LSTM + word/char against Transformer + subword (`bench_wmt_budget.py`)",
         "",
         f"Produced by `{command}` on {results['date']} ({results['machine']}). Both configs were preprocessed on "
         f"the same data, then trained **at the same time**, each with `train.time_budget_minutes="
         f"{results['budget_min']:g}` and TensorFlow's op pools at one thread (so each had about one of the two "
-        "cores, under the same load); then `cmx test` on each (greedy decoding; sacrebleu BLEU with its `zh` "
-        "tokenizer and chrF, against the raw test references as written). Copying the English source is scored "
-        "on the same sentences and references in the same run.",
+        "cores, under the same load); then `cmx eval --split val` on each (greedy decoding; sacrebleu BLEU with its "
+        "`zh` tokenizer and chrF, against the raw references as written), and `cmx test` on the one with the "
+        "higher val BLEU only. Copying the English source is scored on the same sentences and references in the "
+        "same run.",
         "",
         f"- uptime before preprocessing: `{results['uptime_start']}`",
         f"- uptime when training started: `{results['uptime_train_start']}`; when it ended: "
@@ -177,15 +191,15 @@ def section(results: dict, command: str) -> str:
         "| figure | " + " | ".join(names) + " | copy the English source |",
         "|---|" + "---|" * (len(names) + 1),
         "| config | " + " | ".join(f"`{runs[n]['config']}`" for n in names) + " | |",
-        "| **test BLEU** (sacrebleu `zh`) | " + " | ".join(f"**{runs[n]['test']['bleu']:.2f}**" for n in names)
-        + f" | {results['copy_source']['bleu']:.2f} |",
-        "| **test chrF** | " + " | ".join(f"**{runs[n]['test']['chrf']:.2f}**" for n in names)
-        + f" | {results['copy_source']['chrf']:.2f} |",
-        "| test sentences (references) | " + " | ".join(f"{runs[n]['test']['sentences']:,} "
-                                                      f"({runs[n]['test'].get('references', '?')})" for n in names)
-        + f" | {results['copy_source']['sentences']:,} |",
-        "| test perplexity (unigram) | " + " | ".join(
-            f"{runs[n]['test']['perplexity']:.1f} ({runs[n]['test'].get('unigram_perplexity', float('nan')):.1f})"
+        "| **val BLEU** (sacrebleu `zh`) | " + " | ".join(f"**{runs[n]['val']['bleu']:.2f}**" for n in names)
+        + f" | {copy['val']['bleu']:.2f} |",
+        "| **val chrF** | " + " | ".join(f"**{runs[n]['val']['chrf']:.2f}**" for n in names)
+        + f" | {copy['val']['chrf']:.2f} |",
+        "| val sentences (references) | " + " | ".join(f"{runs[n]['val']['sentences']:,} "
+                                                     f"({runs[n]['val'].get('references', '?')})" for n in names)
+        + f" | {copy['val']['sentences']:,} |",
+        "| val perplexity (unigram) | " + " | ".join(
+            f"{runs[n]['val']['perplexity']:.1f} ({runs[n]['val'].get('unigram_perplexity', float('nan')):.1f})"
             for n in names) + " | |",
         "| epochs reached | " + " | ".join(_epochs(runs[n]) for n in names) + " | |",
         "| best epoch (val_loss) | " + " | ".join(f"{runs[n]['best_epoch']} ({runs[n]['best_val_loss']:.3f})"
@@ -196,14 +210,19 @@ def section(results: dict, command: str) -> str:
         + " | |",
         "| preprocess, s | " + " | ".join(f"{runs[n]['preprocess_s']:.0f}" for n in names) + " | |",
         "",
-        "Three test sentences (the first three of test.tsv), greedy:",
+        f"**Chosen on val: {chosen}** (the higher val BLEU, then chrF). Its test figures, read once: "
+        f"BLEU {test['bleu']:.2f}, chrF {test['chrf']:.2f} over {test['sentences']:,} sentences "
+        f"({test.get('references', '?')} references), perplexity {test['perplexity']:.1f} "
+        f"(unigram {test.get('unigram_perplexity', float('nan')):.1f}); copying the English source: "
+        f"BLEU {copy['test']['bleu']:.2f}, chrF {copy['test']['chrf']:.2f}. The other setting is not tested.",
+        "",
+        f"Three test sentences (the first three of test.tsv), greedy, by {chosen}:",
         "",
     ]
     for i, sample in enumerate(results["samples"]):
         lines.append(f"{i + 1}. source: {sample['source']}")
         lines.append(f"   - reference: {sample['reference']}")
-        for name in names:
-            lines.append(f"   - {name}: {runs[name]['samples'][i]}")
+        lines.append(f"   - {chosen}: {runs[chosen]['samples'][i]}")
     return "\n".join(lines) + "\n"
 
 

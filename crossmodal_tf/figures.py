@@ -73,11 +73,18 @@ def write_curves(run_dir: str | Path) -> Path | None:
 
 
 def roc_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """(false positive rates, true positive rates, area) of scores against 0/1 labels, one point per threshold."""
+    """(false positive rates, true positive rates, area) of scores against 0/1 labels, one point per distinct score.
+
+    The area is the exact ROC AUC: the share of (positive, negative) pairs the scores put in the right order, a
+    tie counting one half. Tied scores make one point, not one per row, so the curve does not depend on the
+    order of the rows (one point per row drew tied pairs as a staircase in whatever order they came).
+    """
+    scores, labels = np.asarray(scores), np.asarray(labels)
     order = np.argsort(-scores, kind="stable")
-    labels = labels[order]
-    true_positives = np.concatenate([[0], np.cumsum(labels)])
-    false_positives = np.concatenate([[0], np.cumsum(1 - labels)])
+    scores, labels = scores[order], labels[order]
+    last_of_each_score = np.append(np.flatnonzero(np.diff(scores)), len(scores) - 1)
+    true_positives = np.concatenate([[0], np.cumsum(labels)[last_of_each_score]])
+    false_positives = np.concatenate([[0], np.cumsum(1 - labels)[last_of_each_score]])
     tpr = true_positives / max(1, labels.sum())
     fpr = false_positives / max(1, (1 - labels).sum())
     return fpr, tpr, float(np.trapezoid(tpr, fpr))

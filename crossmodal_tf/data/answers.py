@@ -16,6 +16,9 @@ from typing import Iterable
 from crossmodal_tf.data.text import normalize
 
 UNKNOWN = "<unk>"
+# How an annotator's answer outside the vocabulary is stored among a question's annotators' answers: not 0,
+# which pads those rows in a batch, so that VQA accuracy counts every annotator (tasks/vqa.py)
+ANNOTATOR_UNKNOWN = -1
 
 
 def normalize_answer(answer: str) -> str:

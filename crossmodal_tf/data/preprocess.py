@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from crossmodal_tf.atomic import atomic_directory
-from crossmodal_tf.data.answers import Answers, normalize_answer
+from crossmodal_tf.data.answers import ANNOTATOR_UNKNOWN, Answers, normalize_answer
 from crossmodal_tf.config import Config
 from crossmodal_tf.data.encode import EncodeJob, Encoder, TextSide, encoding, resolve_workers
 from crossmodal_tf.data.pairs import EXAMPLE_KINDS, CaptionPool
@@ -118,6 +118,9 @@ def fingerprint(config: Config) -> str:
     }
     if copies(config):
         relevant["copy"] = True  # the key is absent otherwise, so the other runs' fingerprints stay as they were
+    if load_task(config.task).answers:
+        # 2: annotators' answers outside the vocabulary stored as ANNOTATOR_UNKNOWN, no longer as 0 (padding)
+        relevant["annotator_ids"] = 2
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
 
 
@@ -344,7 +347,7 @@ class ExampleIds:
         if self.answers is None:
             return text, label, self.kinds.index(kind), target
         # a vqa example: label is the answer, target every annotator's answer (or none), both stored as ids
-        ids = tuple(self.answers.id(a) for a in target) if target else None
+        ids = tuple(self.answers.id(a) or ANNOTATOR_UNKNOWN for a in target) if target else None
         return text, self.answers.id(label), self.kinds.index(question_type(kind)), ids
 
 

@@ -57,6 +57,14 @@ def train_metrics() -> list:
     return [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")]
 
 
+def called_matches(scores, threshold: float):
+    """Which scores count as a match: those above eval.threshold (strictly), the rule by which Keras's
+    accuracy, precision, recall and F1 decide, so that every figure of a run calls a pair the same way."""
+    import numpy as np
+
+    return np.asarray(scores) > threshold
+
+
 def scored_batches(model, dataset):
     """Each parsed batch with its labels and match scores as numpy vectors: (batch, labels, scores).
 
@@ -73,13 +81,15 @@ def scored_batches(model, dataset):
 
 
 def evaluate(run, model, dataset) -> dict:
-    """Loss, accuracy, precision, recall, F1 and ROC AUC over a dataset of parsed batches.
+    """Loss, accuracy, precision, recall, F1 and the exact ROC AUC over a dataset of parsed batches.
 
     Also the accuracy on each kind of example (positives, random and hard negatives),
     which shows whether the model tells apart captions that differ in one attribute.
     """
     import keras
     import numpy as np
+
+    from crossmodal_tf.figures import roc_curve
 
     threshold = run.config.eval.threshold
     metrics = {
@@ -88,7 +98,6 @@ def evaluate(run, model, dataset) -> dict:
         "precision": keras.metrics.Precision(thresholds=threshold),
         "recall": keras.metrics.Recall(thresholds=threshold),
         "f1": keras.metrics.F1Score(threshold=threshold),
-        "auc": keras.metrics.AUC(num_thresholds=1000),
     }
     scores, labels, kinds = [], [], []
     for batch, label, score in scored_batches(model, dataset):
@@ -102,7 +111,10 @@ def evaluate(run, model, dataset) -> dict:
     # F1Score returns one value per class: a vector of length 1 here
     results = {name: float(np.asarray(metric.result()).reshape(-1)[0]) for name, metric in metrics.items()}
     scores, labels, kinds = np.concatenate(scores), np.concatenate(labels), np.concatenate(kinds)
-    correct = (scores >= threshold) == (labels >= 0.5)
+    # exact, from every score: Keras's AUC buckets scores by 1,000 thresholds, and a trained model's scores
+    # crowd into the top and bottom buckets (positives at 0.9999 and negatives at 0.9995 made 0.5, not 1.0)
+    results["auc"] = roc_curve(labels, scores)[2]
+    correct = called_matches(scores, threshold) == (labels >= 0.5)
     for kind_id, kind_name in enumerate(EXAMPLE_KINDS):
         chosen = kinds == kind_id
         if chosen.any():
@@ -125,12 +137,12 @@ def report_sections(run, model, split: str, dataset) -> list:
         scores.append(score)
         labels.append(label)
         kinds, ids, images = (batch[key].numpy() for key in ("kind", "text", "image"))
-        for row in np.flatnonzero((score >= threshold) != (label >= 0.5)):
+        for row in np.flatnonzero(called_matches(score, threshold) != (label >= 0.5)):
             wrong.append((abs(score[row] - label[row]), score[row], label[row], kinds[row], ids[row], images[row]))
         wrong = sorted(wrong, key=lambda w: -w[0])[:MISTAKES]  # only the gallery's images are kept
     scores, labels = np.concatenate(scores), np.concatenate(labels)
     figures_html = (image(figures.roc_figure(labels, scores), "ROC curve")
-                    + image(figures.confusion_figure(labels, scores >= threshold), "confusion matrix"))
+                    + image(figures.confusion_figure(labels, called_matches(scores, threshold)), "confusion matrix"))
     level = run.config.data.text.level
     cards = [card(figures.example_image(pixels), f"mistake {n + 1}",
                   [texts(ids[None], run.vocab, level)[0],

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 
+from crossmodal_tf.data.answers import ANNOTATOR_UNKNOWN
 from crossmodal_tf.errors import CmxError
 from crossmodal_tf.tasks.base import Task
 
@@ -66,19 +67,36 @@ def train_metrics() -> list:
     return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
 
 
-def vqa_accuracy(predicted, answers) -> float:
-    """Mean over questions of min(1, annotators who gave the predicted answer / 3); answers are id rows,
-    0 (unknown answer, or padding) never matching."""
+def question_accuracies(predicted, answers):
+    """Each question's VQA accuracy: predicted is a vector of answer ids, answers a row of annotators' answer ids
+    per question (0: padding; an annotator's answer outside the vocabulary is -1, matching nothing).
+
+    The official VQA formula (Antol et al. 2015, and the VQA evaluation code): with n ≥ 2 annotators, the mean
+    over each annotator left out of min(1, matches among the other n − 1 / 3); with ten annotators that is the
+    mean over the ten 9-annotator subsets. One annotator: exact match.
+    """
     import numpy as np
 
     predicted, answers = np.asarray(predicted), np.asarray(answers)
-    matches = ((answers == predicted[:, None]) & (answers != 0)).sum(axis=1)
-    return float(np.minimum(1.0, matches / AGREEING).mean()) if len(predicted) else 0.0
+    given = answers != 0
+    annotators = given.sum(axis=1)
+    matches = ((answers == predicted[:, None]) & given).sum(axis=1)
+    # leaving out one of the `matches` annotators who agree leaves matches - 1 agreeing; leaving out another, all
+    agreeing_left_out = matches * np.minimum(1.0, np.maximum(matches - 1, 0) / AGREEING)
+    other_left_out = (annotators - matches) * np.minimum(1.0, matches / AGREEING)
+    several = (agreeing_left_out + other_left_out) / np.maximum(annotators, 1)
+    return np.where(annotators >= 2, several, (matches > 0).astype(float))
+
+
+def vqa_accuracy(predicted, answers) -> float:
+    """Mean over questions of question_accuracies."""
+    return float(question_accuracies(predicted, answers).mean()) if len(predicted) else 0.0
 
 
 def answer_scores(predicted, labels, kinds, question_types, annotators=None) -> dict:
     """accuracy, accuracy_<type>, majority_accuracy (always answering id 1, the train split's most common
-    answer) and vqa_accuracy over the questions that have annotators' answers (rows not all 0)."""
+    answer) and, when some question has annotators' answers, vqa_accuracy over every question (one without
+    them has its one answer, the label, which is then an exact match)."""
     import numpy as np
 
     predicted, labels, kinds = np.asarray(predicted), np.asarray(labels), np.asarray(kinds)
@@ -88,10 +106,12 @@ def answer_scores(predicted, labels, kinds, question_types, annotators=None) -> 
         chosen = kinds == index
         if chosen.any():
             results[f"accuracy_{name}"] = float(correct[chosen].mean())
-    if annotators is not None and annotators.shape[1]:
-        rated = annotators.any(axis=1)
-        if rated.any():
-            results["vqa_accuracy"] = vqa_accuracy(predicted[rated], annotators[rated])
+    if annotators is not None and annotators.shape[1] and (annotators != 0).any():
+        rated = (annotators != 0).any(axis=1)
+        own = np.where(labels != 0, labels, ANNOTATOR_UNKNOWN)  # an unknown label matches nothing, as -1
+        single = np.zeros_like(annotators)
+        single[:, 0] = own
+        results["vqa_accuracy"] = vqa_accuracy(predicted, np.where(rated[:, None], annotators, single))
     return results
 
 

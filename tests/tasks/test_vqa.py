@@ -17,7 +17,7 @@ from crossmodal_tf.errors import CmxError
 from crossmodal_tf.sample import check_inputs
 from crossmodal_tf.tasks import load_task
 from crossmodal_tf.tasks.base import Task
-from crossmodal_tf.tasks.vqa import answer_scores, make_examples, vqa_accuracy
+from crossmodal_tf.tasks.vqa import answer_scores, make_examples
 
 TINY_VQA = Path(__file__).resolve().parents[1] / "configs" / "tiny_vqa.yaml"
 
@@ -46,15 +46,6 @@ def test_the_answer_vocabulary_round_trips_through_its_file(tmp_path):
     assert Answers.load(tmp_path / "answer_vocab.txt").answers == answers.answers
     with pytest.raises(ValueError, match=UNKNOWN):
         Answers(["yes", "no"])
-
-
-def test_vqa_accuracy_counts_agreeing_annotators_up_to_three():
-    predicted = np.array([1, 2, 3, 0])
-    annotators = np.array([[1, 1, 1, 1],   # four agree: 1
-                           [2, 5, 0, 0],   # one agrees (0 is padding): 1/3
-                           [4, 4, 3, 3],   # two: 2/3
-                           [0, 0, 0, 0]])  # the unknown answer never matches: 0
-    assert vqa_accuracy(predicted, annotators) == pytest.approx((1 + 1 / 3 + 2 / 3 + 0) / 4)
 
 
 def test_answer_scores_per_type_majority_and_unknown_answers():
