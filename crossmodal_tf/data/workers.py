@@ -5,7 +5,7 @@ function, so a unit runs the same in the parent (one worker) as in a worker proc
 the results, in unit order, do not depend on the number of workers. They are handed
 over one at a time as they arrive, for the caller to merge and drop: the parent then
 holds the results of the few units the workers are ahead by, not of every unit (pass 1's
-blocks each carry caption pools of up to POOL_SIZE captions per split: gathered whole,
+blocks each carry caption pools of up to preprocess.POOL_SIZE captions per split: gathered whole,
 they grew the parent with the number of blocks). A unit's CmxError (data.on_error: fail)
 stops that unit only; no result is handed over after it, and when every unit is done
 the one that came first in the source is raised (a unit may mark it with `position`),
