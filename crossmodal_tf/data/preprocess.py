@@ -244,7 +244,9 @@ def _scan_source(config: Config, source, task, given: frozenset[str], run,
         block = max(MIN_SCAN_BLOCK, -(-total // SCAN_PARTS))
         parts = run(_scan_unit, [(config, given, start, min(start + block, total)) for start in range(0, total, block)])
         scan, skips = _empty_scan(config.seed), SkipLog(config.data.on_error)
-        for part, part_skips in parts:  # in the source's order: the texts and skipped rows stay in it
+        # each block merged as it arrives, in the source's order (the texts and skipped rows stay in it), so the
+        # parent holds a few blocks' pools at a time, not every block's
+        for part, part_skips in parts:
             scan.merge(part)
             skips = _merge_skips(skips, part_skips)
     _estimate_examples_per_caption(config, source, task, scan)
@@ -564,11 +566,10 @@ def _encode_parts(run, context: ShardContext, total: int, quiet: bool) -> Encode
 
     with Progress(disable=quiet, transient=True) as progress:
         bar = progress.add_task("preprocess", total=total)
-        parts = run(_shard_unit, [(context, shard) for shard in range(context.num_shards)],
-                    lambda done: progress.advance(bar, done))
-    written = EncodePass.empty(context.config.data.on_error)
-    for part in parts:  # in shard order, so the first skipped images listed do not depend on the workers
-        written.merge(part)
+        written = EncodePass.empty(context.config.data.on_error)
+        for part in run(_shard_unit, [(context, shard) for shard in range(context.num_shards)],
+                        lambda done: progress.advance(bar, done)):
+            written.merge(part)  # in shard order, so the first skipped images listed do not depend on the workers
     _refuse_all_skipped(written)
     return written
 

@@ -2,12 +2,16 @@
 
 Each unit is a plain picklable value and the function that runs it is a module-level
 function, so a unit runs the same in the parent (one worker) as in a worker process:
-the results, gathered in unit order, do not depend on the number of workers. A
-unit's CmxError (data.on_error: fail) stops that unit only; when every unit is done,
+the results, in unit order, do not depend on the number of workers. They are handed
+over one at a time as they arrive, for the caller to merge and drop: the parent then
+holds the results of the few units the workers are ahead by, not of every unit (pass 1's
+blocks each carry caption pools of up to preprocess.POOL_SIZE captions per split: gathered whole,
+they grew the parent with the number of blocks). A unit's CmxError (data.on_error: fail)
+stops that unit only; no result is handed over after it, and when every unit is done
 the one that came first in the source is raised (a unit may mark it with `position`),
 so the error is the one a single process reading in order would meet first, whatever
-the number of workers. Any other error is raised at once; leaving the with block ends
-the workers at once.
+the number of workers. Any other error is raised when its unit's turn comes; leaving
+the with block ends the workers at once.
 
 Workers are forked while the process has not imported TensorFlow (`cmx preprocess`
 never does), else spawned: a forked copy of TensorFlow's threads is unsafe (see
@@ -24,21 +28,21 @@ import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 Report = Callable[[int], None]  # a unit tells how many of its records it has done, now and then
 
 
 @contextmanager
 def unit_runner(workers: int):
-    """A function run(function, units, advance=None) → [function(unit, report) for unit in units], in `workers`
-    processes (in this one for 1).
+    """A function run(function, units, advance=None) → an iterator over function(unit, report) for each unit, in
+    unit order, each result as soon as it and those before it are done; in `workers` processes (in this one for 1).
 
     advance(n) is called in the parent as the units report progress (report(n) in the unit).
     """
     if workers <= 1:
-        yield lambda function, units, advance=None: _first_error([_run(function, unit, advance or _ignore)
-                                                                  for unit in units])
+        yield lambda function, units, advance=None: _until_failed(_run(function, unit, advance or _ignore)
+                                                                  for unit in units)
         return
     context = multiprocessing.get_context(start_method())
     progress = context.Queue()
@@ -53,14 +57,25 @@ def start_method() -> str:
     return "fork"
 
 
-def _run_in_pool(pool, progress, function: Callable, units: Iterable, advance: Report | None = None) -> list:
+def _run_in_pool(pool, progress, function: Callable, units: Iterable, advance: Report | None = None) -> Iterator:
     """Run the units one at a time per worker (chunksize 1: units are large, and a free worker takes the next)."""
-    pending = pool.map_async(partial(_run_unit, function, advance is not None), list(units), chunksize=1)
-    while advance is not None and not pending.ready():
-        _drain(progress, advance, timeout=0.05)
-    results = pending.get()  # raises a unit's unexpected error here
-    _drain(progress, advance, timeout=0)  # a last report may come later: the bar is only a bar
-    return _first_error(results)
+    results = pool.imap(partial(_run_unit, function, advance is not None), units, chunksize=1)
+    return _until_failed(_arriving(results, progress, advance))
+
+
+def _arriving(results, progress, advance: Report | None) -> Iterator:
+    """The pool's results in unit order as they come, passing the progress reports to advance while waiting."""
+    while True:
+        try:
+            result = results.next(timeout=0.05)  # raises a unit's unexpected error here
+        except multiprocessing.TimeoutError:
+            _drain(progress, advance)
+            continue
+        except StopIteration:
+            break
+        _drain(progress, advance)
+        yield result
+    _drain(progress, advance)  # a last report may come later: the bar is only a bar
 
 
 @dataclass(frozen=True)
@@ -79,23 +94,26 @@ def _run(function: Callable, unit: Any, report: Report):
         return _Failed(error)
 
 
-def _first_error(results: list) -> list:
-    """The results, or the CmxError of the failed unit that came first in the source (its position, else its place
-    among the units) raised."""
-    failed = [(getattr(r.error, "position", i), i, r.error) for i, r in enumerate(results) if isinstance(r, _Failed)]
+def _until_failed(results: Iterable) -> Iterator:
+    """The results up to the first failed unit; when all are done, the CmxError of the failed unit that came first in
+    the source (its position, else its place among the units) raised."""
+    failed = []
+    for place, result in enumerate(results):
+        if isinstance(result, _Failed):
+            failed.append((getattr(result.error, "position", place), place, result.error))
+        elif not failed:
+            yield result
     if failed:
         raise min(failed, key=lambda f: f[:2])[2]
-    return results
 
 
-def _drain(progress, advance: Report | None, timeout: float) -> None:
-    """Pass the reports waiting in the queue to advance (waiting up to timeout for the first)."""
+def _drain(progress, advance: Report | None) -> None:
+    """Pass the reports waiting in the queue to advance."""
     try:
-        done = progress.get(timeout=timeout) if timeout else progress.get_nowait()
         while True:
+            done = progress.get_nowait()
             if advance is not None:
                 advance(done)
-            done = progress.get_nowait()
     except queue_module.Empty:
         pass
 
