@@ -80,7 +80,7 @@ class Run:
     def stats(self) -> dict:
         """The preprocess stats of the run's data, made again when missing; a CmxError when its vocabulary changed."""
         if self._stats is None:
-            from crossmodal_tf.data.preprocess import preprocess
+            from crossmodal_tf.preprocessing import preprocess
 
             self.vocab, self.target_vocab  # noqa: B018  a missing or corrupt vocabulary is named as such, first
             stats = preprocess(self.config, quiet=self.quiet)  # reuses the shards when they are up to date
@@ -150,7 +150,7 @@ class Run:
 
     def _load_last(self):
         from crossmodal_tf.checkpoints import restore_checkpoint
-        from crossmodal_tf.data.feature_cache import cache_applies, features_trainer
+        from crossmodal_tf.models.feature_cache import cache_applies, features_trainer
 
         second = self.target_vocab if self.task.target_text else self.answers
         sizes = [len(self.vocab), len(second) if second is not None else None]

@@ -42,7 +42,7 @@ def _stage_of(module: str) -> str | None:
             rest = module.removeprefix(name + ".")
             if module == name:
                 return stage
-            # `from crossmodal_tf.export import export_run` names a function, not the submodule serving
+            # `from crossmodal_tf.stages.export import export_run` names a function, not the submodule serving
             if rest != module and "." not in rest and not (path.name == "__init__.py"
                                                             and (path.parent / f"{rest}.py").exists()):
                 return stage

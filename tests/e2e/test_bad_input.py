@@ -266,9 +266,9 @@ def test_a_subword_vocab_size_the_training_text_cannot_fill(run_cmx, tmp_path, m
 ], ids=["missing model at sample", "corrupt model at eval"])
 def test_a_missing_or_corrupt_sentencepiece_model_in_the_run(run_cmx, tmp_path, monkeypatch, command, damage, named):
     from crossmodal_tf.config import load_config
-    from crossmodal_tf.data.preprocess import preprocess
+    from crossmodal_tf.preprocessing import preprocess
     from crossmodal_tf.run_dir import RunDir
-    from crossmodal_tf.train import _write_run_files
+    from crossmodal_tf.stages.train import _write_run_files
 
     monkeypatch.chdir(tmp_path)
     args = _subword_translation(tmp_path, 282)
