@@ -84,13 +84,11 @@ def preprocess(config: ConfigPath, overrides: Overrides = None,
 
     Example: cmx preprocess configs/shapes_match.yaml --set data.shapes.num_images=500
     """
-    from crossmodal_tf.config import load_config
-    from crossmodal_tf.preprocessing import preprocess as run_preprocess
+    from crossmodal_tf.stages.preprocess import preprocess_from_file
 
-    cfg = load_config(config, overrides or [], warn=_warn)
-    stats = run_preprocess(cfg, force=force, quiet=_quiet(quiet))
+    stats = preprocess_from_file(config, overrides or [], force=force, quiet=_quiet(quiet), warn=_warn)
     state = "up to date, reused" if stats["reused"] else f"written in {stats['seconds']} s"
-    console.print(f"{cfg.processed_dir}: {state}; examples {stats['counts']}, vocabulary {stats['vocab_size']}, "
+    console.print(f"{stats['processed']}: {state}; examples {stats['counts']}, vocabulary {stats['vocab_size']}, "
                   f"skipped {stats['skipped']['count']}")
 
 
