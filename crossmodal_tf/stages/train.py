@@ -1,4 +1,5 @@
-"""The train stage: config → (preprocess) → strategy scope → model.fit with callbacks → run directory."""
+"""The train stage: config → (preprocessing.py, unless its output is up to date) → strategy scope → model.fit with
+callbacks → run directory."""
 
 from __future__ import annotations
 
