@@ -46,7 +46,7 @@ def cpu_pair(work: Path, images: int) -> dict:
     import resource
 
     from crossmodal_tf.config import load_config
-    from crossmodal_tf.data.preprocess import preprocess
+    from crossmodal_tf.preprocessing import preprocess
 
     result = {}
     for workers in (1, 2):

@@ -53,7 +53,7 @@ def build_index(config, vocab, encoders, records):
 
     from crossmodal_tf.data.images import image_to_array
     from crossmodal_tf.data.text import tokenize
-    from crossmodal_tf.search import SearchIndex
+    from crossmodal_tf.stages.search import SearchIndex
 
     pixels = np.stack([image_to_array(r.load_image(), config.data.image.size) for r in records])
     captions = sorted({c for r in records for c in r.captions})
@@ -94,7 +94,7 @@ def main() -> None:
     import random
 
     from crossmodal_tf.data.sources.shapes import make_record
-    from crossmodal_tf.search import Searcher, SearchIndex, query_ids
+    from crossmodal_tf.stages.search import Searcher, SearchIndex, query_ids
 
     records = [make_record(i, 1234, 32) for i in range(args.images)]
     config, vocab, encoders, model_name = load_encoders(args.run, records)

@@ -87,7 +87,7 @@ def throughput(config_path: str, work: Path, epochs: int = 4, overrides: list[st
     from crossmodal_tf.data.shards import shard_paths
     from crossmodal_tf.environment import seed_everything
     from crossmodal_tf.tasks import load_task
-    from crossmodal_tf.train import build_optimizer
+    from crossmodal_tf.stages.train import build_optimizer
 
     config = load_config(run / "config.yaml")
     size, max_length = config.data.image.size, config.data.text.max_length

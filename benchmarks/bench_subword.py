@@ -114,7 +114,7 @@ def round_trip(config, processed: Path, side: str, stats: dict) -> str:
 def measure(data: Path, work: Path) -> dict:
     """Preprocess every variant of wmt_en_zh under work and count its val tokens."""
     from crossmodal_tf.config import load_config
-    from crossmodal_tf.data.preprocess import preprocess
+    from crossmodal_tf.preprocessing import preprocess
 
     results = {}
     for name, (path, sets) in VARIANTS.items():

@@ -72,7 +72,7 @@ def profiled_train(task: str, work: Path, images: int, steps: int, code: Path = 
     code is the checkout whose crossmodal_tf trains (it must know train.profile_batches).
     """
     from crossmodal_tf.config import load_config
-    from crossmodal_tf.data.preprocess import preprocess
+    from crossmodal_tf.preprocessing import preprocess
 
     config = load_config(ROOT / CONFIGS[task], shrunk_overrides(task, work, images))
     stats = preprocess(config, quiet=True)
@@ -101,10 +101,10 @@ def shrunk_overrides(task: str, work: Path, images: int, *extra: str) -> list[st
 def compiled_model(task: str, work: Path, images: int):
     """(config, task module, training examples, steps per epoch, the model compiled as `cmx train` compiles it)."""
     from crossmodal_tf.config import load_config
-    from crossmodal_tf.data.preprocess import read_stats
+    from crossmodal_tf.preprocessing import read_stats
     from crossmodal_tf.environment import seed_everything
     from crossmodal_tf.tasks import load_task
-    from crossmodal_tf.train import build_optimizer
+    from crossmodal_tf.stages.train import build_optimizer
 
     config = load_config(ROOT / CONFIGS[task], shrunk_overrides(task, work, images))
     stats = read_stats(config.processed_dir)

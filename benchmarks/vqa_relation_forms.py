@@ -33,7 +33,7 @@ def form_of(answer: str) -> str:
 
 def relation_questions(config, images: int):
     """(record, question, held out?) for every relation question of the first `images` shapes images."""
-    from crossmodal_tf.data.preprocess import split_of
+    from crossmodal_tf.preprocessing import split_of
     from crossmodal_tf.data.sources.shapes import make_record
 
     shapes, split = config.data.shapes, config.data.split

@@ -14,7 +14,7 @@ from crossmodal_tf.run_dir import RunDir
 
 DPI = 80  # small enough that a report with every figure stays well under a megabyte
 EXAMPLE_SIDE = 160  # example images (photos) larger than this are shrunk for the report
-SMALL_SIDE = 96  # example images smaller than this are enlarged to 96 px by the page (report/page.py, img.example)
+SMALL_SIDE = 96  # example images smaller than this are enlarged to 96 px by the page (report_page.py, img.example)
 JPEG_QUALITY = 85  # photos in a report: no visible loss at thumbnail size
 
 

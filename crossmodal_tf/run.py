@@ -2,8 +2,8 @@
 
 eval, sample, search, report and export all start from `open_run(run_dir)`; what
 they read is what the run directory holds (config.yaml, vocab.txt, model.keras or
-the last checkpoint), and the preprocessed shards its config names, made again when
-they are missing.
+the last checkpoint), and the preprocessed shards its config names. Opening a run never
+writes: when the shards are gone, the error names the `cmx preprocess` command that makes them again.
 """
 
 from __future__ import annotations
@@ -78,16 +78,25 @@ class Run:
 
     @property
     def stats(self) -> dict:
-        """The preprocess stats of the run's data, made again when missing; a CmxError when its vocabulary changed."""
+        """The preprocess stats of the run's data, read and never made: a CmxError naming the command that rebuilds
+        the data when it is gone or is not what the run's config makes, or when its vocabulary changed."""
         if self._stats is None:
-            from crossmodal_tf.data.preprocess import preprocess
+            from crossmodal_tf.preprocessing import fingerprint, read_stats
 
             self.vocab, self.target_vocab  # noqa: B018  a missing or corrupt vocabulary is named as such, first
-            stats = preprocess(self.config, quiet=self.quiet)  # reuses the shards when they are up to date
+            processed = self.config.processed_dir
+            stats = read_stats(processed)
+            # opening a run only reads; making the data is the preprocess stage's work, which the user asks for
+            rebuild = f"rebuild it with: cmx preprocess {self.paths.config}"
+            if stats is None:
+                raise CmxError(f"{processed}: the run's preprocessed data is gone; {rebuild}")
+            if stats.get("fingerprint") != fingerprint(self.config):
+                raise CmxError(f"{processed}: holds other data than the run's config makes (another config or an "
+                               f"older cmx wrote it); {rebuild}")
             for ours in self.paths.vocabularies:
-                theirs = self.config.processed_dir / ours.name
+                theirs = processed / ours.name
                 if ours.is_file() != theirs.is_file() or (ours.is_file() and ours.read_bytes() != theirs.read_bytes()):
-                    raise CmxError(f"{self.config.processed_dir}: the data changed since {self.root} was trained "
+                    raise CmxError(f"{processed}: the data changed since {self.root} was trained "
                                    f"(its {ours.name} differs from the run's)")
             self._stats = stats
         return self._stats
@@ -150,7 +159,7 @@ class Run:
 
     def _load_last(self):
         from crossmodal_tf.checkpoints import restore_checkpoint
-        from crossmodal_tf.data.feature_cache import cache_applies, features_trainer
+        from crossmodal_tf.models.feature_cache import cache_applies, features_trainer
 
         second = self.target_vocab if self.task.target_text else self.answers
         sizes = [len(self.vocab), len(second) if second is not None else None]

@@ -10,7 +10,7 @@ def make_training_batches(config: Config, task, strategy, *, count: int, size: i
     """The training batches of epochs first_epoch … last_epoch-1 less skip; per worker on a multi-worker strategy.
 
     strategy None gives the local dataset (its element_spec is what prepare_model needs).
-    arrange replaces the task's (cached image features: data/feature_cache.py). pick
+    arrange replaces the task's (cached image features: models/feature_cache.py). pick
     (data.epoch_pick.EpochPick) makes each epoch its own pick of the examples; count is
     then the number stored, not the epoch's.
     """

@@ -491,7 +491,7 @@ def test_every_source_declares_what_it_reads():
 
 def test_shapes_fingerprint_ignores_data_path(tmp_path):
     """Two shapes configs that differ only in data.path share one preprocessed folder; other keys still count."""
-    from crossmodal_tf.data.preprocess import fingerprint
+    from crossmodal_tf.preprocessing import fingerprint
 
     path = write(tmp_path, "c.yaml", MINIMAL)
     first = fingerprint(load_config(path, ["data.path=data/raw/one"]))

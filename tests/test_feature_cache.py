@@ -16,7 +16,7 @@ def test_cached_features_train_what_the_backbone_every_step_trains(tmp_path, mon
 
     from crossmodal_tf.config import load_config
     from crossmodal_tf.models.backbones import make_backbone, weights_sha256
-    from crossmodal_tf.train import train
+    from crossmodal_tf.stages.train import train
     from tests.conftest import TESTS
 
     monkeypatch.chdir(tmp_path)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from crossmodal_tf import figures
-from crossmodal_tf.report.page import Section, card, example, render, table
+from crossmodal_tf.report_page import Section, card, example, render, table
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -16,7 +16,7 @@ import crossmodal_tf.environment
 from crossmodal_tf.errors import CmxError
 from crossmodal_tf.locks import exclusive_lock
 from crossmodal_tf.run_dir import RunDir
-from crossmodal_tf.train import train
+from crossmodal_tf.stages.train import train
 
 TESTS = Path(__file__).resolve().parent
 HOLD = "import sys, time; from crossmodal_tf.locks import exclusive_lock\n" \
@@ -105,7 +105,7 @@ def test_a_folder_a_training_reads_is_not_rewritten_for_other_data(tiny_config):
     """While a training holds the preprocessed folder, a config with other data (here another seed) that names the
     same data.processed is refused with one line instead of replacing the shards under the training; the same
     data is reused as always, and once the reader is gone the rewrite goes ahead."""
-    from crossmodal_tf.data.preprocess import preprocess, read_stats, readers_lock
+    from crossmodal_tf.preprocessing import preprocess, read_stats, readers_lock
     from crossmodal_tf.locks import shared_lock
 
     first, other = tiny_config(), tiny_config("seed=8")

@@ -7,7 +7,7 @@ import math
 import keras
 import pytest
 
-from crossmodal_tf.train import train
+from crossmodal_tf.stages.train import train
 
 
 @pytest.fixture

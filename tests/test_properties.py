@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from crossmodal_tf.config.loading import _merge, apply_override, parse_override
-from crossmodal_tf.data.preprocess import split_of
+from crossmodal_tf.preprocessing import split_of
 from crossmodal_tf.data.records import SkipLog
 from crossmodal_tf.data.sources import manifest
 from crossmodal_tf.data.text import RESERVED, Vocabulary, detokenize, normalize, tokenize

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from crossmodal_tf.cli.main import app
 from crossmodal_tf.errors import CmxError
 from crossmodal_tf.run_summary import best_epoch, flatten
-from crossmodal_tf.runs import compare_runs, list_runs
+from crossmodal_tf.stages.runs import compare_runs, list_runs
 
 
 def make_run(folder, name, task, started, losses, test=None, **config):

@@ -3,7 +3,7 @@
 import numpy as np
 
 from crossmodal_tf.retrieval_scores import top_matches
-from crossmodal_tf.search import SearchIndex
+from crossmodal_tf.stages.search import SearchIndex
 
 
 def test_top_matches_are_the_best_scores_best_first():

@@ -10,7 +10,7 @@ import pytest
 
 from crossmodal_tf.checkpoints import list_checkpoints
 from crossmodal_tf.run_dir import RunDir
-from crossmodal_tf.train import train
+from crossmodal_tf.stages.train import train
 
 BUDGET_MINUTES = 0.05  # 3 s: far fewer than the 1000 epochs asked for fit in it
 

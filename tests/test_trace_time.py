@@ -112,7 +112,7 @@ def test_step_seconds_are_the_profiled_batches():
 @pytest.mark.slow  # trains the tiny config for two epochs
 def test_train_profile_batches_writes_a_trace_of_the_model_s_kernels(tiny_config):
     """train.profile_batches traces those batches of `cmx train`; the trace holds the model's convolutions and LSTM."""
-    from crossmodal_tf.train import train
+    from crossmodal_tf.stages.train import train
 
     summary = train(tiny_config("train.epochs=2", "train.batch_size=16", "train.profile_batches=[6, 8]"),
                     progress="none")

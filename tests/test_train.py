@@ -7,7 +7,7 @@ import pytest
 import crossmodal_tf.environment
 from crossmodal_tf.errors import CmxError
 from crossmodal_tf.run_dir import RunDir
-from crossmodal_tf.train import train
+from crossmodal_tf.stages.train import train
 
 
 class StopBeforeTraining(Exception):
@@ -81,7 +81,7 @@ def test_require_names_what_is_missing(tmp_path):
 def test_cosine_schedule_warms_up_then_decays_to_zero():
     pytest.importorskip("keras")
     from crossmodal_tf.config import validate_config
-    from crossmodal_tf.train import build_optimizer
+    from crossmodal_tf.stages.train import build_optimizer
 
     cfg = validate_config({"task": "match", "train": {"optimizer": {
         "schedule": "cosine", "learning_rate": 0.002, "warmup_epochs": 1}}}).train.optimizer

@@ -84,13 +84,11 @@ def preprocess(config: ConfigPath, overrides: Overrides = None,
 
     Example: cmx preprocess configs/shapes_match.yaml --set data.shapes.num_images=500
     """
-    from crossmodal_tf.config import load_config
-    from crossmodal_tf.data.preprocess import preprocess as run_preprocess
+    from crossmodal_tf.stages.preprocess import preprocess_from_file
 
-    cfg = load_config(config, overrides or [], warn=_warn)
-    stats = run_preprocess(cfg, force=force, quiet=_quiet(quiet))
+    stats = preprocess_from_file(config, overrides or [], force=force, quiet=_quiet(quiet), warn=_warn)
     state = "up to date, reused" if stats["reused"] else f"written in {stats['seconds']} s"
-    console.print(f"{cfg.processed_dir}: {state}; examples {stats['counts']}, vocabulary {stats['vocab_size']}, "
+    console.print(f"{stats['processed']}: {state}; examples {stats['counts']}, vocabulary {stats['vocab_size']}, "
                   f"skipped {stats['skipped']['count']}")
 
 
@@ -105,7 +103,7 @@ def train(config: ConfigPath, overrides: Overrides = None,
     Example: cmx train configs/shapes_match.yaml --set train.epochs=3 --run-dir runs/try
     """
     from crossmodal_tf.distribute import WorkerLost
-    from crossmodal_tf.train import TrainingInterrupted, train_from_file
+    from crossmodal_tf.stages.train import TrainingInterrupted, train_from_file
 
     command = ["cmx", *sys.argv[1:]]
     try:
@@ -136,7 +134,7 @@ def evaluate(run_dir: RunDirArg,
 
     Example: cmx eval runs/shapes-match --split val --checkpoint last
     """
-    from crossmodal_tf.evaluate import evaluate_run
+    from crossmodal_tf.stages.evaluate import evaluate_run
 
     _print_metrics(evaluate_run(run_dir, split, checkpoint), run_dir, as_json)
 
@@ -148,7 +146,7 @@ def test(run_dir: RunDirArg,
 
     Example: cmx test runs/shapes-match
     """
-    from crossmodal_tf.evaluate import evaluate_run
+    from crossmodal_tf.stages.evaluate import evaluate_run
 
     _print_metrics(evaluate_run(run_dir, "test", "best"), run_dir, as_json)
 
@@ -204,7 +202,7 @@ def sample(
 
     Example: cmx sample runs/shapes-vqa --image my.png --question "what colour is the circle?" --top-k 3
     """
-    from crossmodal_tf.sample import sample_run
+    from crossmodal_tf.stages.sample import sample_run
 
     options = {"strategy": strategy, "temperature": temperature, "top_k": top_k, "top_p": top_p,
                "beam_width": beam_width, "length_penalty": length_penalty, "max_length": max_length,
@@ -248,7 +246,7 @@ def search(
 
     Example: cmx search runs/shapes-retrieval --query "a small red circle above a large blue square" --top-k 5
     """
-    from crossmodal_tf.search import search_run
+    from crossmodal_tf.stages.search import search_run
 
     found = search_run(run_dir, query, image, split, top_k, output,
                        warn=_warn)
@@ -274,7 +272,7 @@ def report(run_dir: RunDirArg):
 
     Example: cmx report runs/shapes-match && xdg-open runs/shapes-match/report.html
     """
-    from crossmodal_tf.report.build import write_report
+    from crossmodal_tf.stages.report.build import write_report
 
     written = write_report(run_dir)
     console.print(f"{written['path']}: {written['bytes'] / 1e6:.2f} MB in {written['seconds']} s")
@@ -291,7 +289,7 @@ def export(run_dir: RunDirArg, export_format: ExportFormat = "savedmodel",
 
     Example: cmx export runs/shapes-match --format savedmodel --out exported/shapes-match
     """
-    from crossmodal_tf.export import export_run
+    from crossmodal_tf.stages.export import export_run
 
     written = export_run(run_dir, export_format, out)
     console.print(f"{written['path']}: {written['format']}, signature {written['signature']}")
@@ -303,7 +301,7 @@ def runs(folder: Annotated[str, typer.Argument(help="A folder of run directories
 
     Example: cmx runs runs/
     """
-    from crossmodal_tf.runs import list_runs
+    from crossmodal_tf.stages.runs import list_runs
 
     table = Table(title=f"runs in {folder}")
     for column in ("name", "task", "started", "epochs", "best val", "test"):
@@ -320,7 +318,7 @@ def compare(run_a: RunDirArg, run_b: RunDirArg):
 
     Example: cmx compare runs/shapes-match runs/shapes-match-film
     """
-    from crossmodal_tf.runs import compare_runs
+    from crossmodal_tf.stages.runs import compare_runs
 
     comparison = compare_runs(run_a, run_b)
     names = [str(r.path) for r in comparison.runs]

@@ -9,10 +9,11 @@ tests/e2e/test_task_contract.py runs every hook of every registered task.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import Any, Callable, Optional
 
-if TYPE_CHECKING:  # for the hook signatures only: importing them here would import TensorFlow
-    from crossmodal_tf.run import Run
+# The hooks' `run` is an opened run (crossmodal_tf.run.Run). It is named in comments, not imported, even for type
+# checking: run.py opens runs through the task registry, so tasks sit below it (tests/test_layering.py).
+RunLike = Any
 
 _MAXIMISED = ("acc", "auc", "precision", "recall", "f1", "bleu", "chrf", "rouge", "cider", "r1", "r5", "r10")
 
@@ -62,10 +63,10 @@ class Task:
     train_metrics: Callable[[], list]
     arrange: Callable[[dict], tuple]  # a parsed batch → (model inputs, targets)
     # (run, model, dataset of parsed batches) → flat {metric: value}, headline_metric among them
-    evaluate: Callable[["Run", Any, Any], dict]
-    report_sections: Callable[["Run", Any, str, Any], list]  # (run, model, split, dataset) → [Section]
-    # (run, model) → export.serving.Endpoint: raw strings and image bytes in, outputs out
-    export_endpoint: Callable[["Run", Any], Any]
+    evaluate: Callable[[RunLike, Any, Any], dict]
+    report_sections: Callable[[RunLike, Any, str, Any], list]  # (run, model, split, dataset) → [Section]
+    # (run, model) → serving.endpoint.Endpoint: raw strings and image bytes in, outputs out
+    export_endpoint: Callable[[RunLike, Any], Any]
     # (run, SampleRequest, sample settings, seed, warn) → [record per sample]; tasks with sample_inputs only
     sample: Optional[Callable[..., list]] = None
     # record → (source-side texts, target-side texts) whose tokens the train split's vocabularies count;

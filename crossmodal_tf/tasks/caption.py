@@ -137,7 +137,7 @@ def report_sections(run, model, split: str, dataset) -> list:
     """Test images with the greedy caption, samples at two temperatures and the reference captions."""
     from crossmodal_tf.decoding import DecodeSettings
     from crossmodal_tf import figures
-    from crossmodal_tf.report.page import Section, escape, example, note, table
+    from crossmodal_tf.report_page import Section, escape, example, note, table
 
     level, max_length, seed = run.config.data.text.level, run.config.sample.max_length, run.config.seed
     keys, images, references = images_with_references(dataset, run.vocab, level)
@@ -163,9 +163,9 @@ def export_endpoint(run, model):
     import tensorflow as tf
 
     from crossmodal_tf.data.text import START
-    from crossmodal_tf.export.image_ops import decode_images
-    from crossmodal_tf.export.serving import IMAGE, Endpoint, greedy_outputs
-    from crossmodal_tf.export.text_ops import GraphVocabulary
+    from crossmodal_tf.serving.image_ops import decode_images
+    from crossmodal_tf.serving.endpoint import IMAGE, Endpoint, greedy_outputs
+    from crossmodal_tf.serving.text_ops import GraphVocabulary
 
     config, vocab, gen = run.config, run.vocab, generator(model, run.config)
     graph_vocab = GraphVocabulary(vocab, config.data.text)

@@ -52,7 +52,7 @@ def sample(run, request, settings, seed: int, warn) -> list[dict]:
 def report_sections(run, model, split: str, dataset) -> list:
     """Texts the language model generates from nothing: greedy, then samples at two temperatures."""
     from crossmodal_tf.decoding import DecodeSettings
-    from crossmodal_tf.report.page import Section, table
+    from crossmodal_tf.report_page import Section, table
 
     level, max_length, seed = run.config.data.text.level, run.config.sample.max_length, run.config.seed
     gen = generator(model, run.config)
@@ -73,8 +73,8 @@ def export_endpoint(run, model):
     import tensorflow as tf
 
     from crossmodal_tf.data.text import START
-    from crossmodal_tf.export.serving import PROMPT, Endpoint, greedy_outputs, prefill
-    from crossmodal_tf.export.text_ops import GraphVocabulary
+    from crossmodal_tf.serving.endpoint import PROMPT, Endpoint, greedy_outputs, prefill
+    from crossmodal_tf.serving.text_ops import GraphVocabulary
 
     text_cfg, vocab, gen = run.config.data.text, run.vocab, generator(model, run.config)
     graph_vocab = GraphVocabulary(vocab, text_cfg)

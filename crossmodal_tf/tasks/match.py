@@ -128,7 +128,7 @@ def report_sections(run, model, split: str, dataset) -> list:
     import numpy as np
 
     from crossmodal_tf import figures
-    from crossmodal_tf.report.page import Section, card, gallery, image, note
+    from crossmodal_tf.report_page import Section, card, gallery, image, note
     from crossmodal_tf.tasks.sequence import texts
 
     threshold = run.config.eval.threshold
@@ -157,8 +157,8 @@ def report_sections(run, model, split: str, dataset) -> list:
 
 def export_endpoint(run, model):
     """(text strings, encoded images) → {"score": match probability}."""
-    from crossmodal_tf.export.serving import IMAGE, TEXT, Endpoint, text_input
-    from crossmodal_tf.export.image_ops import decode_images
+    from crossmodal_tf.serving.endpoint import IMAGE, TEXT, Endpoint, text_input
+    from crossmodal_tf.serving.image_ops import decode_images
 
     size, resize = run.config.data.image.size, run.config.data.image.resize
     encode_text, table = text_input(run.vocab, run.config.data.text)

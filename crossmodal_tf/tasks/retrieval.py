@@ -157,7 +157,7 @@ def report_sections(run, model, split: str, dataset) -> list:
     import numpy as np
 
     from crossmodal_tf import figures
-    from crossmodal_tf.report.page import Section, card, gallery, note, table
+    from crossmodal_tf.report_page import Section, card, gallery, note, table
     from crossmodal_tf.retrieval_scores import top_matches
     from crossmodal_tf.tasks.sequence import texts
 
@@ -186,8 +186,8 @@ def export_endpoint(run, model):
     import keras
     import tensorflow as tf
 
-    from crossmodal_tf.export.image_ops import decode_images
-    from crossmodal_tf.export.serving import IMAGE, TEXT, Endpoint, text_input
+    from crossmodal_tf.serving.image_ops import decode_images
+    from crossmodal_tf.serving.endpoint import IMAGE, TEXT, Endpoint, text_input
 
     size, resize = run.config.data.image.size, run.config.data.image.resize
     encode_text, table = text_input(run.vocab, run.config.data.text)

@@ -275,7 +275,7 @@ def report_sections(run, model, split: str, dataset) -> list:
     import numpy as np
     from sacrebleu.metrics import BLEU
 
-    from crossmodal_tf.report.page import Section, note, table
+    from crossmodal_tf.report_page import Section, note, table
 
     config = run.config
     level = config.data.target_text.level
@@ -299,8 +299,8 @@ def export_endpoint(run, model):
     import tensorflow as tf
 
     from crossmodal_tf.data.text import START
-    from crossmodal_tf.export.serving import TEXT, Endpoint, greedy_outputs
-    from crossmodal_tf.export.text_ops import GraphVocabulary, make_lookup, source_copy_ids, tokenize_text
+    from crossmodal_tf.serving.endpoint import TEXT, Endpoint, greedy_outputs
+    from crossmodal_tf.serving.text_ops import GraphVocabulary, make_lookup, source_copy_ids, tokenize_text
 
     config, vocab, target_vocab = run.config, run.vocab, run.target_vocab
     text_cfg, gen = config.data.text, generator(model, config)

@@ -96,7 +96,7 @@ def evaluate(run, model, dataset) -> dict:
 
 def report_sections(run, model, split: str, dataset) -> list:
     """Document, reference and greedy summary of test documents, with each summary's ROUGE-L."""
-    from crossmodal_tf.report.page import Section, note, table
+    from crossmodal_tf.report_page import Section, note, table
     from crossmodal_tf.text_scores import summary_scores
 
     documents, references, summaries = _summaries(run, model, dataset, DOCUMENTS, jit_compile=False)

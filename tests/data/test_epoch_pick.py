@@ -10,7 +10,7 @@ import pytest
 from crossmodal_tf.config.sections import EpochNegativesConfig
 from crossmodal_tf.data.epoch_pick import plan_epoch_pick
 from crossmodal_tf.data.pairs import EXAMPLE_KINDS
-from crossmodal_tf.data.preprocess import preprocess
+from crossmodal_tf.preprocessing import preprocess
 
 KIND = {name: index for index, name in enumerate(EXAMPLE_KINDS)}
 POOL = {"positive": 100, "random_negative": 100, "hard_negative": 100}

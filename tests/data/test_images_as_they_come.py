@@ -57,7 +57,7 @@ def test_export_graph_resizes_like_pillow():
 
     import tensorflow as tf
 
-    from crossmodal_tf.export.image_ops import decode_images
+    from crossmodal_tf.serving.image_ops import decode_images
 
     buffer = io.BytesIO()
     halves(60, 30).save(buffer, format="PNG")

@@ -11,7 +11,7 @@ from PIL import Image
 
 from crossmodal_tf.config import validate_config
 from crossmodal_tf.data.images import BadImage, image_to_array, open_image
-from crossmodal_tf.data.preprocess import preprocess
+from crossmodal_tf.preprocessing import preprocess
 from crossmodal_tf.data.records import SkipLog
 from crossmodal_tf.data.sources.manifest import read_records
 from crossmodal_tf.errors import CmxError

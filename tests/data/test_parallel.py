@@ -89,7 +89,7 @@ def test_the_same_source_sentence_always_lands_in_one_split(tmp_path):
 def test_preprocess_of_a_parallel_file_writes_both_vocabularies_and_counts_skips(tmp_path, tiny_config):
     pytest.importorskip("tensorflow")
     from crossmodal_tf.data.pipeline import make_dataset
-    from crossmodal_tf.data.preprocess import preprocess
+    from crossmodal_tf.preprocessing import preprocess
     from crossmodal_tf.data.text import Vocabulary
 
     lines = [f"number {i} is here\t第{i}号在这里" for i in range(60)] + ["missing target", "\t空"]
@@ -153,7 +153,7 @@ def test_missing_or_empty_split_files_are_one_line_errors(tmp_path, files, messa
 def test_preprocess_of_split_files_keeps_test_and_val_as_given(tmp_path, tiny_config):
     """Every pair of dev.tsv and test.tsv lands in its split; train.tsv's pairs all stay in train."""
     pytest.importorskip("tensorflow")
-    from crossmodal_tf.data.preprocess import preprocess
+    from crossmodal_tf.preprocessing import preprocess
 
     def lines(name, count):
         return "".join(f"{name} sentence {i}\t{name}句子{i}\n" for i in range(count))

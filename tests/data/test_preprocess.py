@@ -16,7 +16,7 @@ from PIL import Image
 from crossmodal_tf.data import encode as encode_module
 from crossmodal_tf.data.pairs import EXAMPLE_KINDS
 from crossmodal_tf.data.encode import AUTO_POOL_MIN_IMAGES, MAX_AUTO_WORKERS, resolve_workers
-from crossmodal_tf.data.preprocess import SPLITS, TextScan, preprocess, shard_count, split_of
+from crossmodal_tf.preprocessing import SPLITS, TextScan, preprocess, shard_count, split_of
 from crossmodal_tf.data.shards import auto_shard_count, shard_paths
 from crossmodal_tf.data.sources.shapes import make_record, read_records
 from crossmodal_tf.data.text import RESERVED, Vocabulary, normalize, tokenize
@@ -227,7 +227,7 @@ def small_manifest(folder: Path, images: int = 40) -> Path:
 def test_workers_write_the_same_shards(tmp_path, tiny_loader, monkeypatch, source):
     """1, 2 and 3 workers write byte-identical shards, vocabularies and stats, for both random-access sources (the
     workers scan parts, make whole records and write their own shards); and so does a source read by the parent."""
-    import crossmodal_tf.data.preprocess as module
+    import crossmodal_tf.preprocessing as module
 
     monkeypatch.setattr(module, "MIN_SCAN_BLOCK", 15)  # several pass-1 parts, the last one shorter
     sets = (["data.shapes.num_images=90", "data.num_shards=4"] if source == "shapes" else

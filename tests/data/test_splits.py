@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 from PIL import Image
 
-from crossmodal_tf.data.preprocess import preprocess, record_split, source_splits, split_of
+from crossmodal_tf.preprocessing import preprocess, record_split, source_splits, split_of
 from crossmodal_tf.data.records import Record
 from crossmodal_tf.data.text import Vocabulary
 

@@ -266,9 +266,9 @@ def test_a_subword_vocab_size_the_training_text_cannot_fill(run_cmx, tmp_path, m
 ], ids=["missing model at sample", "corrupt model at eval"])
 def test_a_missing_or_corrupt_sentencepiece_model_in_the_run(run_cmx, tmp_path, monkeypatch, command, damage, named):
     from crossmodal_tf.config import load_config
-    from crossmodal_tf.data.preprocess import preprocess
+    from crossmodal_tf.preprocessing import preprocess
     from crossmodal_tf.run_dir import RunDir
-    from crossmodal_tf.train import _write_run_files
+    from crossmodal_tf.stages.train import _write_run_files
 
     monkeypatch.chdir(tmp_path)
     args = _subword_translation(tmp_path, 282)
@@ -280,6 +280,36 @@ def test_a_missing_or_corrupt_sentencepiece_model_in_the_run(run_cmx, tmp_path, 
     else:
         run.target_subword_model.write_bytes(b"not a model")
     assert_user_error(run_cmx(*[a.format(run=run.root) for a in command]), f"{run.root}/{named}")
+
+
+def test_a_run_whose_preprocessed_data_is_gone_or_replaced(run_cmx, tmp_path, monkeypatch):
+    """Opening a run never writes: eval names the command that makes the run's data again, and that command does."""
+    import shutil
+
+    from crossmodal_tf.config import load_config
+    from crossmodal_tf.preprocessing import preprocess
+    from crossmodal_tf.run import open_run
+    from crossmodal_tf.run_dir import RunDir
+    from crossmodal_tf.stages.train import _write_run_files
+
+    monkeypatch.chdir(tmp_path)
+    config = load_config(TINY, [])
+    run = RunDir(tmp_path / "run")
+    made = preprocess(config)
+    _write_run_files(config, run, made, overwrite=False, command=None)  # what train writes first
+    shutil.rmtree(config.processed_dir)
+    before = {str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")}
+    rebuild = f"cmx preprocess {run.config}"
+    assert_user_error(run_cmx("eval", str(run.root)), f"{config.processed_dir}: the run's preprocessed data is gone",
+                      rebuild)
+    nothing_written(tmp_path, before)
+    assert not config.processed_dir.exists()
+
+    assert run_cmx(*rebuild.split()[1:])[0] == 0
+    assert open_run(run.root).stats["fingerprint"] == made["fingerprint"]
+    # the same folder made again for another seed's data: refused as well, not silently made back
+    preprocess(load_config(TINY, ["seed=8"]))
+    assert_user_error(run_cmx("test", str(run.root)), f"{config.processed_dir}: holds other data", rebuild)
 
 
 def test_missing_manifest_folder_and_captions_file(run_cmx, tmp_path, monkeypatch):

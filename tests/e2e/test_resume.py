@@ -42,7 +42,7 @@ def train_args(run: str, *extra: str) -> list[str]:
 
 def outcome(root: Path, run: str) -> dict:
     """The run's test metrics (evaluated here, in this process: faster than another cmx process) and history."""
-    from crossmodal_tf.evaluate import evaluate_run
+    from crossmodal_tf.stages.evaluate import evaluate_run
 
     cwd = os.getcwd()
     os.chdir(root)  # the run's config names its data relative to where it was trained

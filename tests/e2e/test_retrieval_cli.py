@@ -83,7 +83,7 @@ def test_top_k_beyond_the_index_returns_everything(runs):
 def test_index_is_reused_and_rebuilt_when_the_model_changes(runs):
     import keras
 
-    from crossmodal_tf.train import save_model
+    from crossmodal_tf.stages.train import save_model
 
     search(runs.run, "--query", "a blue square")  # builds the index if an earlier test has not
     before = search(runs.run, "--query", "a blue square")

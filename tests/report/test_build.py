@@ -8,7 +8,7 @@ import pytest
 
 from crossmodal_tf.config import dump_config
 from crossmodal_tf.errors import CmxError
-from crossmodal_tf.report.build import write_report
+from crossmodal_tf.stages.report.build import write_report
 from crossmodal_tf.tasks import TASKS
 
 

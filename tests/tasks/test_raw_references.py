@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from crossmodal_tf.data.pipeline import make_dataset
-from crossmodal_tf.data.preprocess import preprocess
+from crossmodal_tf.preprocessing import preprocess
 from crossmodal_tf.data.text import Vocabulary
 from crossmodal_tf.tasks.seq2seq import sources_with_references
 

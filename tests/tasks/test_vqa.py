@@ -14,7 +14,7 @@ from crossmodal_tf.data.answers import UNKNOWN, Answers
 from crossmodal_tf.data.records import Question
 from crossmodal_tf.data.sources.shapes import make_record
 from crossmodal_tf.errors import CmxError
-from crossmodal_tf.sample import check_inputs
+from crossmodal_tf.stages.sample import check_inputs
 from crossmodal_tf.tasks import load_task
 from crossmodal_tf.tasks.base import Task
 from crossmodal_tf.tasks.vqa import answer_scores, make_examples
@@ -63,7 +63,7 @@ def test_answer_scores_per_type_majority_and_unknown_answers():
 def test_preprocess_stores_answer_ids_and_question_types(tmp_path):
     from crossmodal_tf.config import load_config
     from crossmodal_tf.data.pipeline import parsed_examples
-    from crossmodal_tf.data.preprocess import preprocess
+    from crossmodal_tf.preprocessing import preprocess
 
     config = load_config(TINY_VQA, [f"data.processed={tmp_path / 'processed'}", "data.shapes.num_images=30",
                                     "data.answers.min_count=3"])

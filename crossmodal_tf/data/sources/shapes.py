@@ -17,25 +17,9 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from crossmodal_tf.data.records import Record
+from crossmodal_tf.data.sources.shapes_questions import scene_questions
+from crossmodal_tf.data.sources.shapes_world import COLOURS, INVERSE, RELATION_EN, RELATIONS, SHAPES, SIZES
 
-SHAPES = ("circle", "square", "triangle")
-COLOURS = {
-    "red": (215, 40, 40),
-    "green": (40, 165, 60),
-    "blue": (40, 80, 215),
-    "yellow": (225, 205, 35),
-    "purple": (135, 55, 175),
-    "orange": (240, 135, 25),
-}
-SIZES = {"small": (0.1, 0.125), "large": (0.18, 0.22)}  # radius as a fraction of the side
-RELATIONS = ("left", "right", "above", "below")
-INVERSE = {"left": "right", "right": "left", "above": "below", "below": "above"}
-RELATION_EN = {
-    "left": "to the left of",
-    "right": "to the right of",
-    "above": "above",
-    "below": "below",
-}
 SHAPES_ZH = {"circle": "圆形", "square": "正方形", "triangle": "三角形"}
 COLOURS_ZH = {"red": "红色", "green": "绿色", "blue": "蓝色", "yellow": "黄色", "purple": "紫色", "orange": "橙色"}
 SIZES_ZH = {"small": "小", "large": "大"}
@@ -303,7 +287,6 @@ def make_record(index: int, seed: int, image_size: int = 64, two_object_fraction
     rest of the record, and only vqa reads questions, only summarize documents. Each draws from its own rng,
     so leaving one out changes nothing else of the record.
     """
-    from crossmodal_tf.data.sources.shapes_questions import scene_questions  # it reads this module's names
 
     scene, _, rng = _scene_and_pixel_seed(index, seed, two_object_fraction)
     # questions draw from their own rng, so the images, captions and translations stay as they were

@@ -17,10 +17,10 @@ and translations do not change.
 from __future__ import annotations
 
 import random
-from functools import cache
 from itertools import combinations
 
 from crossmodal_tf.data.records import Question
+from crossmodal_tf.data.sources import shapes_world as world
 
 QUESTIONS_PER_IMAGE = 5  # question types per image (a two-object image asks two relation questions: 6 in all)
 QUESTION_TYPES = ("colour", "shape", "size", "relation", "count", "existence")
@@ -50,14 +50,6 @@ SUBSETS = {asked: [subset for n in range(4) for subset in combinations([a for a 
            for asked in ("", *ATTRIBUTES)}
 
 
-@cache
-def _world():
-    """The shapes module, for its vocabularies: it imports this one (make_record), so not at import time."""
-    from crossmodal_tf.data.sources import shapes
-
-    return shapes
-
-
 def _phrase(values: dict) -> str:
     """'small red circle' from the attributes given; 'object' stands in for a missing shape."""
     words = [values[a] for a in ("size", "colour") if a in values]
@@ -78,7 +70,7 @@ def _refer(scene, index: int, rng: random.Random, asked: str = "") -> str:
     if unique:
         return _phrase({a: getattr(obj, a) for a in rng.choice(unique)})
     # the objects differ only in the asked attribute: name this one by its place instead
-    relation = scene.relation if index == 0 else _world().INVERSE[scene.relation]
+    relation = scene.relation if index == 0 else world.INVERSE[scene.relation]
     return f"{_phrase({a: getattr(obj, a) for a in ATTRIBUTES if a != asked})} {PLACES[relation]}"
 
 
@@ -98,7 +90,6 @@ def _relation_questions(scene, rng: random.Random) -> list[Question]:
     'Where is the x?' answers with the place itself, which teaches the model to find
     the named object and read where it is.
     """
-    world = _world()
     questions = []
     for form in ("yes/no", rng.choice(("what", "where"))):
         # a true statement 'x REL y', with either object first
@@ -121,7 +112,6 @@ def _relation_questions(scene, rng: random.Random) -> list[Question]:
 
 
 def _count_question(scene, rng: random.Random) -> Question:
-    world = _world()
     counts = dict.fromkeys([("shape", v) for v in world.SHAPES] + [("colour", v) for v in world.COLOURS]
                            + [("size", v) for v in world.SIZES], 0)
     for obj in scene.objects:
@@ -138,7 +128,6 @@ def _count_question(scene, rng: random.Random) -> Question:
 
 
 def _existence_question(scene, rng: random.Random) -> Question:
-    world = _world()
     form = rng.choice(EXISTENCE_FORMS)
     answer = rng.random() < 0.5
     if answer:

@@ -1,4 +1,5 @@
-"""The train stage: config → (preprocess) → strategy scope → model.fit with callbacks → run directory."""
+"""The train stage: config → (preprocessing.py, unless its output is up to date) → strategy scope → model.fit with
+callbacks → run directory."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 from crossmodal_tf.atomic import atomic_file, write_text_atomic
 from crossmodal_tf.config import Config, config_from_run, dump_config, load_config
-from crossmodal_tf.data.preprocess import preprocess, read_stats, readers_lock
+from crossmodal_tf.preprocessing import preprocess, read_stats, readers_lock
 from crossmodal_tf.errors import CmxError
 from crossmodal_tf.locks import exclusive_lock, shared_lock
 from crossmodal_tf.figures import write_curves
@@ -210,7 +211,7 @@ def _train_locked(config: Config, run: RunDir, stats: dict, *, resume: bool, ove
     size = config.data.image.size if task.uses_image else None
     arrange = val_arrange = None  # the task's own
     if fitted is not model:  # a frozen backbone: fit the layers after it on its cached features
-        from crossmodal_tf.data.feature_cache import FeatureCache
+        from crossmodal_tf.models.feature_cache import FeatureCache
 
         size, arrange = None, FeatureCache(config, model, stats, log=warn).arrange(task.arrange)
         val_arrange = arrange
@@ -300,7 +301,7 @@ def _compiled_model(config: Config, task, stats: dict, strategy, *, steps: int, 
     one machine): then fit trains a model from the backbone's output that shares the
     full model's layers after it. steps is the number of batches per epoch.
     """
-    from crossmodal_tf.data.feature_cache import cache_applies, features_trainer
+    from crossmodal_tf.models.feature_cache import cache_applies, features_trainer
     from crossmodal_tf.distribute import is_multi_worker
 
     train_cfg = config.train

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from crossmodal_tf.data.text import Vocabulary, detokenize, tokenize
-from crossmodal_tf.export.text_ops import join_tokens, make_lookup, readable_tokens, token_ids, tokenize_text
+from crossmodal_tf.serving.text_ops import join_tokens, make_lookup, readable_tokens, token_ids, tokenize_text
 
 TEXTS = ["A small RED circle, left of a square!", "  tabs\tand\nnew lines  ", "", "...",
          "snake_case and 42", "Ünïcödé ÇAFÉ déjà-vu", "一个红色的小圆形。在上面！", "mixed 中文 and English", "ctrl\x07char",
@@ -45,7 +45,7 @@ def test_a_subword_vocabulary_in_the_graph_matches_python():
     from crossmodal_tf.config.sections import TextConfig
     from crossmodal_tf.data.subword import train_subword
     from crossmodal_tf.data.text import normalize
-    from crossmodal_tf.export.text_ops import GraphVocabulary, readable_ids
+    from crossmodal_tf.serving.text_ops import GraphVocabulary, readable_ids
 
     cfg = TextConfig(level="subword", vocab_size=315, max_length=12)
     vocab = train_subword([normalize(t) for t in TEXTS * 3], cfg, 1, "data.text")

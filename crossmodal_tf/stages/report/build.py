@@ -6,8 +6,8 @@ import time
 from pathlib import Path
 
 from crossmodal_tf.atomic import write_text_atomic
-from crossmodal_tf.report import facts
-from crossmodal_tf.report.page import Section, note, render
+from crossmodal_tf.stages.report import facts
+from crossmodal_tf.report_page import Section, note, render
 from crossmodal_tf.run import Run, open_run
 
 

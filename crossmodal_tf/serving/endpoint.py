@@ -13,7 +13,7 @@ from typing import Callable
 
 import tensorflow as tf
 
-from crossmodal_tf.export.text_ops import GraphVocabulary, readable_ids
+from crossmodal_tf.serving.text_ops import GraphVocabulary, readable_ids
 
 TEXT = tf.TensorSpec([None], tf.string, name="text")
 IMAGE = tf.TensorSpec([None], tf.string, name="image")  # encoded PNG/JPEG bytes

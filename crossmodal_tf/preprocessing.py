@@ -1,4 +1,5 @@
-"""The preprocess stage: source → split → vocabulary → encoded TFRecord shards + stats.json.
+"""Preprocessing: source → split → vocabulary → encoded TFRecord shards + stats.json; the preprocess and the
+train stages both call preprocess().
 
 Two streaming passes over the source: the first reads only text (split assignment,
 train-split token counts, a bounded pool of captions for negatives); the second

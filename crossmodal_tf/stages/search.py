@@ -19,7 +19,7 @@ import numpy as np
 
 from crossmodal_tf.atomic import atomic_file
 from crossmodal_tf.data.images import load_image_batch
-from crossmodal_tf.data.preprocess import read_stats
+from crossmodal_tf.preprocessing import read_stats
 from crossmodal_tf.data.text import encode_prompt
 from crossmodal_tf.errors import CmxError
 from crossmodal_tf.retrieval_scores import top_matches

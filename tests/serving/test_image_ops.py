@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from crossmodal_tf.export.image_ops import decode_images
+from crossmodal_tf.serving.image_ops import decode_images
 
 
 def _encoded(pixels: np.ndarray, image_format: str, mode: str = "RGB") -> bytes:

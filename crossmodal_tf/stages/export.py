@@ -1,9 +1,9 @@
 """cmx export: a run's model as a SavedModel that takes raw inputs, or as the native Keras file.
 
 The SavedModel's `serve` signature (also `serving_default`) does all preprocessing
-in the graph (export/text_ops.py, export/image_ops.py), so `tf.saved_model.load`
+in the graph (serving/text_ops.py, serving/image_ops.py), so `tf.saved_model.load`
 with TensorFlow alone, or TensorFlow Serving, runs it. Each task's export_endpoint hook
-builds its function from the pieces in serving.py.
+builds its function from the pieces in serving/endpoint.py.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from crossmodal_tf import figures
-from crossmodal_tf.report.page import Section, escape, image, note, table
+from crossmodal_tf.report_page import Section, escape, image, note, table
 from crossmodal_tf.run import Run
 from crossmodal_tf.run_dir import RunDir
 from crossmodal_tf.run_summary import flatten, read_json, read_run_config, summarize_run
