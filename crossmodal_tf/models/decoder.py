@@ -64,7 +64,7 @@ class LstmDecoder(CachedDecoder):
         if copy_extra is not None:
             from crossmodal_tf.models.copy import CopyMix, copy_gate
 
-            self.copy_gate, self.copy_mix = copy_gate("decoder"), CopyMix(copy_extra, name="copy_mix")
+            self.copy_gate, self.copy_mix = copy_gate(), CopyMix(copy_extra, name="copy_mix")
 
     def _drop(self, x, place: int, training):
         return self.dropouts[place](x, training=training) if self.dropouts else x
