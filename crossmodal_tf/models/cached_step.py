@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import keras
 
+from crossmodal_tf.errors import CmxError
+
 
 class CachedDecoder(keras.layers.Layer):
     """A text decoder: call([tokens, *context]) → next-token logits; cached_step() → its single-step form.
@@ -41,7 +43,11 @@ class CachedDecoder(keras.layers.Layer):
 def decoder_of(model: keras.Model) -> CachedDecoder:
     """The one CachedDecoder layer of a model."""
     found = [layer for layer in model.layers if isinstance(layer, CachedDecoder)]
-    if len(found) != 1:
+    if not found:
+        # a model saved before decoders were CachedDecoder layers has its decoder's layers loose
+        raise CmxError(f"model {model.name} has no text decoder layer to generate with: a run saved by an older "
+                       "cmx; train it again")
+    if len(found) > 1:
         raise ValueError(f"model {model.name} has {len(found)} text decoders; a generating model has one")
     return found[0]
 
