@@ -6,7 +6,7 @@ Three lm decoders of the same vocabulary, untrained (speed does not depend on th
 weights), each decoding greedily in cmx's compiled loop (crossmodal_tf.decoding, XLA)
 with the end token disabled, so every sequence runs exactly --tokens steps:
 
-- cached: TransformerGenerator's step, which keeps each block's keys and values, so a
+- cached: the TransformerDecoder's cached step (models/cached_step.Generator), which keeps each block's keys and values, so a
   new token costs one row of attention per block;
 - recompute: a step that keeps the tokens so far and runs the whole model over them
   for every new token (the prefix padded to the same fixed length as the cache, since
@@ -41,7 +41,7 @@ def build_transformer(dim: int, layers: int, heads: int, vocab: int, tokens: int
     import keras
 
     from crossmodal_tf.config import Config
-    from crossmodal_tf.models.transformer import TransformerGenerator
+    from crossmodal_tf.models.cached_step import Generator
     from crossmodal_tf.tasks import lm
 
     config = Config.model_validate({"task": "lm", "model": {"text": {
@@ -49,7 +49,7 @@ def build_transformer(dim: int, layers: int, heads: int, vocab: int, tokens: int
         "max_positions": max(tokens + 1, 64), "dropout": 0.0}}})
     keras.utils.set_random_seed(0)
     model = lm.build_model(config, vocab)
-    return model, TransformerGenerator(model, config.model.text, length=tokens + 1)
+    return model, Generator(model, length=tokens + 1)
 
 
 class Recompute:

@@ -90,13 +90,13 @@ def record_split(record, seed: int, split_cfg, given: frozenset[str] = frozenset
 
 def fingerprint(config: Config) -> str:
     """Hash of everything that decides the preprocessed output."""
-    from crossmodal_tf.tasks import load_task
+    from crossmodal_tf.tasks import load_task, task_reads_key
 
     source = load_source(config.data.source)
     # how the work is done (processes, caching, error policy) does not change what is written, nor does a
     # data.path the source never reads (shapes generates its images)
     ignored = {"processed", "on_error", "workers", "cache"}
-    if not load_task(config.task).reads_key("data.answers"):
+    if not task_reads_key(config.task, "data.answers"):
         ignored.add("answers")  # so that adding the section left the other tasks' fingerprints as they were
     if not source_reads_key(config.data.source, "data.path"):
         ignored.add("path")
@@ -224,7 +224,7 @@ def _scan_text(config: Config, source, task, given: frozenset[str], records: Ite
 
 def _scan_unit(unit: tuple, report=None) -> tuple[TextScan, SkipLog]:
     """Pass 1 over records start…stop of a random-access source, in a worker: its scan and the rows it skipped."""
-    from crossmodal_tf.tasks import load_task
+    from crossmodal_tf.tasks import load_task, task_reads_key
 
     config, given, start, stop = unit
     source, task = load_source(config.data.source), load_task(config.task)
@@ -333,9 +333,9 @@ def _encoder(config: Config, task, vocab: Vocabulary, target_vocab: Vocabulary |
 
 def copies(config: Config) -> bool:
     """Whether the shards hold copy attention's extended ids: model.copy, for a task that reads it."""
-    from crossmodal_tf.tasks import load_task
+    from crossmodal_tf.tasks import load_task, task_reads_key
 
-    return config.model.copy and load_task(config.task).reads_key("model.copy")
+    return config.model.copy and task_reads_key(config.task, "model.copy")
 
 
 @dataclass(frozen=True)
@@ -443,7 +443,7 @@ def _shard_unit(unit: tuple, report) -> EncodePass:
     """Pass 2 for shard k of a random-access source, in a worker: make the images at positions k, k + num_shards, …,
     draw their examples, encode them and write shard k of every split."""
     from crossmodal_tf.data.shards import ShardWriter
-    from crossmodal_tf.tasks import load_task
+    from crossmodal_tf.tasks import load_task, task_reads_key
 
     context, shard = unit
     config = context.config
@@ -472,7 +472,7 @@ def _shard_unit(unit: tuple, report) -> EncodePass:
 
 def _write_processed(config: Config, out: Path, *, print_: str, quiet: bool) -> dict:
     """Write the preprocessed output (vocabularies, shards, stats.json) into the empty folder out; returns the stats."""
-    from crossmodal_tf.tasks import load_task
+    from crossmodal_tf.tasks import load_task, task_reads_key
 
     data = config.data
     source = load_source(data.source)

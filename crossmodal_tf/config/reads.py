@@ -1,10 +1,11 @@
-"""Which config keys a config's task and data source read, and what happens to the others.
+"""Which config keys a config's task, data source and text type read, and what happens to the others.
 
-A key the task (Task.reads_key), the source (source_reads_key) or the text type
-(model.text.type: TEXT_TYPE_KEYS) does not read would be
-silently ignored, so load_config refuses it when the user wrote it for this task and
-source, and drops it with one warning when it came from a config written for another
-(an extended base, or the file itself when --set changes task, data.source or model.text.type).
+Each of them declares the keys it reads where it is defined (Task.reads, a source
+module's READS, a text type's settings and reads_outside); this module asks the three
+registries. A key one of them does not read would be silently ignored, so load_config
+refuses it when the user wrote it for this task, source and text type, and drops it with
+one warning when it came from a config written for another (an extended base, or the
+file itself when --set changes task, data.source or model.text.type).
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from typing import Callable, NamedTuple
 from crossmodal_tf.config.sections import DataConfig
 from crossmodal_tf.data.sources import SOURCES, source_reads_key
 from crossmodal_tf.errors import CmxError
-from crossmodal_tf.tasks import TASKS, load_task
+from crossmodal_tf.keys import reads_key
+from crossmodal_tf.models.text_types import DEFAULT_TEXT_TYPE, TEXT_TYPES, load_text_type
+from crossmodal_tf.tasks import TASKS, load_task, task_reads_key
 from crossmodal_tf.tasks.base import Task
 
 # Tolerated though not every source reads it: data.path is a contract key (docs/ARCHITECTURE.md) that every shipped config
@@ -23,17 +26,6 @@ from crossmodal_tf.tasks.base import Task
 TOLERATED = ("data.path",)
 MONITOR_KEYS = ("train.checkpoint.monitor", "train.early_stopping.monitor")
 DEFAULT_SOURCE = DataConfig.model_fields["source"].default
-DEFAULT_TEXT_TYPE = "lstm"
-# the keys only one text type reads (model.text.type): a Transformer has no LSTM units and is conditioned by
-# cross-attention, not by model.condition's states or model.attention's Luong/Bahdanau layer
-TEXT_TYPE_KEYS = {
-    "lstm": ("model.text.embedding_dim", "model.text.units", "model.text.bidirectional", "model.condition",
-             "model.attention", "model.copy"),
-    "transformer": ("model.text.dim", "model.text.heads", "model.text.ffn_dim", "model.text.positions",
-                    "model.text.max_positions"),
-}
-
-
 class Target(NamedTuple):
     """What a config is written for: its task, its data source and its text type."""
 
@@ -43,9 +35,8 @@ class Target(NamedTuple):
 
 
 def text_type_reads_key(text_type: str, dotted: str) -> bool:
-    """Whether a model.text.type reads a key: every type reads the keys that no other type owns."""
-    return not any(dotted == key or dotted.startswith(key + ".")
-                   for other, keys in TEXT_TYPE_KEYS.items() if other != text_type for key in keys)
+    """Whether a model.text.type reads a key: the keys it declares (TextType.reads), and those no type declares."""
+    return reads_key(load_text_type(text_type).reads, [load_text_type(name).reads for name in TEXT_TYPES], dotted)
 
 
 class Written(NamedTuple):
@@ -67,14 +58,14 @@ def target_of(data: dict) -> Target | None:
     text = model.get("text") if isinstance(model, dict) else None
     text_type = text.get("type", DEFAULT_TEXT_TYPE) if isinstance(text, dict) else DEFAULT_TEXT_TYPE
     if not (isinstance(task, str) and task in TASKS and isinstance(source, str) and source in SOURCES
-            and isinstance(text_type, str) and text_type in TEXT_TYPE_KEYS):
+            and isinstance(text_type, str) and text_type in TEXT_TYPES):
         return None
     return Target(load_task(task), source, text_type)
 
 
 def refuser(target: Target, dotted: str) -> str | None:
     """'task', 'source' or 'text type' when that part of the target does not read the key, else None."""
-    if not target.task.reads_key(dotted):
+    if not task_reads_key(target.task.name, dotted):
         return "task"
     if dotted not in TOLERATED and not source_reads_key(target.source, dotted):
         return "source"
@@ -87,10 +78,10 @@ def refusal(target: Target, dotted: str) -> str:
     """Why the target does not read a key, naming the tasks or sources that do."""
     kind = refuser(target, dotted)
     if kind == "task":
-        readers = [name for name in TASKS if load_task(name).reads_key(dotted)]
+        readers = [name for name in TASKS if task_reads_key(name, dotted)]
         return f"task {target.task.name} does not read this key ({_who('task', readers)})"
     if kind == "text type":
-        readers = [name for name in TEXT_TYPE_KEYS if text_type_reads_key(name, dotted)]
+        readers = [name for name in TEXT_TYPES if text_type_reads_key(name, dotted)]
         return f"model.text.type {target.text_type} does not read this key ({_who('model.text.type', readers)})"
     readers = [name for name in SOURCES if source_reads_key(name, dotted)]
     return f"source {target.source} does not read this key ({_who('source', readers)})"

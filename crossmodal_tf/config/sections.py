@@ -6,13 +6,16 @@ import warnings
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, WrapValidator, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationInfo, WrapValidator, create_model, field_validator,
+                      model_validator)
 
-from crossmodal_tf.data.sources import SOURCE_GIVES, SOURCES
-from crossmodal_tf.tasks import TASKS, load_task
+from crossmodal_tf.data.sources import SOURCES, source_gives
+from crossmodal_tf.models.text_types import DEFAULT_TEXT_TYPE, TEXT_TYPES, load_text_type
+from crossmodal_tf.tasks import TASKS, load_task, task_reads_key
 
 TASK_NAMES = tuple(TASKS)
 SOURCE_NAMES = tuple(SOURCES)
+TEXT_TYPE_NAMES = tuple(TEXT_TYPES)
 
 
 class Section(BaseModel):
@@ -176,23 +179,25 @@ class DataConfig(Section):
 
 
 # --- model ----------------------------------------------------------------------------
-class TextBranchConfig(Section):
-    type: Literal["lstm", "transformer"] = Field(
-        "lstm", description="every text encoder and decoder of the task: stacked LSTMs, or pre-LayerNorm "
-                            "Transformer blocks (keras-hub); each type reads only its own keys below")
-    embedding_dim: int = Field(64, ge=1, description="lstm: token embedding size")
-    units: int = Field(128, ge=1, description="lstm: units of each LSTM layer")
-    layers: int = Field(1, ge=1, description="LSTM layers, or Transformer blocks")
-    bidirectional: bool = Field(False, description="lstm: encoders read both ways (never a decoder)")
-    dim: int = Field(128, ge=1, description="transformer: width of the token embeddings and of every block")
-    heads: int = Field(4, ge=1, description="transformer: attention heads per block; they must divide dim")
-    ffn_dim: int = Field(256, ge=1, description="transformer: hidden units of each block's feed-forward layer")
-    positions: Literal["learned", "sinusoidal"] = Field(
-        "learned", description="transformer: position embeddings learned per position, or fixed sinusoids")
-    max_positions: int = Field(
-        64, ge=2, description="transformer: the longest text a block reads, framing and generated tokens "
-                              "included: learned positions have a row each, the decoding cache a slot each")
-    dropout: float = Field(0.1, ge=0, lt=1)
+def _text_branch_config() -> type[Section]:
+    """model.text: `type` and the fields of every registered text type's settings, one flat section.
+
+    Each text type reads its own fields and refuses the others' (reads.py); a field two
+    types both declare must have one meaning, so it is declared once (TextSection) or identically.
+    """
+    fields = {"type": (Literal[TEXT_TYPE_NAMES], Field(  # type: ignore[valid-type]
+        DEFAULT_TEXT_TYPE, description="every text encoder and decoder of the task: "
+                                       + ", ".join(TEXT_TYPE_NAMES) + " (models/text_types); each type reads "
+                                       "only its own keys below"))}
+    for name in TEXT_TYPE_NAMES:
+        for key, info in load_text_type(name).settings.model_fields.items():
+            if key in fields and repr(fields[key][1]) != repr(info):
+                raise TypeError(f"text type {name}: model.text.{key} differs from another type's")
+            fields.setdefault(key, (info.annotation, info))
+    return create_model("TextBranchConfig", __base__=Section, **fields)
+
+
+TextBranchConfig = _text_branch_config()
 
 
 def _backbone_name(value, handler):
@@ -417,34 +422,13 @@ class Config(Section):
         return values
 
     @model_validator(mode="after")
-    def _decoders_run_forwards(self):
-        if load_task(self.task).generates_text and self.model.text.bidirectional:
-            raise ValueError(f"model.text.bidirectional: task {self.task} decodes left to right; "
-                             "a bidirectional decoder would see the words it predicts")
-        return self
-
-    @model_validator(mode="after")
-    def _transformer_fits(self):
-        text = self.model.text
-        if text.type != "transformer":
-            return self
-        if text.dim % text.heads:
-            raise ValueError(f"model.text.heads: {text.heads} heads do not divide model.text.dim {text.dim}")
-        if self.model.fusion.read_words:
-            # the Transformer branch hands the fusion one averaged vector, not the LSTM's word states
-            raise ValueError("model.fusion.read_words: reads an LSTM's word states; with model.text.type "
-                             "transformer set it to false")
-        task = load_task(self.task)
-        longest = max([self.data.text.max_length + 2 * task.frame_text]
-                      + [self.data.target_text.max_length + 2] * task.target_text)
-        if longest > text.max_positions:
-            raise ValueError(f"model.text.max_positions: {text.max_positions} is shorter than the texts the model "
-                             f"reads ({longest} tokens with <start> and <end>)")
+    def _text_type_fits(self):
+        load_text_type(self.model.text.type).check(self, load_task(self.task))
         return self
 
     @model_validator(mode="after")
     def _copy_reads_attention(self):
-        if not (self.model.copy and load_task(self.task).reads_key("model.copy")):
+        if not (self.model.copy and task_reads_key(self.task, "model.copy")):
             return self
         if self.model.attention == "none":
             raise ValueError("model.copy: copy attention copies where the decoder attends; set model.attention "
@@ -458,8 +442,8 @@ class Config(Section):
     def _source_fits_task(self):
         source, task = self.data.source, load_task(self.task)
         for needed in task.source_needs():
-            if needed not in SOURCE_GIVES[source]:
-                givers = " or ".join(name for name, gives in SOURCE_GIVES.items() if needed in gives)
+            if needed not in source_gives(source):
+                givers = " or ".join(name for name in SOURCES if needed in source_gives(name))
                 raise ValueError(f"data.source: task {self.task} needs {needed} ({givers}); {source} has none")
         return self
 

@@ -8,41 +8,16 @@ from crossmodal_tf.models.layers import (CoordinateChannels, FeatureModulation, 
                                          SpatialSoftArgmax)
 
 
-def build_text_branch(cfg, tokens, vocab_size: int, return_sequences: bool = False, name: str = "text",
-                      words: bool = False):
-    """Embedding (padding masked) → stacked, optionally bidirectional LSTMs; returns the features tensor.
+def build_text_branch(model_cfg, tokens, vocab_size: int, name: str = "text", words: bool = False):
+    """Token ids → one feature vector per text, built by the text type model.text.type names.
 
-    cfg is the model.text section. The last LSTM returns its final state unless
-    return_sequences is set (decoders and attention need every step). With words set,
-    returns (final state, every step's state): the same final state as without, plus the
-    word states (padding still masked) for a fusion that reads the text word by word.
-    With `type: transformer` it is Transformer blocks whose steps are averaged instead
-    (models/transformer.py; one vector per text).
+    model_cfg is the model section. With words set, returns (that vector, every word's
+    state) for a fusion that reads the text word by word.
     """
-    if cfg.type == "transformer":
-        from crossmodal_tf.models.transformer import build_transformer_text_branch
+    from crossmodal_tf.models.text_types import load_text_type
 
-        return build_transformer_text_branch(cfg, tokens, vocab_size, name)
-    x = layers.Embedding(vocab_size, cfg.embedding_dim, mask_zero=True, name=f"{name}_embedding")(tokens)
-    if cfg.dropout:
-        x = layers.Dropout(cfg.dropout, name=f"{name}_embedding_dropout")(x)
-    for i in range(cfg.layers):
-        last = i == cfg.layers - 1
-        lstm = layers.LSTM(cfg.units, return_sequences=return_sequences or words or not last,
-                           return_state=words and last, name=f"{name}_lstm_{i}")
-        if cfg.bidirectional:
-            lstm = layers.Bidirectional(lstm, name=f"{name}_bilstm_{i}")
-        x = lstm(x)
-    if words:
-        # (steps, h, c) or, bidirectional, (steps, forward h, c, backward h, c); the final state is the h's
-        steps, final = x[0], x[1] if len(x) == 3 else layers.Concatenate(name=f"{name}_final")([x[1], x[3]])
-        if cfg.dropout:
-            steps = layers.Dropout(cfg.dropout, name=f"{name}_steps_dropout")(steps)
-            final = layers.Dropout(cfg.dropout, name=f"{name}_dropout")(final)
-        return final, steps
-    if cfg.dropout:
-        x = layers.Dropout(cfg.dropout, name=f"{name}_dropout")(x)
-    return x
+    encoded = load_text_type(model_cfg.text.type).build_encoder(model_cfg, tokens, vocab_size, name=name, words=words)
+    return (encoded.pooled, encoded.steps) if words else encoded.pooled
 
 
 def build_image_branch(cfg, images, condition=None, name: str = "image", grid: bool = False):

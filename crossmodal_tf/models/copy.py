@@ -16,8 +16,6 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-COPY_GATE = "copy_gate"  # the layer names LstmGenerator looks for (after the decoder's name prefix)
-COPY_MIX = "copy_mix"
 _FLOOR = 1e-12  # the probability an impossible extended id gets, so its logarithm stays finite
 
 
@@ -62,17 +60,11 @@ class CopyMix(keras.layers.Layer):
         return {**super().get_config(), "extra": self.extra}
 
 
-def copy_gate(name: str) -> layers.Dense:
+def copy_gate() -> layers.Dense:
     """The p_gen layer: a sigmoid of the concatenated context, decoder output and input embedding."""
-    return layers.Dense(1, activation="sigmoid", dtype="float32", name=f"{name}_{COPY_GATE}")
+    return layers.Dense(1, activation="sigmoid", dtype="float32", name="copy_gate")
 
 
 def gate_inputs(context, output, embedded):
     """What the gate reads, in one order for training and generation."""
     return [context, output, embedded]
-
-
-def copy_output(logits, weights, context, output, embedded, ids, extra: int, name: str):
-    """The extended log-probabilities of a teacher-forced decoder (see CopyMix)."""
-    gate = copy_gate(name)(layers.Concatenate(name=f"{name}_copy_gate_inputs")(gate_inputs(context, output, embedded)))
-    return CopyMix(extra, name=f"{name}_{COPY_MIX}")([logits, weights, gate, ids])

@@ -24,8 +24,8 @@ def reads_words(cfg) -> bool:
 def build_text_features(model_cfg, tokens, vocab_size: int):
     """(the text branch's features, its word states or None): word states only when model.fusion reads them."""
     if reads_words(model_cfg.fusion):
-        return build_text_branch(model_cfg.text, tokens, vocab_size, words=True)
-    return build_text_branch(model_cfg.text, tokens, vocab_size), None
+        return build_text_branch(model_cfg, tokens, vocab_size, words=True)
+    return build_text_branch(model_cfg, tokens, vocab_size), None
 
 
 def build_hidden_layers(cfg, x):

@@ -7,7 +7,7 @@ LayerNormalization after the last block. Padding masks are passed explicitly,
 from the token ids, so they never depend on Keras mask propagation.
 
 Training runs a decoder over whole sequences with a causal mask. Generation
-(`TransformerGenerator`) runs the same blocks one token at a time: each block keeps
+(`TransformerDecoder.cached_step()`) runs the same blocks one token at a time: each block keeps
 the keys and values of the tokens so far in a fixed-length cache, so a new token
 costs one row of attention, never a re-run of the prefix.
 """
@@ -17,6 +17,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 from keras import layers
+
+from crossmodal_tf.models.cached_step import CachedDecoder
 
 
 def padding_mask(tokens):
@@ -81,39 +83,69 @@ def grid_memory(cfg, grid, name: str = "caption_memory"):
     return layers.Add(name=name)([slots, positions])
 
 
-def build_transformer_decoder(cfg, tokens, vocab_size: int, memory=None, memory_mask=None, name: str = "decoder"):
-    """Token ids (batch, steps) [+ memory (batch, slots, dim)] → next-token logits (batch, steps, vocab).
+@keras.saving.register_keras_serializable(package="crossmodal_tf")
+class TransformerDecoder(CachedDecoder):
+    """[token ids (batch, steps), *context] → next-token logits (batch, steps, vocab), float32.
 
-    Each block attends causally to the tokens so far and, given a memory (the
-    encoder's steps, the image's grid), cross-attends to its slots (memory_mask:
-    which are real). Logits are float32 so the loss stays stable under mixed precision.
+    Each block attends causally to the tokens so far and, with memory (the encoder's
+    steps, the image's grid), cross-attends to its slots: the context is then the
+    memory (batch, slots, dim), and with memory_mask also which slots are real.
     """
-    import keras_hub
 
-    mask = padding_mask(tokens)
-    x = embed_tokens(cfg, tokens, vocab_size, name)
-    for i in range(cfg.layers):
-        block = keras_hub.layers.TransformerDecoder(cfg.ffn_dim, cfg.heads, dropout=cfg.dropout,
-                                                    normalize_first=True, name=f"{name}_block_{i}")
-        if memory is None:
-            x = block(x, decoder_padding_mask=mask)
-        else:
-            x = block(x, memory, decoder_padding_mask=mask, encoder_padding_mask=memory_mask)
-    x = layers.LayerNormalization(name=f"{name}_norm")(x)
-    return layers.Dense(vocab_size, dtype="float32", name=f"{name}_logits")(x)
+    def __init__(self, vocab_size: int, dim: int, heads: int, ffn_dim: int, num_layers: int = 1,
+                 dropout: float = 0.0, positions: str = "learned", max_positions: int = 64, memory: bool = False,
+                 memory_mask: bool = False, **kwargs):
+        import keras_hub
+
+        super().__init__(**kwargs)
+        self.settings = {"vocab_size": vocab_size, "dim": dim, "heads": heads, "ffn_dim": ffn_dim,
+                         "num_layers": num_layers, "dropout": dropout, "positions": positions,
+                         "max_positions": max_positions, "memory": memory, "memory_mask": memory_mask}
+        self.vocab_size, self.heads, self.head_size, self.max_positions = vocab_size, heads, dim // heads, max_positions
+        self.context_names = ("memory",) * memory + ("memory_mask",) * memory_mask
+        self.embedding = layers.Embedding(vocab_size, dim, name="embedding")
+        self.positions = (keras_hub.layers.PositionEmbedding(max_positions, name="positions") if positions == "learned"
+                          else keras_hub.layers.SinePositionEncoding(name="positions"))
+        self.embedding_dropout = layers.Dropout(dropout, name="embedding_dropout") if dropout else None
+        self.blocks = [keras_hub.layers.TransformerDecoder(ffn_dim, heads, dropout=dropout, normalize_first=True,
+                                                           name=f"block_{i}") for i in range(num_layers)]
+        self.norm = layers.LayerNormalization(name="norm")
+        self.logits = layers.Dense(vocab_size, dtype="float32", name="logits")
+
+    def call(self, inputs, training=None):
+        tokens, *given = inputs
+        context = dict(zip(self.context_names, given))
+        mask = padding_mask(tokens)
+        x = self.embedding(tokens)
+        x = x + self.positions(x)
+        if self.embedding_dropout is not None:
+            x = self.embedding_dropout(x, training=training)
+        for block in self.blocks:
+            if "memory" in context:
+                x = block(x, context["memory"], decoder_padding_mask=mask,
+                          encoder_padding_mask=context.get("memory_mask"), training=training)
+            else:
+                x = block(x, decoder_padding_mask=mask, training=training)
+        return self.logits(self.norm(x))
+
+    def get_config(self):
+        return {**super().get_config(), **self.settings}
+
+    def cached_step(self, length: int | None = None) -> TransformerStep:
+        """The decoder one token at a time (TransformerStep), caching `length` positions (default max_positions)."""
+        return TransformerStep(self, length)
 
 
-class TransformerGenerator:
-    """A trained build_transformer_decoder, ready to generate one token at a time.
+class TransformerStep:
+    """A trained TransformerDecoder's single step, for crossmodal_tf.decoding.
 
-    `step(tokens, state)` is the decoder's single step for crossmodal_tf.decoding;
-    `start(inputs, batch)` gives the state before the first token. The state holds
-    each row's position (`index`) and each block's key and value caches, each
-    (rows, heads, length, head size); the beam search reorders them with the beams. A
-    memory (`memory_output`: the tensor of the model computed from start_inputs) is
-    projected to every block's cross-attention keys and values once, in start(), and
-    kept under the state's "shared" entry: one copy per input row, which the
-    decoding loops neither repeat nor reorder, whatever the beams or samples per row.
+    `start(context, batch)` gives the state before the first token; `step(tokens,
+    state)` one step. The state holds each row's position (`index`) and each block's
+    key and value caches, each (rows, heads, length, head size); the beam search
+    reorders them with the beams. A memory (the context's) is projected to every
+    block's cross-attention keys and values once, in start(), and kept under the
+    state's "shared" entry: one copy per input row, which the decoding loops neither
+    repeat nor reorder, whatever the beams or samples per row.
 
     The step does the blocks' arithmetic itself with their weights (keras-hub 0.32's
     TransformerDecoder attributes) rather than calling their attention layers: at one
@@ -122,35 +154,25 @@ class TransformerGenerator:
     whole forward pass, so a keras-hub upgrade that changes the blocks fails there.
     """
 
-    def __init__(self, model: keras.Model, cfg, start_inputs: tuple[str, ...] = (), memory_output=None,
-                 memory_tokens: str | None = None, name: str = "decoder", length: int | None = None):
-        self.length = length or cfg.max_positions  # cache slots: prompt and generated tokens
-        self.embedding = model.get_layer(f"{name}_embedding")
-        self.positions = model.get_layer(f"{name}_positions")
-        self.blocks = [model.get_layer(f"{name}_block_{i}") for i in range(cfg.layers)]
-        self.norm = model.get_layer(f"{name}_norm")
-        self.logits = model.get_layer(f"{name}_logits")
-        self.heads, self.head_size = cfg.heads, cfg.dim // cfg.heads
-        self.start_inputs, self.memory_tokens = start_inputs, memory_tokens
-        self.state_model = None
-        if memory_output is not None:
-            inputs = {key: model.get_layer(key).output for key in start_inputs}
-            self.state_model = keras.Model(inputs, memory_output, name=f"{name}_start")
+    def __init__(self, decoder: TransformerDecoder, length: int | None = None):
+        self.length = length or decoder.max_positions  # cache slots: prompt and generated tokens
+        self.embedding, self.positions = decoder.embedding, decoder.positions
+        self.blocks, self.norm, self.logits = decoder.blocks, decoder.norm, decoder.logits
+        self.heads, self.head_size = decoder.heads, decoder.head_size
 
-    def start(self, inputs: dict | None = None, batch: int | None = None) -> dict:
-        """The state before the first token, for a batch of start inputs (or `batch` rows without any)."""
+    def start(self, context: dict, batch) -> dict:
+        """The state before the first token, from the decoder's context (empty: `batch` rows without memory)."""
         import tensorflow as tf
 
-        if inputs:
-            batch = tf.shape(inputs[self.start_inputs[0]])[0]  # a tensor, so start() also runs in a graph
+        memory = context.get("memory")
+        if memory is not None:
+            batch = tf.shape(memory)[0]
         dtype = self.embedding.compute_dtype
         empty = tf.zeros([batch, self.heads, self.length, self.head_size], dtype)
         state = {"index": tf.zeros([batch], tf.int32), "cache": [{"keys": empty, "values": empty} for _ in self.blocks]}
-        if self.state_model is not None:
-            memory = self.state_model(inputs, training=False)
-            if self.memory_tokens:
-                mask = tf.not_equal(tf.convert_to_tensor(inputs[self.memory_tokens]), 0)
-            else:
+        if memory is not None:
+            mask = context.get("memory_mask")
+            if mask is None:
                 mask = tf.ones(tf.shape(memory)[:2], tf.bool)
             keys_values = []
             for block in self.blocks:
@@ -158,7 +180,7 @@ class TransformerGenerator:
                 # (inputs, slots, heads, size) → (inputs, heads, slots, size), the layout the step's products read
                 keys_values.append({"keys": tf.transpose(attention._key_dense(memory), [0, 2, 1, 3]),
                                     "values": tf.transpose(attention._value_dense(memory), [0, 2, 1, 3])})
-            state["shared"] = {"memory": keys_values, "memory_mask": mask}
+            state["shared"] = {"memory": keys_values, "memory_mask": tf.cast(mask, tf.bool)}
         return state
 
     def step(self, tokens, state: dict):

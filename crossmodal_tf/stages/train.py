@@ -191,7 +191,7 @@ def _train_locked(config: Config, run: RunDir, stats: dict, *, resume: bool, ove
     from crossmodal_tf.checkpoints import TrainingCheckpoint
     from crossmodal_tf.data.augment import augmenting, check_flip
     from crossmodal_tf.distribute import prepare_model
-    from crossmodal_tf.tasks import load_task
+    from crossmodal_tf.tasks import load_task, task_reads_key
 
     task = load_task(config.task)
     augment = config.data.image.augment if task.uses_image else None
@@ -201,7 +201,7 @@ def _train_locked(config: Config, run: RunDir, stats: dict, *, resume: bool, ove
     jit = _seed_and_set_precision(config)
     counts = stats["counts"]
     pick = None
-    if task.reads_key("train.negatives"):  # each epoch its own pick of the examples, or all of them (None)
+    if task_reads_key(task.name, "train.negatives"):  # each epoch its own pick of the examples, or all of them (None)
         from crossmodal_tf.data.epoch_pick import plan_epoch_pick
 
         pick = plan_epoch_pick(config.train.negatives, stats.get("examples_by_kind", {}).get("train", {}))
@@ -255,7 +255,7 @@ def _train_locked(config: Config, run: RunDir, stats: dict, *, resume: bool, ove
 def _write_run_files(config: Config, run: RunDir, stats: dict, *, overwrite: bool, command: list[str] | None) -> None:
     """Write what a run directory holds before training: config.yaml, stats.json, the vocabularies, env.json."""
     from crossmodal_tf.environment import describe_environment
-    from crossmodal_tf.tasks import load_task
+    from crossmodal_tf.tasks import load_task, task_reads_key
 
     env = describe_environment(config.seed, command)
     image = config.model.image

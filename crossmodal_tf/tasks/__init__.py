@@ -25,3 +25,11 @@ TASKS = {
 def load_task(name: str) -> Task:
     """The Task registered under `name`."""
     return importlib.import_module(TASKS[name]).TASK
+
+
+def task_reads_key(task: str, dotted: str) -> bool:
+    """Whether a task reads a config key ("model.fusion.type"): those it declares in `reads`, and every key no
+    registered task declares."""
+    from crossmodal_tf.keys import reads_key
+
+    return reads_key(load_task(task).reads, [load_task(name).reads for name in TASKS], dotted)

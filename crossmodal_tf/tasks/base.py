@@ -17,10 +17,6 @@ RunLike = Any
 
 _MAXIMISED = ("acc", "auc", "precision", "recall", "f1", "bleu", "chrf", "rouge", "cider", "r1", "r5", "r10")
 
-# the config sections that only some tasks read; every task reads the others
-TASK_SECTIONS = ("data.image", "data.negatives", "data.target_text", "data.answers", "model.image", "model.fusion",
-                 "model.embedding", "model.condition", "model.attention", "model.copy", "model.use_image",
-                 "eval.threshold", "sample", "train.negatives", "train.loss")
 # what `cmx sample` can be given: --image, --prompt, --text/--input, --question
 SAMPLE_INPUTS = ("image", "prompt", "text", "question")
 SEARCH_INPUTS = ("query", "image")  # what `cmx search` can be given: --query, --image
@@ -41,7 +37,9 @@ class Task:
     frame_text: bool  # the "text" field is stored as <start> … <end> (a text the model predicts)
     metric_names: tuple[str, ...]  # the names of train_metrics(): history.csv columns and monitors
     headline_metric: str  # the key of eval_test.json that `cmx runs` shows
-    reads: tuple[str, ...]  # which of TASK_SECTIONS its config may set
+    # the config keys (or sections) it reads beyond those every task reads: a key some task declares here is read
+    # by the tasks that declare it alone, and the config refuses it for the others (reads_key)
+    reads: tuple[str, ...]
     target_text: bool = False  # a second, framed text side ("target") with its own vocabulary
     # make_examples' labels are answers and its kinds question types: preprocess stores them as ids of
     # answer_vocab.txt (the train split's answers) and of stats' question_types
@@ -49,7 +47,7 @@ class Task:
     generates_text: bool = False
     sample_inputs: tuple[str, ...] = ()  # of SAMPLE_INPUTS; empty: `cmx sample` refuses the run
     search_inputs: tuple[str, ...] = ()  # of SEARCH_INPUTS; empty: `cmx search` refuses the run
-    # what the data source must give beyond texts, in SOURCE_GIVES' words ("documents"); by default images for
+    # what the data source must give beyond texts, in the words of the sources' GIVES ("documents"); by default images for
     # a task that uses them and translations for one with a target text (see source_needs)
     needs: tuple[str, ...] = ()
     target_level: str = "char"  # how the target text is tokenized when the config has no data.target_text
@@ -77,8 +75,7 @@ class Task:
         if (self.sample is not None) != bool(self.sample_inputs) or (self.generates_text and not self.sample_inputs):
             raise TypeError(f"task {self.name}: a task with sample_inputs has a sample hook, and only such a task; "
                             "a task that generates text has both")
-        unknown = [s for s in self.reads if s not in TASK_SECTIONS]
-        unknown += [i for i in self.sample_inputs if i not in SAMPLE_INPUTS]
+        unknown = [i for i in self.sample_inputs if i not in SAMPLE_INPUTS]
         unknown += [i for i in self.search_inputs if i not in SEARCH_INPUTS]
         if unknown:
             raise TypeError(f"task {self.name}: unknown {', '.join(unknown)}")
@@ -89,17 +86,12 @@ class Task:
         return (*names, *(f"val_{n}" for n in names))
 
     def source_needs(self) -> tuple[str, ...]:
-        """What a data source must give for this task (words of SOURCE_GIVES): `needs`, or images and
+        """What a data source must give for this task (words of the sources' GIVES): `needs`, or images and
         translations as uses_image and target_text say."""
         if self.needs:
             return self.needs
         return tuple(what for what, needed in (("translations", self.target_text), ("images", self.uses_image))
                      if needed)
-
-    def reads_key(self, dotted: str) -> bool:
-        """Whether this task reads a config key ("model.fusion.type"): every task reads the keys outside TASK_SECTIONS."""
-        section = next((s for s in TASK_SECTIONS if dotted == s or dotted.startswith(s + ".")), None)
-        return section is None or section in self.reads
 
     def vocab_sizes(self, stats: dict) -> list[int]:
         """The vocabulary sizes build_model takes, from preprocess stats: the text's, then the target's or the

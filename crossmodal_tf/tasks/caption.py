@@ -1,8 +1,8 @@
 """Task `caption`: a decoder conditioned on the image describes it.
 
-An LSTM decoder is conditioned on the image branch's pooled features; a Transformer
-decoder (`model.text.type: transformer`) cross-attends to every position of the
-image branch's last feature map instead.
+The text type (model.text.type) builds the decoder and chooses how it reads the
+image: an LSTM's states are set from the pooled features, a Transformer
+cross-attends to every position of the image branch's last feature map.
 """
 
 from __future__ import annotations
@@ -23,26 +23,21 @@ TEMPERATURES = (0.5, 1.0)
 
 
 def build_model(config, vocab_size: int, target_vocab_size: int | None = None):
-    """Image branch → Dense 'caption_condition' → LSTM decoder (model.condition says how it conditions), or
-    image branch's grid → 'caption_memory' slots → Transformer decoder."""
+    """Image branch → the text type's decoder conditioned on it (models/text_types) → next-token logits."""
     import keras
-    from keras import layers
 
     from crossmodal_tf.models.branches import build_image_branch
-    from crossmodal_tf.models.decoder import build_lstm_decoder
+    from crossmodal_tf.models.text_types import load_text_type
 
     size = config.data.image.size
     images = keras.Input(shape=(size, size, 3), dtype="uint8", name="image")
     tokens = keras.Input(shape=(None,), dtype="int32", name="text")
-    if config.model.text.type == "transformer":
-        from crossmodal_tf.models.transformer import build_transformer_decoder, grid_memory
 
-        memory = grid_memory(config.model.text, build_image_branch(config.model.image, images, grid=True))
-        logits = build_transformer_decoder(config.model.text, tokens, vocab_size, memory)
-        return keras.Model({"text": tokens, "image": images}, logits, name="caption_model")
-    features = build_image_branch(config.model.image, images)
-    condition = layers.Dense(config.model.text.units, activation="relu", name="caption_condition")(features)
-    logits = build_lstm_decoder(config.model.text, tokens, vocab_size, condition, config.model.condition)
+    def image_branch(grid=False):
+        return build_image_branch(config.model.image, images, grid=grid)
+
+    logits = load_text_type(config.model.text.type).build_decoder(config.model, tokens, vocab_size,
+                                                                  image=image_branch)
     return keras.Model({"text": tokens, "image": images}, logits, name="caption_model")
 
 
@@ -54,14 +49,9 @@ def arrange(batch):
 
 def generator(model, config):
     """The trained model in single-step form; its start state comes from the image."""
-    from crossmodal_tf.models.decoder import LstmGenerator, conditioned_start
+    from crossmodal_tf.models.cached_step import Generator
 
-    if config.model.text.type == "transformer":
-        from crossmodal_tf.models.transformer import TransformerGenerator
-
-        return TransformerGenerator(model, config.model.text, ("image",), model.get_layer("caption_memory").output)
-    start = conditioned_start(model, config.model.text, "caption_condition", config.model.condition)
-    return LstmGenerator(model, config.model.text, start, ("image",))
+    return Generator(model, ("image",))
 
 
 def images_with_references(dataset, vocab, level: str):

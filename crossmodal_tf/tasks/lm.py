@@ -1,5 +1,5 @@
-"""Task `lm`: a text-only language model, p(text) = ∏ p(w_i | w_<i), over the captions: an LSTM, or a
-GPT-style Transformer decoder (causal self-attention over the prefix, nothing else)."""
+"""Task `lm`: a text-only language model, p(text) = ∏ p(w_i | w_<i), over the captions: the text type's decoder
+(model.text.type) conditioned on nothing, e.g. an LSTM or a GPT-style Transformer decoder."""
 
 from __future__ import annotations
 
@@ -11,15 +11,13 @@ TEMPERATURES = (0.5, 1.0)
 
 
 def build_model(config, vocab_size: int, target_vocab_size: int | None = None):
-    """Embedding → LSTM layers (or Transformer blocks) → next-token logits, over the whole text at once."""
+    """The text type's decoder, conditioned on nothing → next-token logits, over the whole text at once."""
     import keras
 
-    from crossmodal_tf.models.decoder import build_lstm_decoder
-    from crossmodal_tf.models.transformer import build_transformer_decoder
+    from crossmodal_tf.models.text_types import load_text_type
 
     tokens = keras.Input(shape=(None,), dtype="int32", name="text")
-    build = build_transformer_decoder if config.model.text.type == "transformer" else build_lstm_decoder
-    logits = build(config.model.text, tokens, vocab_size)
+    logits = load_text_type(config.model.text.type).build_decoder(config.model, tokens, vocab_size)
     return keras.Model({"text": tokens}, logits, name="lm_model")
 
 
@@ -36,12 +34,9 @@ def evaluate(run, model, dataset) -> dict:
 
 def generator(model, config):
     """The trained model in single-step form, starting from a zero state (an empty cache)."""
-    from crossmodal_tf.models.decoder import LstmGenerator
-    from crossmodal_tf.models.transformer import TransformerGenerator
+    from crossmodal_tf.models.cached_step import Generator
 
-    if config.model.text.type == "transformer":
-        return TransformerGenerator(model, config.model.text)
-    return LstmGenerator(model, config.model.text)
+    return Generator(model)
 
 
 def sample(run, request, settings, seed: int, warn) -> list[dict]:

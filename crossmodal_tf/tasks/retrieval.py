@@ -50,7 +50,7 @@ def build_model(config, vocab_size: int, target_vocab_size: int | None = None):
     tokens = keras.Input(shape=(None,), dtype="int32", name="text")
     images = keras.Input(shape=(size, size, 3), dtype="uint8", name="image")
     cfg = config.model.embedding
-    texts = _embedding(build_text_branch(config.model.text, tokens, vocab_size), cfg.dim, "text")
+    texts = _embedding(build_text_branch(config.model, tokens, vocab_size), cfg.dim, "text")
     pictures = _embedding(build_image_branch(config.model.image, images), cfg.dim, "image")
     logits = ScaledSimilarity(cfg.temperature, dtype="float32", name="similarity")([texts, pictures])
     return keras.Model({"text": tokens, "image": images}, logits, name="retrieval_model")

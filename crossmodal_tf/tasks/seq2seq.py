@@ -1,5 +1,6 @@
-"""Task `seq2seq`: an encoder-decoder translates English into Chinese: LSTMs with attention, or Transformer
-blocks (`model.text.type: transformer`) whose decoder cross-attends to every encoder step.
+"""Task `seq2seq`: an encoder-decoder translates English into Chinese: the text type's (model.text.type)
+encoder and decoder, e.g. LSTMs with attention, or Transformer blocks whose decoder cross-attends to every
+encoder step.
 
 Examples are sentence pairs: from the parallel source, or every English caption of
 a shapes image with its Chinese caption. The source side is stored as plain token
@@ -33,33 +34,24 @@ def make_examples(record, rng, pool, data_cfg, hard_negative) -> list[tuple[str,
 
 
 def build_model(config, vocab_size: int, target_vocab_size: int | None = None):
-    """Source ids → LSTM encoder → (final states, attended steps) → LSTM decoder → next-token logits.
+    """Source ids → the text type's encoder → its decoder, which reads the encoder → next-token logits.
 
     With model.copy the model also takes the source's extended ids ("source_copy") and
     gives log-probabilities over the extended ids (models/copy.py) in place of logits.
     """
     import keras
 
-    from crossmodal_tf.models.decoder import build_lstm_decoder
-    from crossmodal_tf.models.encoder import build_lstm_encoder
+    from crossmodal_tf.models.text_types import load_text_type
 
     source = keras.Input(shape=(None,), dtype="int32", name="source")
     tokens = keras.Input(shape=(None,), dtype="int32", name="text")
     inputs = {"source": source, "text": tokens}
     if config.model.copy:
         inputs[COPY_INPUT] = keras.Input(shape=(None,), dtype="int32", name=COPY_INPUT)
-    cfg = config.model.text
-    if cfg.type == "transformer":
-        from crossmodal_tf.models.transformer import build_transformer_decoder, build_transformer_encoder
-
-        memory, memory_mask = build_transformer_encoder(cfg, source, vocab_size)
-        logits = build_transformer_decoder(cfg, tokens, target_vocab_size, memory, memory_mask)
-        return keras.Model({"source": source, "text": tokens}, logits, name="seq2seq_model")
-    memory, states = build_lstm_encoder(cfg, source, vocab_size)
-    attention = config.model.attention
-    logits = build_lstm_decoder(cfg, tokens, target_vocab_size, initial_states=states,
-                                memory=memory if attention != "none" else None, attention=attention,
-                                copy_ids=inputs.get(COPY_INPUT), copy_extra=config.data.text.max_length)
+    text_type = load_text_type(config.model.text.type)
+    encoded = text_type.build_encoder(config.model, source, vocab_size, name="encoder", for_decoder=True)
+    logits = text_type.build_decoder(config.model, tokens, target_vocab_size, source=encoded,
+                                     copy_ids=inputs.get(COPY_INPUT), copy_extra=config.data.text.max_length)
     return keras.Model(inputs, logits, name="seq2seq_model")
 
 
@@ -81,20 +73,9 @@ def arrange(batch):
 
 def generator(model, config):
     """The trained decoder in single-step form; its start state (and attended memory) comes from the source."""
-    from crossmodal_tf.models.decoder import LstmGenerator
+    from crossmodal_tf.models.cached_step import Generator
 
-    if config.model.text.type == "transformer":
-        from crossmodal_tf.models.transformer import TransformerGenerator
-
-        return TransformerGenerator(model, config.model.text, ("source",), model.get_layer("encoder_norm").output,
-                                    memory_tokens="source")
-    outputs = {}
-    for i in range(config.model.text.layers):
-        _, outputs[f"h{i}"], outputs[f"c{i}"] = model.get_layer(f"encoder_lstm_{i}").output
-    if config.model.attention != "none":
-        outputs["memory"] = model.get_layer(f"encoder_lstm_{config.model.text.layers - 1}").output[0]
-    return LstmGenerator(model, config.model.text, outputs, ("source",), memory_tokens="source",
-                         copy_ids=COPY_INPUT if config.model.copy else None)
+    return Generator(model, ("source", COPY_INPUT) if config.model.copy else ("source",))
 
 
 def pad_sources(sources: list[list[int]], length: int) -> np.ndarray:

@@ -1,9 +1,11 @@
-"""The task contract: every registered task trains, evaluates, reports, exports, samples and lists.
+"""The task contract: every registered task, with every registered text type, trains, evaluates, reports,
+exports, samples and lists.
 
 A task gets this test by being registered in crossmodal_tf.tasks.TASKS and giving a
-tiny config in tests/configs/tiny_<task>.yaml. Each task's run trains one epoch on
-the tiny shapes data; then every hook of its Task is exercised through the stage
-that calls it.
+tiny config in tests/configs/tiny_<task>.yaml; a text type by being registered in
+crossmodal_tf.models.text_types.TEXT_TYPES and giving a tiny model.text in
+tests/configs/tiny_text_<type>.yaml. Each run trains one epoch on the tiny shapes
+data; then every hook of its Task is exercised through the stage that calls it.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from cli_runner import app, invoke, png_bytes
+from crossmodal_tf.models.text_types import TEXT_TYPES
 from crossmodal_tf.tasks import TASKS, load_task
 
 pytestmark = pytest.mark.slow
@@ -25,25 +29,41 @@ TESTS = Path(__file__).resolve().parents[1]
 INPUTS = {"text": ["a small red circle", ""], "prompt": ["a small", ""]}
 
 
-# the generative tasks again with model.text.type: transformer (tiny_<task>_transformer.yaml): its cached
-# decoding runs in their exports, samples and reports
-TRANSFORMER_VARIANTS = ("caption_transformer", "lm_transformer", "seq2seq_transformer")
+# every task with every text type: tiny_<task>.yaml with model.text from tiny_text_<type>.yaml
+COMBINATIONS = [(task, text_type) for task in sorted(TASKS) for text_type in TEXT_TYPES]
 
 
-@pytest.fixture(scope="module", params=[*sorted(TASKS), *TRANSFORMER_VARIANTS])
+def contract_config(task: str, text_type: str, folder: Path) -> Path:
+    """tiny_<task>.yaml with model.text set to tiny_text_<type>.yaml (the other type's keys it inherits are
+    dropped with a warning, as for any config that extends one of another text type)."""
+    config, text = TESTS / "configs" / f"tiny_{task}.yaml", TESTS / "configs" / f"tiny_text_{text_type}.yaml"
+    assert config.is_file(), f"task {task} has no tiny config for the contract test: {config}"
+    assert text.is_file(), f"text type {text_type} has no tiny model.text for the contract test: {text}"
+    path = folder / f"tiny_{task}_{text_type}.yaml"
+    settings = yaml.safe_load(text.read_text(encoding="utf-8"))
+    path.write_text(yaml.safe_dump({"extends": str(config), "name": f"tiny-{task}-{text_type}",
+                                    "model": {"text": settings}}), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module", params=COMBINATIONS, ids=[f"{task}-{text_type}" for task, text_type in COMBINATIONS])
 def trained(request, tmp_path_factory):
-    """One task's tiny run, trained for one epoch and tested, in its own folder."""
-    variant = request.param
-    name = variant.removesuffix("_transformer")
-    config = TESTS / "configs" / f"tiny_{variant}.yaml"
-    assert config.is_file(), f"task {name} has no tiny config for the contract test: {config}"
-    root = tmp_path_factory.mktemp(f"contract-{variant}")
+    """One task's tiny run with one text type, trained for one epoch and tested, in its own folder."""
+    name, text_type = request.param
+    root = tmp_path_factory.mktemp(f"contract-{name}-{text_type}")
+    config = contract_config(name, text_type, root)
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(root)
         printed = invoke("train", str(config), "--quiet", "--run-dir", "runs/tiny").output
         tested = json.loads(invoke("test", "runs/tiny", "--json").output)
-        yield types.SimpleNamespace(task=load_task(name), root=root, run=root / "runs/tiny", tested=tested,
-                                    printed=printed)
+        yield types.SimpleNamespace(task=load_task(name), text_type=text_type, root=root, run=root / "runs/tiny",
+                                    tested=tested, printed=printed)
+
+
+def test_the_run_has_the_text_type_it_was_given(trained):
+    from crossmodal_tf.config import config_from_run
+
+    assert config_from_run(trained.run).model.text.type == trained.text_type
 
 
 def test_training_logs_every_metric_the_task_allows_to_monitor(trained):

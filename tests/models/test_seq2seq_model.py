@@ -9,6 +9,7 @@ keras = pytest.importorskip("keras")
 
 from crossmodal_tf.decoding import DecodeSettings  # noqa: E402
 from crossmodal_tf.data.text import Vocabulary  # noqa: E402
+from crossmodal_tf.models.cached_step import Generator, decoder_of  # noqa: E402
 from crossmodal_tf.tasks import seq2seq  # noqa: E402
 from crossmodal_tf.tasks.sequence import make_decoder  # noqa: E402
 
@@ -57,15 +58,15 @@ def test_attention_ignores_source_padding(tiny_config, attention):
 @pytest.mark.parametrize("attention, layer", [("luong", keras.layers.Attention),
                                               ("bahdanau", keras.layers.AdditiveAttention)])
 def test_the_attention_setting_picks_the_keras_layer(tiny_config, attention, layer):
-    _, model = model_for(tiny_config, attention)
-    assert isinstance(model.get_layer("decoder_attention"), layer)
-    # weights over the source steps: one per (decoder step, source step)
-    source, decoder_in = SOURCES[:1], np.array([[2, 5, 6, 7]], np.int32)
-    memory = keras.Model(model.inputs, model.get_layer("encoder_lstm_0").output[0])(
-        {"source": source, "text": decoder_in})
-    queries = keras.Model(model.inputs, model.get_layer("decoder_lstm_0").output)({"source": source, "text": decoder_in})
-    _, scores = model.get_layer("decoder_attention")([queries, memory], return_attention_scores=True,
-                                                     mask=[None, source != 0])
+    config, model = model_for(tiny_config, attention)
+    decoder = decoder_of(model)
+    assert isinstance(decoder.attention, layer)
+    # weights over the source steps: one per (decoder step, source step); the memory is what the model gives
+    # its decoder (the generator's context)
+    context = Generator(model, ("source",)).context_model({"source": SOURCES[:1]})
+    queries = np.random.default_rng(0).normal(size=(1, 4, config.model.text.units)).astype("float32")
+    _, scores = decoder.attention([queries, context["memory"]], return_attention_scores=True,
+                                  mask=[None, context["memory_mask"]])
     assert tuple(scores.shape) == (1, 4, SOURCES.shape[1])
     np.testing.assert_allclose(np.asarray(scores).sum(-1), 1.0, atol=1e-5)
     assert np.asarray(scores)[..., 3:].max() < 1e-6  # padded source steps get no weight
@@ -73,7 +74,7 @@ def test_the_attention_setting_picks_the_keras_layer(tiny_config, attention, lay
 
 def test_no_attention_builds_no_attention_layer(tiny_config):
     _, model = model_for(tiny_config, "none")
-    assert not any("attention" in layer.name for layer in model.layers)
+    assert decoder_of(model).attention is None and "memory" not in decoder_of(model).context_names
 
 
 def test_beam_search_translates_with_the_shared_decoder(tiny_config):

@@ -15,7 +15,7 @@ from crossmodal_tf.data.records import Question
 from crossmodal_tf.data.sources.shapes import make_record
 from crossmodal_tf.errors import CmxError
 from crossmodal_tf.stages.sample import check_inputs
-from crossmodal_tf.tasks import load_task
+from crossmodal_tf.tasks import load_task, task_reads_key
 from crossmodal_tf.tasks.base import Task
 from crossmodal_tf.tasks.vqa import answer_scores, make_examples
 
@@ -103,8 +103,8 @@ def test_cmx_sample_refuses_inputs_vqa_does_not_take():
 def test_only_vqa_reads_the_vqa_keys():
     for name in ("match", "caption", "lm", "seq2seq", "retrieval"):
         task = load_task(name)
-        assert not task.reads_key("data.answers.min_count") and not task.reads_key("model.use_image")
-    assert load_task("vqa").reads_key("data.answers.min_count") and load_task("vqa").reads_key("model.use_image")
+        assert not task_reads_key(task.name, "data.answers.min_count") and not task_reads_key(task.name, "model.use_image")
+    assert task_reads_key("vqa", "data.answers.min_count") and task_reads_key("vqa", "model.use_image")
 
 
 def test_the_unknown_answer_is_never_the_answer_given():

@@ -29,6 +29,9 @@ from crossmodal_tf.data.images import open_image
 from crossmodal_tf.data.records import SPLIT_NAMES, Record, SkipLog
 from crossmodal_tf.errors import CmxError
 
+READS = ("data.path", "data.coco")  # the config keys this source reads beyond those every source reads
+GIVES = ("images",)  # what its records carry beyond texts
+
 KARPATHY_SPLITS = {"train": "train", "restval": "train", "val": "val", "test": "test"}
 
 

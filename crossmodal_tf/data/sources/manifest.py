@@ -27,6 +27,9 @@ from crossmodal_tf.data.records import SPLIT_NAMES, Question, Record, SkipLog, j
 from crossmodal_tf.data.text import normalize
 from crossmodal_tf.errors import CmxError
 
+READS = ("data.path",)  # the config keys this source reads beyond those every source reads
+GIVES = ("images", "questions")  # what its records carry beyond texts: questions from qa.jsonl or qa.csv
+
 CAPTION_FILES = ("captions.jsonl", "captions.csv")
 QA_FILES = ("qa.jsonl", "qa.csv")
 

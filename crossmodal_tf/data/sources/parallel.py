@@ -24,6 +24,9 @@ from crossmodal_tf.data.records import Record, SkipLog, json_object, text_rows
 from crossmodal_tf.data.text import normalize
 from crossmodal_tf.errors import CmxError
 
+READS = ("data.path",)  # the config keys this source reads beyond those every source reads
+GIVES = ("translations", "documents")  # each pair is also read as document → summary
+
 PAIR_FILES = ("pairs.tsv", "pairs.txt", "pairs.jsonl")
 SPLIT_FILES = {"train": ("train.tsv", "train.jsonl"), "val": ("dev.tsv", "val.tsv", "dev.jsonl", "val.jsonl"),
                "test": ("test.tsv", "test.jsonl")}

@@ -20,6 +20,13 @@ from crossmodal_tf.data.records import Record
 from crossmodal_tf.data.sources.shapes_questions import scene_questions
 from crossmodal_tf.data.sources.shapes_world import COLOURS, INVERSE, RELATION_EN, RELATIONS, SHAPES, SIZES
 
+# the config keys this source reads beyond those every source reads (data/sources/__init__.py): generated, it
+# reads no data.path; its records carry scenes, so it can make hard negatives
+READS = ("data.shapes", "data.negatives.hard_fraction", "data.negatives.train_hard_weights")
+# what its records carry beyond texts: a paragraph summed up by its captions is a document with summaries
+GIVES = ("images", "translations", "documents", "questions")
+
+
 SHAPES_ZH = {"circle": "圆形", "square": "正方形", "triangle": "三角形"}
 COLOURS_ZH = {"red": "红色", "green": "绿色", "blue": "蓝色", "yellow": "黄色", "purple": "紫色", "orange": "橙色"}
 SIZES_ZH = {"small": "小", "large": "大"}
@@ -309,7 +316,7 @@ def make_record(index: int, seed: int, image_size: int = 64, two_object_fraction
 def read_records(data_config, seed: int, skips=None, needs=None) -> Iterator[Record]:
     """Yield the configured number of shapes records, in index order; questions and documents only if needed.
 
-    needs: what the caller reads, in SOURCE_GIVES' words; None: everything.
+    needs: what the caller reads, in the words of GIVES; None: everything.
     """
     for _, record in records_at(data_config, seed, range(num_records(data_config)), skips, needs):
         yield record

@@ -7,6 +7,7 @@ from crossmodal_tf.report_page import Section, escape, image, note, table
 from crossmodal_tf.run import Run
 from crossmodal_tf.run_dir import RunDir
 from crossmodal_tf.run_summary import flatten, read_json, read_run_config, summarize_run
+from crossmodal_tf.tasks import task_reads_key
 
 # the config keys a reader looks for first; the full config follows in a fold-out
 # (keys that only some tasks or text types read are shown where read: config.yaml holds those alone)
@@ -41,7 +42,7 @@ def run_facts(run: RunDir) -> Section:
 def config_summary(run: Run) -> Section:
     """The main config keys the run's task reads, and the whole resolved config folded away."""
     flat = flatten(read_run_config(run.paths))
-    rows = [[key, flat[key]] for key in SUMMARY_KEYS if key in flat and run.task.reads_key(key)]
+    rows = [[key, flat[key]] for key in SUMMARY_KEYS if key in flat and task_reads_key(run.task.name, key)]
     full = escape(run.paths.config.read_text(encoding="utf-8"))
     body = table(["key", "value"], rows) + f"<details><summary>config.yaml</summary><pre>{full}</pre></details>"
     return Section("Config", body)
