@@ -35,8 +35,11 @@ def read_bytes(data, pos, n: int):
 def read_uint(data, pos, n: int, little_endian):
     """The n-byte unsigned integer at pos, in the byte order little_endian (a bool tensor or Python bool) says."""
     values = read_bytes(data, pos, n)
-    weights = tf.constant([256 ** i for i in range(n)], tf.int64)
-    return tf.where(little_endian, tf.reduce_sum(values * weights), tf.reduce_sum(values * weights[::-1]))
+    weights = [256 ** i for i in range(n)]
+    if isinstance(little_endian, bool):  # known when the graph is built: half the ops (tracing time adds up)
+        return tf.reduce_sum(values * tf.constant(weights if little_endian else weights[::-1], tf.int64))
+    return tf.where(little_endian, tf.reduce_sum(values * tf.constant(weights, tf.int64)),
+                    tf.reduce_sum(values * tf.constant(weights[::-1], tf.int64)))
 
 
 def image_format(data):
@@ -64,24 +67,21 @@ def _webp_size(data):
 
 def pixel_count(data, fmt):
     """Width × height as the header declares it (0 for an unknown format), without decoding any pixel."""
+    bmp_height = read_uint(data, 22, 4, True)
+    bmp_height = tf.where(bmp_height >= 2 ** 31, 2 ** 32 - bmp_height, bmp_height)  # negative: rows stored top-down
+    webp_width, webp_height = _webp_size(data)
+    counts = tf.stack([tf.constant(0, tf.int64),  # JPEG: below, its header is not at a fixed place
+                       read_uint(data, 16, 4, False) * read_uint(data, 20, 4, False),
+                       read_uint(data, 6, 2, True) * read_uint(data, 8, 2, True),
+                       read_uint(data, 18, 4, True) * bmp_height,
+                       webp_width * webp_height,
+                       tf.constant(0, tf.int64)])
+
     def jpeg():
         shape = tf.image.extract_jpeg_shape(data, output_type=tf.int64)
         return shape[0] * shape[1]
 
-    def bmp():
-        height = read_uint(data, 22, 4, True)
-        height = tf.where(height >= 2 ** 31, 2 ** 32 - height, height)  # negative: rows stored top-down
-        return read_uint(data, 18, 4, True) * height
-
-    def webp():
-        width, height = _webp_size(data)
-        return width * height
-
-    branches = {JPEG: jpeg,
-                PNG: lambda: read_uint(data, 16, 4, False) * read_uint(data, 20, 4, False),
-                GIF: lambda: read_uint(data, 6, 2, True) * read_uint(data, 8, 2, True),
-                BMP: bmp, WEBP: webp, UNKNOWN: lambda: tf.constant(0, tf.int64)}
-    return tf.switch_case(fmt, [branches[code] for code in range(6)])
+    return tf.cond(tf.equal(fmt, JPEG), jpeg, lambda: counts[fmt])
 
 
 def _walk(data, start, step):

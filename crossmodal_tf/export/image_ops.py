@@ -53,21 +53,21 @@ def _decode_rgba(data, fmt):
     return tf.ensure_shape(tf.switch_case(fmt, [branches[code] for code in range(6)]), [None, None, 4])
 
 
-def _orient(pixels, orientation):
-    """pixels turned as EXIF orientation 1-8 says, as Pillow's ImageOps.exif_transpose turns them."""
-    def transpose(image):
-        return tf.transpose(image, [1, 0, 2])
+# EXIF orientation 0-8 → (reverse rows, reverse columns, then swap the axes): Pillow's exif_transpose as data
+_REVERSE_ROWS = [0, 0, 0, 1, 1, 0, 1, 1, 0]
+_REVERSE_COLUMNS = [0, 0, 1, 1, 0, 0, 0, 1, 1]
+_SWAP_AXES = [0, 0, 0, 0, 0, 1, 1, 1, 1]
 
-    turns = [lambda: pixels,
-             lambda: pixels,
-             lambda: pixels[:, ::-1],  # 2: mirrored
-             lambda: pixels[::-1, ::-1],  # 3: upside down
-             lambda: pixels[::-1],  # 4: flipped vertically
-             lambda: transpose(pixels),  # 5
-             lambda: tf.image.rot90(pixels, k=3),  # 6: stored turned left, turned back clockwise
-             lambda: transpose(pixels[::-1, ::-1]),  # 7
-             lambda: tf.image.rot90(pixels, k=1)]  # 8
-    return tf.switch_case(tf.cast(orientation, tf.int32), turns)
+
+def _orient(pixels, orientation):
+    """pixels turned as EXIF orientation 1-8 says, as Pillow's ImageOps.exif_transpose turns them (6: stored turned
+    left, turned back clockwise)."""
+    def flag(table):
+        return tf.gather(tf.constant(table), orientation) > 0
+
+    axes = tf.boolean_mask(tf.constant([0, 1]), tf.stack([flag(_REVERSE_ROWS), flag(_REVERSE_COLUMNS)]))
+    perm = tf.where(flag(_SWAP_AXES), tf.constant([1, 0, 2]), tf.constant([0, 1, 2]))
+    return tf.transpose(tf.reverse(pixels, axes), perm)
 
 
 def _on_white(rgba):
@@ -80,6 +80,7 @@ def _on_white(rgba):
                    tf.uint8)
 
 
+@tf.autograph.experimental.do_not_convert  # plain TF ops throughout; converting them only slows tracing
 def decode_image(data, image_cfg):
     """One encoded image → uint8 (size, size, 3) as data.images.load_image_batch gives it; an image whose header
     declares more than image_cfg.max_pixels pixels fails before it is decoded."""
@@ -97,6 +98,7 @@ def decode_image(data, image_cfg):
                            [image_cfg.size, image_cfg.size, 3])
 
 
+@tf.autograph.experimental.do_not_convert
 def decode_images(encoded, image_cfg):
     """A batch of encoded images → uint8 (batch, size, size, 3), each as decode_image gives it."""
     size = image_cfg.size
