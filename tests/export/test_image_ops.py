@@ -99,6 +99,7 @@ def test_resizes_equal_pillow_for_many_shapes(tmp_path):
         np.testing.assert_array_equal(cmx, graph, err_msg=policy)
 
 
+@pytest.mark.slow
 def test_alpha_onto_white_for_every_value_pair(tmp_path):
     """Every (colour, alpha) pair: Pillow's integer alpha_composite, not a float blend that rounds differently."""
     colour, alpha = np.meshgrid(np.arange(256), np.arange(256))
@@ -110,6 +111,7 @@ def test_alpha_onto_white_for_every_value_pair(tmp_path):
     assert (cmx[0][0] == 255).all() and np.array_equal(cmx[0][255], rgba[255, :, :3])  # clear → white; opaque kept
 
 
+@pytest.mark.slow
 def test_decode_inside_tf_data(photos):
     names = sorted(photos)
     image_cfg = _image_cfg(16, "crop")
