@@ -60,6 +60,7 @@ def test_every_photo_gives_cmx_pixels_exactly(photos, policy):
     assert different == []
 
 
+@pytest.mark.slow
 def test_the_photos_exercise_what_they_claim(photos):
     """Turning, transparency and 16-bit greyscale visibly change the pixels, so the equality above means something."""
     stored = np.asarray(Image.open(photos["exif6.jpg"]).convert("RGB"))
@@ -85,6 +86,7 @@ def test_all_eight_exif_orientations(tmp_path):
     assert len({c.tobytes() for c in cmx}) == 8  # each orientation turns the picture its own way
 
 
+@pytest.mark.slow
 def test_resizes_equal_pillow_for_many_shapes(tmp_path):
     """Wide, tall, odd differences (fractional crop boxes), up- and downscaling, too thin to pad."""
     rng = np.random.default_rng(1)
@@ -153,6 +155,7 @@ def test_an_image_claiming_too_many_pixels_is_refused_by_both_before_decoding(tm
         _graph_decode(_image_cfg(16))(tf.constant([encoded]))
 
 
+@pytest.mark.slow
 def test_the_limit_is_the_same_on_both_sides(tmp_path):
     """10 x 10 = 100 pixels: allowed at max_pixels 100, refused at 99, by both."""
     path = tmp_path / "ten.png"
