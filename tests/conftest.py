@@ -40,3 +40,62 @@ def tiny_loader():
 def tiny_config(tmp_path):
     """A factory: tiny_config(*sets) → Config whose data and runs live in this test's tmp_path."""
     return lambda *sets: load_tiny(tmp_path, *sets)
+
+
+def write_photos(folder: Path) -> dict:
+    """Small photo files as they come from phones and editors, written to folder: name → path.
+
+    JPEGs stored sideways with EXIF orientation 3, 6 and 8 (and a PNG with 6), an RGBA PNG
+    with transparent and half-transparent pixels, palette PNGs with and without a transparent
+    entry, CMYK and greyscale JPEGs, greyscale PNGs (8-bit, with alpha, 1-bit, 16-bit), an RGB
+    PNG with a transparent colour, and a WebP, BMP and GIF. Landscape, odd sizes, so turning
+    and every resize policy matter.
+    """
+    import numpy as np
+    from PIL import Image
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rows, cols = np.mgrid[0:23, 0:37]
+    noise = np.random.default_rng(5).integers(0, 60, (23, 37, 3))
+    pixels = np.stack([cols * 6, rows * 10, (cols * rows) % 200], -1) + noise
+    pixels[2:8, 3:12] = (250, 30, 30)  # a red block near the top left: upside down or turned, it moves
+    photo = Image.fromarray(pixels.clip(0, 255).astype(np.uint8))
+    alpha = np.full((23, 37), 255, np.uint8)
+    alpha[:, 25:] = 0
+    alpha[15:, :10] = 128
+    rgba = photo.copy()
+    rgba.putalpha(Image.fromarray(alpha))
+    files = {}
+
+    def save(name, image, **options):
+        files[name] = folder / name
+        image.save(files[name], **options)
+
+    for orientation in (3, 6, 8):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        save(f"exif{orientation}.jpg", photo, exif=exif, quality=90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    save("exif6.png", photo, exif=exif)
+    save("rgba.png", rgba)
+    save("palette.png", photo.convert("P", palette=Image.Palette.ADAPTIVE, colors=40))
+    save("palette_transparent.png", rgba.convert("P"))
+    save("cmyk.jpg", photo.convert("CMYK"), quality=90)
+    save("grey.jpg", photo.convert("L"), quality=90)
+    save("grey.png", photo.convert("L"))
+    save("grey_alpha.png", rgba.convert("LA"))
+    save("bilevel.png", photo.convert("1"))
+    save("grey16.png", Image.fromarray((np.asarray(photo.convert("L")).astype(np.uint16) * 257 + 100)))
+    save("rgb_transparent_colour.png", photo, transparency=tuple(int(v) for v in pixels[3, 5].clip(0, 255)))
+    save("photo.webp", rgba, lossless=True)
+    save("photo.bmp", photo)
+    save("photo.gif", photo)
+    return files
+
+
+@pytest.fixture(scope="session")
+def photo_writer():
+    """write_photos, for fixtures of any scope: photo_writer(folder) → {name: path}."""
+    return write_photos

@@ -161,7 +161,7 @@ def export_endpoint(run, model):
     graph_vocab = GraphVocabulary(vocab, config.data.text)
 
     def serve(image):
-        images = decode_images(image, config.data.image.size, config.data.image.resize)
+        images = decode_images(image, config.data.image)
         first = tf.fill([tf.shape(images)[0]], vocab.index[START])
         return greedy_outputs(gen, graph_vocab, config.sample.max_length, gen.start({"image": images}), first)
 

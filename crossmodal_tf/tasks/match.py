@@ -160,11 +160,10 @@ def export_endpoint(run, model):
     from crossmodal_tf.serving.endpoint import IMAGE, TEXT, Endpoint, text_input
     from crossmodal_tf.serving.image_ops import decode_images
 
-    size, resize = run.config.data.image.size, run.config.data.image.resize
     encode_text, table = text_input(run.vocab, run.config.data.text)
 
     def serve(text, image):
-        inputs = {"text": encode_text(text), "image": decode_images(image, size, resize)}
+        inputs = {"text": encode_text(text), "image": decode_images(image, run.config.data.image)}
         return {"score": model(inputs, training=False)[:, 0]}
 
     return Endpoint(serve, [TEXT, IMAGE], [table])

@@ -189,14 +189,13 @@ def export_endpoint(run, model):
     from crossmodal_tf.serving.image_ops import decode_images
     from crossmodal_tf.serving.endpoint import IMAGE, TEXT, Endpoint, text_input
 
-    size, resize = run.config.data.image.size, run.config.data.image.resize
     encode_text, table = text_input(run.vocab, run.config.data.text)
     encoders = {name: keras.Model(model.get_layer(name).output, model.get_layer(layer).output)
                 for name, layer in EMBEDDINGS.items()}
 
     def serve(text, image):
         texts = encoders["text"](encode_text(text), training=False)
-        images = encoders["image"](decode_images(image, size, resize), training=False)
+        images = encoders["image"](decode_images(image, run.config.data.image), training=False)
         return {"text_embedding": texts, "image_embedding": images,
                 "similarity": tf.matmul(texts, images, transpose_b=True)}
 

@@ -214,12 +214,11 @@ def export_endpoint(run, model):
     from crossmodal_tf.serving.image_ops import decode_images
     from crossmodal_tf.serving.endpoint import IMAGE, TEXT, Endpoint, text_input
 
-    size, resize = run.config.data.image.size, run.config.data.image.resize
     encode_text, table = text_input(run.vocab, run.config.data.text)
     answers = tf.constant(run.answers.answers)
 
     def serve(text, image):
-        probs = model({"text": encode_text(text), "image": decode_images(image, size, resize)},
+        probs = model({"text": encode_text(text), "image": decode_images(image, run.config.data.image)},
                       training=False)
         # the unknown answer (id 0) is never the answer given, as in known_answers
         known = tf.concat([tf.fill([tf.shape(probs)[0], 1], tf.constant(-1.0, probs.dtype)), probs[:, 1:]], axis=-1)
