@@ -4,7 +4,7 @@ exports, samples and lists.
 A task gets this test by being registered in crossmodal_tf.tasks.TASKS and giving a
 tiny config in tests/configs/tiny_<task>.yaml; a text type by being registered in
 crossmodal_tf.models.text_types.TEXT_TYPES and giving a tiny model.text in
-tests/configs/tiny_text_<type>.yaml. Each run trains one epoch on the tiny shapes
+tests/configs/text_types/<type>.yaml. Each run trains one epoch on the tiny shapes
 data; then every hook of its Task is exercised through the stage that calls it.
 """
 
@@ -29,14 +29,14 @@ TESTS = Path(__file__).resolve().parents[1]
 INPUTS = {"text": ["a small red circle", ""], "prompt": ["a small", ""]}
 
 
-# every task with every text type: tiny_<task>.yaml with model.text from tiny_text_<type>.yaml
+# every task with every text type: tiny_<task>.yaml with model.text from text_types/<type>.yaml
 COMBINATIONS = [(task, text_type) for task in sorted(TASKS) for text_type in TEXT_TYPES]
 
 
 def contract_config(task: str, text_type: str, folder: Path) -> Path:
-    """tiny_<task>.yaml with model.text set to tiny_text_<type>.yaml (the other type's keys it inherits are
+    """tiny_<task>.yaml with model.text set to text_types/<type>.yaml (the other type's keys it inherits are
     dropped with a warning, as for any config that extends one of another text type)."""
-    config, text = TESTS / "configs" / f"tiny_{task}.yaml", TESTS / "configs" / f"tiny_text_{text_type}.yaml"
+    config, text = TESTS / "configs" / f"tiny_{task}.yaml", TESTS / "configs" / "text_types" / f"{text_type}.yaml"
     assert config.is_file(), f"task {task} has no tiny config for the contract test: {config}"
     assert text.is_file(), f"text type {text_type} has no tiny model.text for the contract test: {text}"
     path = folder / f"tiny_{task}_{text_type}.yaml"
