@@ -322,9 +322,7 @@ def test_contract_keys_have_their_documented_defaults():
 def test_shipped_configs_validate():
     """Every config under configs/ and tests/configs/ loads."""
     root = Path(__file__).resolve().parents[1]
-    paths = sorted((root / "configs").glob("*.yaml")) + sorted((root / "tests" / "configs").glob("tiny_*.yaml"))
-    # tiny_text_<type>.yaml are model.text fragments the contract test lays over each task's config
-    paths = [path for path in paths if not path.name.startswith("tiny_text_")]
+    paths = sorted((root / "configs").glob("*.yaml")) + sorted((root / "tests" / "configs").glob("*.yaml"))
     assert paths
     for path in paths:
         assert isinstance(load_config(path), Config)
