@@ -76,7 +76,7 @@ def test_no_result_after_a_failed_unit_and_the_first_error_in_the_source_is_rais
 def test_preprocess_merges_each_pass_1_block_before_the_next_is_scanned(tiny_config, monkeypatch):
     """With one worker (units run as the caller asks for them), pass 1's blocks of a random-access source alternate
     scan, merge, scan, merge: no block's result waits for the others."""
-    import crossmodal_tf.data.preprocess as module
+    import crossmodal_tf.preprocessing as module
 
     events = []
     scan_unit, merge = module._scan_unit, module.TextScan.merge

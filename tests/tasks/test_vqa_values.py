@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from crossmodal_tf.data.answers import ANNOTATOR_UNKNOWN, Answers
-from crossmodal_tf.data.preprocess import ExampleIds
+from crossmodal_tf.preprocessing import ExampleIds
 from crossmodal_tf.tasks import vqa
 from crossmodal_tf.tasks.vqa import answer_scores, question_accuracies, vqa_accuracy
 
