@@ -18,7 +18,7 @@ from crossmodal_tf.data.text import UNK
 from crossmodal_tf.tasks.caption import score_captions
 from crossmodal_tf.text_scores import NO_MATCH, caption_scores, output_text, reference_text
 
-NO_REPEAT = 3  # the flickr8k caption configs' sample.no_repeat_ngram_size, chosen on the val split
+NO_REPEAT = 2  # the flickr8k caption configs' sample.no_repeat_ngram_size, chosen on the val split
 WORDS = [f"{a}{b}" for a in "bdfgklmnprstvz" for b in "aeiou"]  # distinct made-up words
 
 
@@ -159,9 +159,10 @@ def test_captions_never_write_unknown_unless_asked():
     assert sequence.texts(allowed.tokens[:, 0], vocab, "word", unknown=NO_MATCH) == [" ".join([NO_MATCH] * 4)]
 
 
-def test_flickr_captions_repeat_no_trigram_on_a_looping_step():
-    """The flickr8k caption configs' sample section bans repeated n-grams, and cmx test decodes with it: a step
-    function that loops "a woman in a red shirt and a woman in a red shirt …" gives the ban's output."""
+def test_flickr_captions_repeat_no_bigram_on_a_looping_step():
+    """The flickr8k caption configs' sample section bans repeated bigrams, and cmx test decodes with it
+    (sequence.greedy with the sample section): a step function that loops "a woman in a red shirt and a woman in
+    a red shirt …" gives the ban's output."""
     tf = pytest.importorskip("tensorflow")
     from crossmodal_tf.config import load_config
     from crossmodal_tf.data.text import RESERVED, Vocabulary
@@ -196,12 +197,12 @@ def test_flickr_captions_repeat_no_trigram_on_a_looping_step():
     assert sequence.texts(free.tokens[:, 0], vocab, "word")[0].startswith(
         "a woman in a red shirt and a woman in a red shirt and")
     banned = sequence.generate(Looping(), decoder, vocab, None, 1, sequence.greedy(16, config.sample))
-    # worked by hand: "a woman" may come again, but not "a woman in" (the runner-up "blue" instead); then
-    # "shirt and a" and "blue shirt and" are banned in turn, until the 16 tokens run out
+    # worked by hand: after "and a" the bigram "a woman" is banned (the runner-up "blue" instead), then
+    # "shirt and" and "blue shirt"; after "blue blue" both "blue" continuations are banned, so <end>
     text = sequence.texts(banned.tokens[:, 0], vocab, "word")[0]
-    assert text == "a woman in a red shirt and a woman blue shirt and blue shirt blue shirt"
-    trigrams = [tuple(text.split()[i:i + 3]) for i in range(len(text.split()) - 2)]
-    assert len(set(trigrams)) == len(trigrams)
+    assert text == "a woman in a red shirt and a blue shirt blue blue"
+    bigrams = [tuple(text.split()[i:i + 2]) for i in range(len(text.split()) - 1)]
+    assert len(set(bigrams)) == len(bigrams)
 
 
 def test_a_folder_made_before_raw_references_is_refused_in_one_line(photo_of, tmp_path, monkeypatch, capsys):
