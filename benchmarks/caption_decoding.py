@@ -1,6 +1,7 @@
 """Caption decodings of one trained run compared on one split, scored against the captions as written.
 
-    PYTHONPATH=. python benchmarks/caption_decoding.py RUN_DIR [--split val] [--examples 6] [--json OUT]
+    PYTHONPATH=. python benchmarks/caption_decoding.py RUN_DIR [--split val] [--only N ...] [--examples 6]
+        [--json OUT]
 
 For each decoding (greedy as `cmx test` decoded before issue 23: <unk> allowed, no ban; then
 without <unk>; with no_repeat_ngram_size 2, 3 or 4; beam search 3 with a trigram ban) it prints
@@ -50,6 +51,8 @@ def main() -> None:
     parser.add_argument("run_dir")
     parser.add_argument("--split", default="val")
     parser.add_argument("--examples", type=int, default=6, help="captions shown per decoding")
+    parser.add_argument("--only", type=int, action="append", help="decode only the N-th decoding (0: the one "
+                        "before issue 23), repeatable; default: all")
     parser.add_argument("--json", help="write the figures here as JSON too")
     args = parser.parse_args()
 
@@ -66,7 +69,8 @@ def main() -> None:
     model = run.model()
     gen = caption.generator(model, config)
     figures = {"run": str(args.run_dir), "split": args.split, "images": len(keys), "decodings": {}}
-    for name, (settings, unknown) in decodings(config.data.text.max_length + 1).items():
+    chosen = list(decodings(config.data.text.max_length + 1).items())
+    for name, (settings, unknown) in [chosen[i] for i in args.only] if args.only else chosen:
         decoder = sequence.make_decoder(gen, run.vocab, unknown=unknown)
         decoded = caption.describe(gen, decoder, run.vocab, images, settings, config.eval.batch_size)
         shown = sequence.texts(decoded.tokens[:, 0], run.vocab, level)
