@@ -42,6 +42,9 @@ from crossmodal_tf.errors import CmxError
 from crossmodal_tf.locks import exclusive_lock, unread
 
 FORMAT_VERSION = 4  # 4: shards by position (i mod num_shards, one count for all splits), pools by hash
+# The version of a Task.raw_references task's stored texts as written (stats.json's raw_references): a run's
+# data without it, or with an older one, is refused (Run.stats) rather than scored against ids read back.
+RAW_REFERENCES = 1
 POOL_SIZE = 5000
 EXAMPLE_TEXT_BYTES = 200  # an example's size less its pixels: token ids, key, label, kind, protobuf framing
 # Records whose examples are counted after pass 1, with its final caption pools, to size the shards
@@ -122,6 +125,8 @@ def fingerprint(config: Config) -> str:
     if load_task(config.task).answers:
         # 2: annotators' answers outside the vocabulary stored as ANNOTATOR_UNKNOWN, no longer as 0 (padding)
         relevant["annotator_ids"] = 2
+    if load_task(config.task).raw_references:
+        relevant["raw_references"] = RAW_REFERENCES  # as copy: only these tasks' folders are made again
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
 
 
@@ -328,7 +333,7 @@ def _encoder(config: Config, task, vocab: Vocabulary, target_vocab: Vocabulary |
     data = config.data
     target = side(target_vocab, data.target_text) if target_vocab is not None else None
     return Encoder(side(vocab, data.text), task.frame_text, data.image.size, target, copy=copies(config),
-                   resize=data.image.resize)
+                   resize=data.image.resize, raw_text=task.raw_references)
 
 
 def copies(config: Config) -> bool:
@@ -513,6 +518,7 @@ def _write_processed(config: Config, out: Path, *, print_: str, quiet: bool) -> 
         "skipped": _merge_skips(scan_skips, written.skips).to_dict(),
         "task": config.task,
         **({"copy": True} if copies(config) else {}),
+        **({"raw_references": RAW_REFERENCES} if task.raw_references else {}),
         "source": data.source,
         "image_size": data.image.size,
         "num_shards": {s: num_shards for s in SPLITS},

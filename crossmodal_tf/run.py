@@ -2,8 +2,9 @@
 
 eval, sample, search, report and export all start from `open_run(run_dir)`; what
 they read is what the run directory holds (config.yaml, vocab.txt, model.keras or
-the last checkpoint), and the preprocessed shards its config names. Opening a run never
-writes: when the shards are gone, the error names the `cmx preprocess` command that makes them again.
+the last checkpoint), and the preprocessed shards its config names. Opening a run
+never writes: shards that are missing, stale or made by an older cmx are refused with
+the command that makes them again.
 """
 
 from __future__ import annotations
@@ -76,23 +77,30 @@ class Run:
 
         return Answers.load(self._written_file(self.paths.answer_vocab)) if self.task.answers else None
 
+    def rebuild_hint(self) -> str:
+        """The command that makes this run's preprocessed data again, from the config the run was trained with."""
+        return f"cmx preprocess {self.paths.root / 'config.yaml'}"
+
     @property
     def stats(self) -> dict:
-        """The preprocess stats of the run's data, read and never made: a CmxError naming the command that rebuilds
-        the data when it is gone or is not what the run's config makes, or when its vocabulary changed."""
+        """The preprocess stats of the run's data, read and never made here: a CmxError naming `cmx preprocess` when
+        the data is missing, was made for other settings or lacks what this cmx scores against (raw references),
+        and one when its vocabulary changed."""
         if self._stats is None:
-            from crossmodal_tf.preprocessing import fingerprint, read_stats
+            from crossmodal_tf.preprocessing import RAW_REFERENCES, fingerprint, read_stats
 
             self.vocab, self.target_vocab  # noqa: B018  a missing or corrupt vocabulary is named as such, first
             processed = self.config.processed_dir
             stats = read_stats(processed)
-            # opening a run only reads; making the data is the preprocess stage's work, which the user asks for
-            rebuild = f"rebuild it with: cmx preprocess {self.paths.config}"
             if stats is None:
-                raise CmxError(f"{processed}: the run's preprocessed data is gone; {rebuild}")
+                raise CmxError(f"{processed}: no preprocessed data for {self.root}; make it with: "
+                               f"{self.rebuild_hint()}")
+            if self.task.raw_references and stats.get("raw_references") != RAW_REFERENCES:
+                raise CmxError(f"{processed}: preprocessed by an older cmx, without the {self.task.name}s as written "
+                               f"that scores compare with; make it again with: {self.rebuild_hint()}")
             if stats.get("fingerprint") != fingerprint(self.config):
-                raise CmxError(f"{processed}: holds other data than the run's config makes (another config or an "
-                               f"older cmx wrote it); {rebuild}")
+                raise CmxError(f"{processed}: preprocessed with other data settings (or by another cmx) than "
+                               f"{self.root} was trained on; make it again with: {self.rebuild_hint()}")
             for ours in self.paths.vocabularies:
                 theirs = processed / ours.name
                 if ours.is_file() != theirs.is_file() or (ours.is_file() and ours.read_bytes() != theirs.read_bytes()):
@@ -118,12 +126,13 @@ class Run:
         return "test" if self.count("test") else "val"
 
     def dataset(self, split: str):
-        """A split's parsed batches (eval batch size, in file order), translation pairs with their raw texts."""
+        """A split's parsed batches (eval batch size, in file order), with the texts as written of translation
+        pairs and of a Task.raw_references task's examples."""
         from crossmodal_tf.data.pipeline import make_dataset
 
         size = self.config.data.image.size if self.task.uses_image else None
         return make_dataset(self.config.processed_dir, split, self.count(split), self.config.eval.batch_size, size,
-                            raw_text=self.task.target_text)
+                            raw_text=self.task.target_text or self.task.raw_references)
 
     def train_counts(self, text_field: str = "text") -> Counter:
         """Counts of the train split's predicted tokens of a text field (computed once), for unigram baselines."""

@@ -3,6 +3,12 @@
 BLEU and chrF come from sacrebleu; ROUGE from rouge-score (Google's reimplementation of
 the ROUGE-1.5.5 Perl script). CIDEr-D is written here (see cider_d for why). Also the lead
 baseline of summarization, which copies a document's first words.
+
+Outputs are scored against the references as people wrote them, never against ids read
+back. A generated <unk> is scored as NO_MATCH: a word in its place that no reference
+holds, so it counts in the output's length and breaks the n-grams around it like any
+wrong word, and matches nothing (dropping it instead would shorten the output and join
+its neighbours into n-grams the model never wrote).
 """
 
 from __future__ import annotations
@@ -10,11 +16,29 @@ from __future__ import annotations
 import math
 from collections import Counter
 
+from crossmodal_tf.data.text import normalize
+
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
+# A private-use character: normalize() drops every such character (Unicode category C), so no normalised
+# reference holds it, and references given to the sacrebleu scores have it removed.
+NO_MATCH = "\ue000"
+
+
+def reference_text(raw: str) -> str:
+    """A reference as captions are scored: data.text.normalize (NFKC, punctuation and control characters
+    dropped, whitespace collapsed), lower-cased; an empty string when nothing is left."""
+    return normalize(raw, lowercase=True)
+
+
+def output_text(text: str) -> str:
+    """A generated text normalised exactly as reference_text, its NO_MATCH words kept (each a word of its own)."""
+    parts = (normalize(part, lowercase=True) for part in text.split(NO_MATCH))
+    return " ".join(f" {NO_MATCH} ".join(parts).split())
 
 
 def _tokenizer(level: str) -> str:
-    # our texts are already normalised and split into words; characters need sacrebleu's char splitting
+    # our texts are already normalised (reference_text, output_text) and split into words (subwords are scored
+    # as the words they join into); characters need sacrebleu's char splitting
     return "char" if level == "char" else "none"
 
 
@@ -59,7 +83,7 @@ def cider_d(hypotheses: list[str], references: list[list[str]], level: str = "wo
     cosine is multiplied by exp(-Δ²/2σ²) with Δ the difference of lengths in words (σ = 6), then
     averaged over references and orders and multiplied by 10. An n-gram found in every item's
     references weighs nothing, so a generic caption given to every photo scores near 0 where
-    BLEU still rewards it. Texts are scored as given (already normalised and split by us).
+    BLEU still rewards it. Texts are scored as given (reference_text and output_text normalise them).
 
     Written here rather than imported: pycocoevalcap's wheel is about 100 MB, nearly all Java
     jars (its PTB tokenizer, METEOR, SPICE) that we cannot use without Java, and it needs
@@ -114,7 +138,7 @@ def translation_scores(hypotheses: list[str], references: list[list[str]], token
 
     if not hypotheses:
         return {}
-    refs = _reference_streams(references)
+    refs = _reference_streams([[r.replace(NO_MATCH, "") for r in rs] for rs in references])
     return {"bleu": BLEU(tokenize=tokenize).corpus_score(hypotheses, refs).score,
             "chrf": CHRF().corpus_score(hypotheses, refs).score}
 

@@ -188,6 +188,8 @@ def sample(
     no_repeat_ngram_size: Annotated[Optional[int], typer.Option("--no-repeat-ngram-size", help="No n-gram of this "
                                                                 "many tokens twice, e.g. 3; 0 allows repeats.")] = None,
     num_samples: Annotated[Optional[int], typer.Option("--num-samples", help="Samples (or best beams) per input.")] = None,
+    allow_unknown: Annotated[bool, typer.Option("--allow-unknown", help="Let captions and summaries hold <unk> (a "
+                                                "word outside the vocabulary), which they never do by default.")] = False,
     seed: Annotated[Optional[int], typer.Option(help="The same seed gives the same samples. Default: the run's.")] = None,
     output: Annotated[Optional[str], typer.Option("--output", "-o", help="Write JSON lines here instead of a table.")] = None,
 ):
@@ -209,7 +211,8 @@ def sample(
                "min_length": min_length, "no_repeat_ngram_size": no_repeat_ngram_size, "num_samples": num_samples}
     records = sample_run(run_dir, image or [], prompt or [], options, seed, output,
                          warn=_warn,
-                         texts=text or [], input_file=input_file, questions=question or [])
+                         texts=text or [], input_file=input_file, questions=question or [],
+                         allow_unknown=allow_unknown)
     if output:
         console.print(f"{output}: {len(records)} samples")
         return

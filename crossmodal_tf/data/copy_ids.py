@@ -50,6 +50,8 @@ def extended_words(ids: Iterable[int], target_vocab: Vocabulary, oov: Sequence[s
     return words
 
 
-def extended_texts(rows, target_vocab: Vocabulary, oovs: Sequence[Sequence[str]], level: str) -> list[str]:
-    """Rows of extended ids as text, each row with its own source's words."""
-    return [detokenize(extended_words(row, target_vocab, oov), level) for row, oov in zip(rows, oovs, strict=True)]
+def extended_texts(rows, target_vocab: Vocabulary, oovs: Sequence[Sequence[str]], level: str,
+                   unknown: str = UNK) -> list[str]:
+    """Rows of extended ids as text, each row with its own source's words; each <unk> written as `unknown`."""
+    return [detokenize([unknown if w == UNK else w for w in extended_words(row, target_vocab, oov)], level)
+            for row, oov in zip(rows, oovs, strict=True)]

@@ -79,6 +79,7 @@ class Encoder:
     target: TextSide | None = None  # translation pairs: the target side, always framed
     copy: bool = False  # model.copy: also the extended ids of copy attention (data/copy_ids.py)
     resize: str = "squash"  # data.image.resize
+    raw_text: bool = False  # Task.raw_references: each example's text as written, too
 
     def __call__(self, job: EncodeJob) -> Encoded:
         pixels = None
@@ -100,7 +101,8 @@ class Encoder:
             copy = self._copy_ids(ids, translation) if self.copy else None
             # a translation pair keeps its raw texts too: the references test outputs are scored against
             texts = (caption, translation) if self.target is not None and isinstance(translation, str) else None
-            serialized.append(serialize_example(pixels, encoded, label, kind, job.key, target_ids, copy, texts))
+            raw = caption if self.raw_text else None
+            serialized.append(serialize_example(pixels, encoded, label, kind, job.key, target_ids, copy, texts, raw))
         return Encoded(tuple(serialized), tuple(lengths))
 
     def _copy_ids(self, source_tokens: list[str], translation: str) -> tuple:

@@ -22,7 +22,8 @@ def parsed_examples(processed: Path, split: str, num_examples: int | None, image
                     cache: str = "auto", shard: tuple[int, int] | None = None, raw_text: bool = False):
     """The examples of one split as a tf.data.Dataset of dicts: text, target, image, label, kind, key
     (and source_copy, target_copy, source_oov when the folder was made for model.copy; and with raw_text
-    a translation pair's raw source_text and target_text, "" in folders written before they were stored).
+    a translation pair's raw source_text and target_text, "" in folders written before they were stored, and
+    a caption's raw_text, the caption as written).
 
     image_size None is a text-only dataset (no image); target holds a translation
     pair's target ids (empty for other tasks). A split that fits in memory (see
@@ -49,7 +50,8 @@ def parsed_examples(processed: Path, split: str, num_examples: int | None, image
         spec["image"] = tf.io.FixedLenFeature([], tf.string)
     if raw_text:  # evaluation only: training has no use for them
         spec.update(source_text=tf.io.FixedLenFeature([], tf.string, default_value=""),
-                    target_text=tf.io.FixedLenFeature([], tf.string, default_value=""))
+                    target_text=tf.io.FixedLenFeature([], tf.string, default_value=""),
+                    raw_text=tf.io.FixedLenFeature([], tf.string, default_value=""))
     copy = _holds_copy_ids(processed)
     if copy:
         spec.update(source_copy=tf.io.VarLenFeature(tf.int64), target_copy=tf.io.VarLenFeature(tf.int64),
@@ -65,7 +67,8 @@ def parsed_examples(processed: Path, split: str, num_examples: int | None, image
                             for name in ("source_copy", "target_copy")})
             example["source_oov"] = tf.sparse.to_dense(parsed["source_oov"])
         if raw_text:
-            example.update(source_text=parsed["source_text"], target_text=parsed["target_text"])
+            example.update(source_text=parsed["source_text"], target_text=parsed["target_text"],
+                           raw_text=parsed["raw_text"])
         if image_size is not None:
             example["image"] = tf.reshape(tf.io.decode_raw(parsed["image"], tf.uint8), [image_size, image_size, 3])
         return example

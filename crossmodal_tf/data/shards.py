@@ -22,7 +22,7 @@ def auto_shard_count(estimated_bytes: int) -> int:
 
 def serialize_example(image: np.ndarray | None, text: list[int], label: int, kind: int, key: str,
                       target: list[int] | None = None, copy: tuple | None = None,
-                      texts: tuple[str, str] | None = None) -> bytes:
+                      texts: tuple[str, str] | None = None, raw: str | None = None) -> bytes:
     """One serialised tf.train.Example: raw uint8 pixels (none for text-only tasks), token ids, 0/1 label,
     example kind, image key, and the target-side token ids of a translation pair.
 
@@ -32,6 +32,8 @@ def serialize_example(image: np.ndarray | None, text: list[int], label: int, kin
     texts (a translation pair) adds the pair's raw source and target text, as source_text and target_text:
     outputs are scored against the reference as it was written, not read back from its ids (cut at
     max_length, rare words as <unk>, punctuation and case normalised away).
+
+    raw (a task with Task.raw_references: a caption) adds the text as written, as raw_text, for the same reason.
 
     Encoded here rather than with tf.train.Example so that preprocess workers need not
     import TensorFlow (seconds and hundreds of MB per process). Features are written in
@@ -50,6 +52,8 @@ def serialize_example(image: np.ndarray | None, text: list[int], label: int, kin
                        source_oov=_bytes_list(*(word.encode() for word in oov)))
     if texts is not None:
         feature.update(source_text=_bytes_list(texts[0].encode()), target_text=_bytes_list(texts[1].encode()))
+    if raw is not None:
+        feature["raw_text"] = _bytes_list(raw.encode())
     entries = b"".join(_field(1, _field(1, name.encode()) + _field(2, feature[name])) for name in sorted(feature))
     return _field(1, entries)  # Example.features (1) → Features.feature (1): map<string, Feature>
 

@@ -70,7 +70,7 @@ def check_inputs(task, given: dict[str, bool]) -> None:
 
 def sample_run(run_dir: str | Path, images: list[str] = (), prompts: list[str] = (), options: dict | None = None,
                seed: int | None = None, output: str | Path | None = None, warn=print, texts: list[str] = (),
-               input_file: str | None = None, questions: list[str] = ()) -> list[dict]:
+               input_file: str | None = None, questions: list[str] = (), allow_unknown: bool = False) -> list[dict]:
     """Generate texts from a run: captions of images (given or random test images), continuations of prompts,
     or translations of sentences or summaries of documents (texts and the lines of input_file, seq2seq and
     summarize runs); or answer questions about images (vqa runs: records with question, answer, probability and the top answers).
@@ -80,13 +80,13 @@ def sample_run(run_dir: str | Path, images: list[str] = (), prompts: list[str] =
     per sample: input, text, log_prob (summed log-probability of the generated
     tokens under the model), and references for test images. With output, the
     records are also written there as JSON lines. warn receives warnings (unknown
-    prompt words).
+    prompt words). allow_unknown lets a caption or summary hold <unk>, which by default it never does.
     """
     run = open_run(run_dir)
     check_inputs(run.task, {"image": bool(images), "prompt": bool(prompts), "text": bool(texts or input_file),
                             "question": bool(questions)})
     request = SampleRequest(tuple(images), tuple(prompts), tuple(read_sentences(list(texts), input_file)),
-                            tuple(questions))
+                            tuple(questions), allow_unknown)
     settings = sample_settings(run.config.sample, options or {})
     records = run.task.sample(run, request, settings, run.config.seed if seed is None else seed, warn)
     if output:

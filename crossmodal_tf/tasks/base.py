@@ -52,6 +52,9 @@ class Task:
     needs: tuple[str, ...] = ()
     target_level: str = "char"  # how the target text is tokenized when the config has no data.target_text
     writes_unknown: bool = True  # False: its decoding never writes <unk> (a summary's words must be words)
+    # preprocess stores each example's text as written (the raw_text feature): the references its generated
+    # texts are scored against, never the ids read back (rare words as <unk>, cut at max_length)
+    raw_references: bool = False
     # --- hooks -------------------------------------------------------------------------
     # (record, rng, caption pool, data config, hard_negative) → [(text, label, kind[, target])]
     make_examples: Callable[..., list]
@@ -102,9 +105,11 @@ class Task:
 
 @dataclass(frozen=True)
 class SampleRequest:
-    """What `cmx sample` was given: image paths, prompts to continue, sentences to translate, questions."""
+    """What `cmx sample` was given: image paths, prompts to continue, sentences to translate, questions, and
+    whether outputs may hold <unk> where the task's never do (--allow-unknown)."""
 
     images: tuple[str, ...] = ()
     prompts: tuple[str, ...] = ()
     texts: tuple[str, ...] = ()
     questions: tuple[str, ...] = ()
+    allow_unknown: bool = False

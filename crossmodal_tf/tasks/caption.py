@@ -54,21 +54,39 @@ def generator(model, config):
     return Generator(model, ("image",))
 
 
-def images_with_references(dataset, vocab, level: str):
-    """(keys, images, references) of the distinct images of a dataset, with all their captions as references."""
+def images_with_references(dataset):
+    """(keys, images, references) of the distinct images of a dataset (Run.dataset's, with raw_text), each with
+    all its captions as the source gave them: never read back from ids, where rare words are <unk> and long
+    captions are cut at max_length."""
     import numpy as np
 
     order, images, references = [], {}, {}
     for batch in dataset:
-        for key, image, text in zip(batch["key"].numpy(), batch["image"].numpy(), batch["text"].numpy()):
+        for key, image, raw in zip(batch["key"].numpy(), batch["image"].numpy(), batch["raw_text"].numpy()):
             key = key.decode()
             if key not in images:
                 order.append(key)
                 images[key] = image
                 references[key] = []
-            references[key].extend(sequence.texts(text[None, :], vocab, level))
+            references[key].append(raw.decode())
     stacked = np.stack([images[k] for k in order]) if order else np.zeros((0, 1, 1, 3), np.uint8)
     return order, stacked, [references[k] for k in order]
+
+
+def score_captions(hypotheses: list[str], references: list[list[str]], level: str) -> dict:
+    """BLEU-1…4, CIDEr-D and the unique-caption share of captions (each <unk> written as text_scores.NO_MATCH)
+    against the references as written, both sides normalised alike (text_scores.reference_text, output_text)."""
+    from collections import Counter
+
+    from crossmodal_tf.text_scores import caption_scores, output_text, reference_text
+
+    outputs = [output_text(h) for h in hypotheses]
+    normalised = [[r for r in map(reference_text, refs) if r] for refs in references]
+    results = caption_scores(outputs, normalised, "char" if level == "char" else "word")
+    # BLEU rewards a generic caption given to every photo ("a man in a"); this share shows it
+    counts = Counter(outputs)
+    results["unique_caption_share"] = sum(counts[o] == 1 for o in outputs) / len(outputs) if outputs else 0.0
+    return results
 
 
 def describe(gen, decoder, vocab, images: np.ndarray, settings, batch_size: int, num_samples: int = 1,
@@ -78,26 +96,22 @@ def describe(gen, decoder, vocab, images: np.ndarray, settings, batch_size: int,
 
 
 def evaluate(run, model, dataset) -> dict:
-    """Token metrics with teacher forcing, then BLEU-1…4 (and CIDEr-D) of greedy captions of each distinct image,
-    and the share of images whose greedy caption no other image gets."""
-    from collections import Counter
-
-    from crossmodal_tf.text_scores import caption_scores
+    """Token metrics with teacher forcing, then BLEU-1…4, CIDEr-D and the unique-caption share (score_captions)
+    of the greedy captions of each distinct image, decoded with the sample section's bans (no_repeat_ngram_size,
+    min_length) and without <unk> as `cmx sample` writes them."""
+    from crossmodal_tf.text_scores import NO_MATCH
 
     config = run.config
     results = sequence.evaluate_tokens(run, model, dataset, arrange)
     level = config.data.text.level
-    _, images, references = images_with_references(dataset, run.vocab, level)
+    _, images, references = images_with_references(dataset)
     gen = generator(model, config)
-    decoder = sequence.make_decoder(gen, run.vocab)
-    settings = sequence.greedy(config.data.text.max_length + 1)  # the words and <end>
+    decoder = sequence.make_decoder(gen, run.vocab, unknown=run.task.writes_unknown)
+    settings = sequence.greedy(config.data.text.max_length + 1, config.sample)  # the words and <end>
     decoded = describe(gen, decoder, run.vocab, images, settings, config.eval.batch_size)
-    hypotheses = sequence.texts(decoded.tokens[:, 0], run.vocab, level)
-    results.update(caption_scores(hypotheses, references, level))
+    hypotheses = sequence.texts(decoded.tokens[:, 0], run.vocab, level, unknown=NO_MATCH)
+    results.update(score_captions(hypotheses, references, level))
     results["images"] = len(hypotheses)
-    # BLEU rewards a generic caption given to every photo ("a man in a"); this share shows it
-    counts = Counter(hypotheses)
-    results["unique_caption_share"] = sum(counts[h] == 1 for h in hypotheses) / len(hypotheses) if hypotheses else 0.0
     return results
 
 
@@ -113,33 +127,38 @@ def sample(run, request, settings, seed: int, warn) -> list[dict]:
         labels = list(request.images)
     else:
         split = run.eval_split()
-        keys, images, refs = images_with_references(run.dataset(split), run.vocab, run.config.data.text.level)
+        keys, images, refs = images_with_references(run.dataset(split))
         if not keys:
             raise CmxError(f"{run.config.processed_dir}: no test or val images to sample for; pass --image PATH")
         chosen = sorted(random.Random(seed).sample(range(len(keys)), min(RANDOM_IMAGES, len(keys))))
         batch, labels, references = images[chosen], [f"test image {keys[i]}" for i in chosen], [refs[i] for i in chosen]
     gen = generator(run.model(), run.config)
     return sequence.continue_prompts(run, gen, request.prompts, settings, seed, warn, {"image": batch}, labels,
-                                     references)
+                                     references, unknown=run.task.writes_unknown or request.allow_unknown)
 
 
 def report_sections(run, model, split: str, dataset) -> list:
-    """Test images with the greedy caption, samples at two temperatures and the reference captions."""
-    from crossmodal_tf.decoding import DecodeSettings
+    """Test images with the greedy caption, samples at two temperatures and the captions as written (all decoded
+    with the sample section's bans and without <unk>, as evaluate decodes)."""
+    from dataclasses import replace
+
     from crossmodal_tf import figures
     from crossmodal_tf.report_page import Section, escape, example, note, table
 
-    level, max_length, seed = run.config.data.text.level, run.config.sample.max_length, run.config.seed
-    keys, images, references = images_with_references(dataset, run.vocab, level)
+    sample_cfg = run.config.sample
+    level, max_length, seed = run.config.data.text.level, sample_cfg.max_length, run.config.seed
+    keys, images, references = images_with_references(dataset)
     keys, images, references = keys[:EXAMPLES], images[:EXAMPLES], references[:EXAMPLES]
     if not keys:
         return [Section("Captions", note(f"No images in the {split} split."))]
     gen = generator(model, run.config)
-    decoder = sequence.make_decoder(gen, run.vocab, jit_compile=False)  # compiling takes longer than a few rows
+    # compiling takes longer than a few rows
+    decoder = sequence.make_decoder(gen, run.vocab, jit_compile=False, unknown=run.task.writes_unknown)
     batch = run.config.eval.batch_size
-    columns = {"greedy": describe(gen, decoder, run.vocab, images, sequence.greedy(max_length), batch)}
+    greedy = sequence.greedy(max_length, sample_cfg)
+    columns = {"greedy": describe(gen, decoder, run.vocab, images, greedy, batch)}
     for temperature in TEMPERATURES:
-        settings = DecodeSettings("sample", temperature=temperature, max_length=max_length)
+        settings = replace(greedy, strategy="sample", temperature=temperature)
         columns[f"sample, T={temperature}"] = describe(gen, decoder, run.vocab, images, settings, batch, seed=seed)
     generated = {name: sequence.texts(result.tokens[:, 0], run.vocab, level) for name, result in columns.items()}
     rows = [[example(figures.example_image(images[i]), keys[i]), *(generated[name][i] for name in columns),
@@ -163,7 +182,8 @@ def export_endpoint(run, model):
     def serve(image):
         images = decode_images(image, config.data.image)
         first = tf.fill([tf.shape(images)[0]], vocab.index[START])
-        return greedy_outputs(gen, graph_vocab, config.sample.max_length, gen.start({"image": images}), first)
+        return greedy_outputs(gen, graph_vocab, config.sample.max_length, gen.start({"image": images}), first,
+                              unknown=run.task.writes_unknown)
 
     return Endpoint(serve, [IMAGE], graph_vocab.resources)
 
@@ -171,7 +191,7 @@ def export_endpoint(run, model):
 TASK = Task(
     name="caption", uses_image=True, frame_text=True, metric_names=("token_accuracy",), headline_metric="bleu4",
     reads=("data.image", "model.image", "model.condition", "sample"), generates_text=True,
-    sample_inputs=("image", "prompt"),
+    sample_inputs=("image", "prompt"), writes_unknown=False, raw_references=True,
     make_examples=sequence.make_examples, build_model=build_model, loss=sequence.loss,
     train_metrics=sequence.train_metrics, arrange=arrange, evaluate=evaluate, report_sections=report_sections,
     export_endpoint=export_endpoint, sample=sample)

@@ -107,13 +107,14 @@ class Sources:
         return Sources(self.ids[rows], *(None if part is None else part[rows]
                                          for part in (self.copy_ids, self.oovs, self.raw)))
 
-    def texts(self, tokens, target_vocab, level: str) -> list[str]:
-        """Generated rows (rows, steps) of target ids as text: copied ids as this row's source words."""
+    def texts(self, tokens, target_vocab, level: str, unknown: str | None = None) -> list[str]:
+        """Generated rows (rows, steps) of target ids as text: copied ids as this row's source words, each <unk>
+        as `unknown` when given (sequence.texts)."""
         if self.oovs is None:
-            return sequence.texts(tokens, target_vocab, level)
+            return sequence.texts(tokens, target_vocab, level, unknown)
         from crossmodal_tf.data.copy_ids import extended_texts
 
-        return extended_texts(tokens, target_vocab, self.oovs, level)
+        return extended_texts(tokens, target_vocab, self.oovs, level, unknown or UNK)
 
 
 def encode_sources(sentences: list[str], run, warn) -> Sources:
@@ -195,14 +196,15 @@ def sources_with_references(dataset, target_vocab, level: str) -> tuple[Sources,
     return sources, list(references.values())
 
 
-def greedy_translations(run, model, sources: Sources, jit_compile: bool = True) -> list[str]:
-    """Greedy translations of Sources, as text (copied words included)."""
+def greedy_translations(run, model, sources: Sources, jit_compile: bool = True, unknown: str | None = None
+                        ) -> list[str]:
+    """Greedy translations of Sources, as text (copied words included; each <unk> as `unknown` when given)."""
     config = run.config
     gen = generator(model, config)
     decoder = sequence.make_decoder(gen, run.target_vocab, jit_compile, run.task.writes_unknown)
     settings = sequence.greedy(config.data.target_text.max_length + 1)  # the tokens and <end>
     decoded = decode_sources(gen, decoder, run, sources, settings)
-    return sources.texts(decoded.tokens[:, 0], run.target_vocab, config.data.target_text.level)
+    return sources.texts(decoded.tokens[:, 0], run.target_vocab, config.data.target_text.level, unknown)
 
 
 def decode_sources(gen, decoder, run, sources: Sources, settings, num_samples: int = 1, seed: int = 0):
@@ -221,12 +223,12 @@ def bleu_tokenizer(level: str) -> str:
 def evaluate(run, model, dataset) -> dict:
     """Token metrics of the target side with teacher forcing, then sacrebleu BLEU and chrF of greedy translations
     against the references as written (sources_with_references)."""
-    from crossmodal_tf.text_scores import translation_scores
+    from crossmodal_tf.text_scores import NO_MATCH, translation_scores
 
     results = sequence.evaluate_tokens(run, model, dataset, arrange, text_field="target")
     level = run.config.data.target_text.level
     sources, references = sources_with_references(dataset, run.target_vocab, level)
-    hypotheses = greedy_translations(run, model, sources)
+    hypotheses = greedy_translations(run, model, sources, unknown=NO_MATCH)  # a generated <unk> matches nothing
     results.update(translation_scores(hypotheses, references, bleu_tokenizer(level)))
     results["sentences"] = len(hypotheses)
     # "ids": a folder preprocessed before raw texts were stored; `cmx preprocess --force` scores against raw text
@@ -240,7 +242,7 @@ def sample(run, request, settings, seed: int, warn) -> list[dict]:
         raise CmxError(f"--text: task {run.config.task} reads texts; give --text TEXT or --input FILE")
     sources = encode_sources(list(request.texts), run, warn)
     gen = generator(run.model(), run.config)
-    decoder = sequence.make_decoder(gen, run.target_vocab, unknown=run.task.writes_unknown)
+    decoder = sequence.make_decoder(gen, run.target_vocab, unknown=run.task.writes_unknown or request.allow_unknown)
     result = decode_sources(gen, decoder, run, sources, sequence.decode_settings(settings), settings.num_samples,
                             seed)
     level = run.config.data.target_text.level
@@ -257,6 +259,7 @@ def report_sections(run, model, split: str, dataset) -> list:
     from sacrebleu.metrics import BLEU
 
     from crossmodal_tf.report_page import Section, note, table
+    from crossmodal_tf.text_scores import NO_MATCH
 
     config = run.config
     level = config.data.target_text.level
@@ -264,11 +267,12 @@ def report_sections(run, model, split: str, dataset) -> list:
     sources, references = sources[:SENTENCES], references[:SENTENCES]
     if not len(sources):
         return [Section("Translations", note(f"No sentences in the {split} split."))]
-    outputs = greedy_translations(run, model, sources, jit_compile=False)
+    outputs = greedy_translations(run, model, sources, jit_compile=False, unknown=NO_MATCH)
     bleu = BLEU(tokenize=bleu_tokenizer(level), effective_order=True)
     source_level = config.data.text.level
-    rows = [[sequence.texts(np.asarray(source)[None], run.vocab, source_level)[0], " / ".join(refs), output,
-             round(bleu.sentence_score(output, refs).score, 1)]
+    # scored with a generated <unk> matching nothing (as evaluate), shown as <unk>
+    rows = [[sequence.texts(np.asarray(source)[None], run.vocab, source_level)[0], " / ".join(refs),
+             output.replace(NO_MATCH, UNK), round(bleu.sentence_score(output, refs).score, 1)]
             for source, refs, output in zip(sources.ids, references, outputs)]
     return [Section(f"Translations ({split} split, greedy)",
                     note("BLEU per sentence: sacrebleu sentence_bleu against all references, 0–100.")

@@ -89,18 +89,37 @@ def target_counts(dataset, text_field: str = "text") -> Counter:
     return counts
 
 
-def texts(tokens: np.ndarray, vocab: Vocabulary, level: str) -> list[str]:
-    """Decoded rows of token ids (stopping at <end>) as text (a subword vocabulary joins its pieces)."""
+def texts(tokens: np.ndarray, vocab: Vocabulary, level: str, unknown: str | None = None) -> list[str]:
+    """Decoded rows of token ids (stopping at <end>) as text (a subword vocabulary joins its pieces).
+
+    unknown: what each <unk> is written as, a word of its own (text_scores.NO_MATCH for scoring); None
+    writes it as the vocabulary does.
+    """
     import numpy as np
 
-    return [vocab.detokenize(vocab.decode(row), level) for row in np.asarray(tokens)]
+    if unknown is None:
+        return [vocab.detokenize(vocab.decode(row), level) for row in np.asarray(tokens)]
+    out = []
+    for row in np.asarray(tokens):
+        segments: list[list[str]] = [[]]
+        for token in vocab.decode(row):
+            if token == UNK:
+                segments.append([])
+            else:
+                segments[-1].append(token)
+        # the pieces between two <unk> are joined on their own: a subword model has no piece for the marker
+        out.append(" ".join(f" {unknown} ".join(vocab.detokenize(s, level) for s in segments).split()))
+    return out
 
 
-def greedy(max_length: int):
-    """Greedy decoding settings."""
+def greedy(max_length: int, sample_cfg=None):
+    """Greedy decoding settings, with the bans (min_length, no_repeat_ngram_size) of a sample config when given."""
     from crossmodal_tf.decoding import DecodeSettings
 
-    return DecodeSettings("greedy", max_length=max_length)
+    if sample_cfg is None:
+        return DecodeSettings("greedy", max_length=max_length)
+    return DecodeSettings("greedy", max_length=max_length, min_length=sample_cfg.min_length,
+                          no_repeat_ngram_size=sample_cfg.no_repeat_ngram_size)
 
 
 def decode_settings(sample_cfg):
@@ -188,11 +207,11 @@ def evaluate_tokens(run, model, dataset, arrange, text_field: str = "text") -> d
 
 
 def continue_prompts(run, gen, prompts: list[str], settings, seed: int, warn, start: dict | None = None,
-                     labels: list[str] = (), references: list | None = None) -> list[dict]:
+                     labels: list[str] = (), references: list | None = None, unknown: bool = True) -> list[dict]:
     """cmx sample's records for continuations of each prompt ("" for none), num_samples each.
 
     start holds the start inputs of a conditioned decoder ({"image": batch}) with one
-    label per row; without it one unconditioned row is decoded.
+    label per row; without it one unconditioned row is decoded. unknown False: no <unk> is generated.
     """
     vocab, level = run.vocab, run.config.data.text.level
     encoded = []
@@ -201,7 +220,7 @@ def continue_prompts(run, gen, prompts: list[str], settings, seed: int, warn, st
         if unknown:
             warn(f"cmx: warning: --prompt {prompt!r}: not in the vocabulary, read as <unk>: {', '.join(unknown)}")
         encoded.append((prompt, ids, seen))
-    decoder = make_decoder(gen, vocab)
+    decoder = make_decoder(gen, vocab, unknown=unknown)
     rows = len(labels) if start else 1
     records = []
     for prompt, ids, seen in encoded:

@@ -100,11 +100,27 @@ def test_index_is_reused_and_rebuilt_when_the_model_changes(runs):
 
 def test_index_is_rebuilt_when_the_preprocessed_data_changes(runs):
     search(runs.run, "--query", "a blue square")
+    described = runs.run / "index" / "test.json"
+    index = json.loads(described.read_text(encoding="utf-8"))
+    index["source"]["data_fingerprint"] = "an earlier preprocess"
+    described.write_text(json.dumps(index), encoding="utf-8")
+    assert search(runs.run, "--query", "a blue square")["index"]["built"] is True
+
+
+def test_stale_preprocessed_data_is_refused_and_left_as_it_is(runs):
+    """Opening a run never preprocesses: data made with other settings is one line naming the command."""
     stats_path = runs.root / "data/processed/tiny-retrieval/stats.json"
-    stats = json.loads(stats_path.read_text(encoding="utf-8"))
-    stats_path.write_text(json.dumps({**stats, "fingerprint": "made elsewhere"}), encoding="utf-8")
-    assert search(runs.run, "--query", "a blue square")["index"]["built"] is True  # preprocessed again, too
-    assert json.loads(stats_path.read_text(encoding="utf-8"))["fingerprint"] == stats["fingerprint"]
+    original = stats_path.read_text(encoding="utf-8")
+    stats_path.write_text(json.dumps({**json.loads(original), "fingerprint": "made elsewhere"}), encoding="utf-8")
+    try:
+        result = CliRunner().invoke(app, ["search", str(runs.run), "--query", "a blue square"])
+        assert isinstance(result.exception, CmxError)  # main() prints it as one line and exits 2
+        assert str(result.exception) == (
+            f"data/processed/tiny-retrieval: preprocessed with other data settings (or by another cmx) than "
+            f"{runs.run} was trained on; make it again with: cmx preprocess {runs.run / 'config.yaml'}")
+        assert json.loads(stats_path.read_text(encoding="utf-8"))["fingerprint"] == "made elsewhere"
+    finally:
+        stats_path.write_text(original, encoding="utf-8")
 
 
 def test_an_unreadable_index_is_rebuilt(runs):

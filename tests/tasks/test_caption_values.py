@@ -2,8 +2,8 @@
 references, in any batching; token metrics on a fixed bigram model; the scores' plumbing by value.
 
 The decoder is a ScriptedGenerator that writes, for an image whose first pixel is c, the caption SCRIPTS[c].
-The first test takes the (keys, images, references) triple as given, so it does not depend on where the
-references come from; the last two read them from the dataset's token ids (images_with_references as it is).
+The first test takes the (keys, images, references) triple as given; the last two read the references from the
+dataset's raw captions (images_with_references).
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ IMAGES = {"k0": (0, ["a big red circle", "the big red circle"]), "k1": (1, ["a s
 
 def config(batch_size: int):
     text = SimpleNamespace(level="word", max_length=6)
-    return SimpleNamespace(data=SimpleNamespace(text=text), eval=SimpleNamespace(batch_size=batch_size))
+    bans = SimpleNamespace(min_length=0, no_repeat_ngram_size=0)  # no bans: the scripted captions as written
+    return SimpleNamespace(data=SimpleNamespace(text=text), eval=SimpleNamespace(batch_size=batch_size), sample=bans)
 
 
 def image(code: int) -> np.ndarray:
@@ -47,7 +48,8 @@ def batches(rows: list[tuple[str, str]], size: int) -> list[dict]:
 
     return [{"key": tf.constant([k.encode() for k, _ in part]),
              "image": tf.constant(np.stack([image(IMAGES[k][0]) for k, _ in part])),
-             "text": tf.constant(padded([framed(t) for _, t in part]))}
+             "text": tf.constant(padded([framed(t) for _, t in part])),
+             "raw_text": tf.constant([t.encode() for _, t in part])}
             for part in (rows[i:i + size] for i in range(0, len(rows), size))]
 
 
@@ -61,7 +63,7 @@ def test_each_caption_is_scored_against_its_own_images_references(monkeypatch, o
     given = (keys, np.stack([image(IMAGES[k][0]) for k in keys]), [IMAGES[k][1] for k in keys])
     monkeypatch.setattr(caption, "images_with_references", lambda *args, **kwargs: given)
     monkeypatch.setattr(caption, "generator", scripted)
-    run = fake_run(config(batch_size), Counter({4: 1}))
+    run = fake_run(config(batch_size), Counter({4: 1}), task=caption.TASK)
     results = caption.evaluate(run, BigramModel(TABLE), batches(ROWS, 2))
     # every caption is one of its own image's references, word for word: BLEU-1…4 are 1
     assert [results[f"bleu{n}"] for n in (1, 2, 3, 4)] == pytest.approx([1.0] * 4)
@@ -86,11 +88,10 @@ def test_a_caption_paired_with_another_images_references_scores_less():
     assert rotated["bleu4"] == pytest.approx((6 / 12 * 3 / 9 * 2 / 6 * 1 / 3) ** 0.25)
 
 
-# --- the references as images_with_references reads them today: from the token ids -------------------------
-# (after references come from the raw caption strings, these two tests need the dataset to carry them)
+# --- the references as images_with_references reads them: the captions as written ----------------------------
 def test_images_with_references_groups_each_images_captions_in_first_seen_order():
     rows = [("k1", "a small blue square"), ("k0", "a red circle"), ("k1", "the blue square"), ("k0", "the circle")]
-    keys, images, references = caption.images_with_references(batches(rows, 3), VOCAB, "word")
+    keys, images, references = caption.images_with_references(batches(rows, 3))
     assert keys == ["k1", "k0"]
     assert [int(i[0, 0, 0]) for i in images] == [1, 0]
     assert references == [["a small blue square", "the blue square"], ["a red circle", "the circle"]]
@@ -100,7 +101,8 @@ def test_evaluate_pairs_captions_with_the_datasets_references(monkeypatch):
     monkeypatch.setattr(caption, "generator", scripted)
     rows = [("k1", "a small blue square"), ("k2", "a small square is red"), ("k0", "the big red circle"),
             ("k2", "a big red circle")]
-    results = caption.evaluate(fake_run(config(2), Counter({4: 1})), BigramModel(TABLE), batches(rows, 3))
+    results = caption.evaluate(fake_run(config(2), Counter({4: 1}), task=caption.TASK), BigramModel(TABLE),
+                               batches(rows, 3))
     # k1 and k2 written as one of their references; k0's "a big red circle" against "the big red circle" alone:
     # 1-grams 4 + 4 + 3 of 12, 2-grams 3 + 3 + 2 of 9, 3-grams 2 + 2 + 1 of 6, 4-grams 1 + 1 + 0 of 3
     assert results["bleu1"] == pytest.approx(11 / 12)
