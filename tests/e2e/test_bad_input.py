@@ -300,7 +300,7 @@ def test_a_run_whose_preprocessed_data_is_gone_or_replaced(run_cmx, tmp_path, mo
     shutil.rmtree(config.processed_dir)
     before = {str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")}
     rebuild = f"cmx preprocess {run.config}"
-    assert_user_error(run_cmx("eval", str(run.root)), f"{config.processed_dir}: the run's preprocessed data is gone",
+    assert_user_error(run_cmx("eval", str(run.root)), f"{config.processed_dir}: no preprocessed data for",
                       rebuild)
     nothing_written(tmp_path, before)
     assert not config.processed_dir.exists()
@@ -309,7 +309,7 @@ def test_a_run_whose_preprocessed_data_is_gone_or_replaced(run_cmx, tmp_path, mo
     assert open_run(run.root).stats["fingerprint"] == made["fingerprint"]
     # the same folder made again for another seed's data: refused as well, not silently made back
     preprocess(load_config(TINY, ["seed=8"]))
-    assert_user_error(run_cmx("test", str(run.root)), f"{config.processed_dir}: holds other data", rebuild)
+    assert_user_error(run_cmx("test", str(run.root)), f"{config.processed_dir}: preprocessed with other data settings", rebuild)
 
 
 def test_missing_manifest_folder_and_captions_file(run_cmx, tmp_path, monkeypatch):
