@@ -309,7 +309,8 @@ def test_a_run_whose_preprocessed_data_is_gone_or_replaced(run_cmx, tmp_path, mo
     assert open_run(run.root).stats["fingerprint"] == made["fingerprint"]
     # the same folder made again for another seed's data: refused as well, not silently made back
     preprocess(load_config(TINY, ["seed=8"]))
-    assert_user_error(run_cmx("test", str(run.root)), f"{config.processed_dir}: preprocessed with other data settings", rebuild)
+    assert_user_error(run_cmx("test", str(run.root)), f"{config.processed_dir}: preprocessed with other data settings",
+                      rebuild)
 
 
 def test_missing_manifest_folder_and_captions_file(run_cmx, tmp_path, monkeypatch):
