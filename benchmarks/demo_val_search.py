@@ -9,15 +9,17 @@ search's) and reads test once per seed: overall, seen and novel (data.shapes.hel
 WORK/results.json. Example-steps are counted as benchmarks/run_all.py counts them: the
 training examples of an epoch (its pick, train.negatives) times the epochs trained.
 
-    python benchmarks/demo_val_search.py all --work /tmp/demo-val
+    nice -n 5 python benchmarks/demo_val_search.py all --work /tmp/demo-val --parallel 4
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,7 +38,7 @@ SETTINGS = {
 
 
 def cmx(*args: str) -> None:
-    subprocess.run(["nice", "-n", "5", *CMX, *args], check=True, cwd=ROOT)
+    subprocess.run([*CMX, *args], check=True, cwd=ROOT)
 
 
 def sets(values: list[str]) -> list[str]:
@@ -47,18 +49,33 @@ def run_dir(work: Path, setting: str, seed: int) -> Path:
     return work / "runs" / f"{setting}-s{seed}"
 
 
+def wait_for_other_training(run: Path) -> None:
+    """Wait while another process trains this run (its pid in the run's .lock is alive): an earlier call's
+    training outlives an interrupted call."""
+    lock = run / ".lock"
+    while lock.is_file():
+        try:
+            pid = int(lock.read_text().strip() or 0)
+            os.kill(pid, 0)
+        except (ValueError, ProcessLookupError, FileNotFoundError):
+            return
+        time.sleep(30)
+
+
 def train(work: Path, pairs: list[tuple[str, int]], parallel: int) -> None:
     """Train the (setting, seed) runs that did not finish before, `parallel` at a time (each seed its own data,
     preprocessed first, one seed at a time)."""
     for seed in sorted({seed for _, seed in pairs}):
         cmx("preprocess", CONFIG, *sets([f"seed={seed}", f"data.processed={work}/processed-s{seed}"]), "--quiet")
+    for setting, seed in pairs:
+        wait_for_other_training(run_dir(work, setting, seed))
     waiting = [(setting, seed) for setting, seed in pairs if not (run_dir(work, setting, seed) / "model.keras").is_file()]
     running: list[subprocess.Popen] = []
     while waiting or running:
         while waiting and len(running) < parallel:
             setting, seed = waiting.pop(0)
             overrides = [*SETTINGS[setting], f"seed={seed}", f"data.processed={work}/processed-s{seed}"]
-            running.append(subprocess.Popen(["nice", "-n", "5", *CMX, "train", CONFIG, *sets(overrides), "--run-dir",
+            running.append(subprocess.Popen([*CMX, "train", CONFIG, *sets(overrides), "--run-dir",
                                              str(run_dir(work, setting, seed)), "--overwrite", "--quiet"], cwd=ROOT))
         running[0].wait()
         if running[0].returncode:
