@@ -4,7 +4,8 @@
 setting's --set values) and prints val figures only, ranked; `seeds SETTING` trains that
 setting with seeds 42, 43 and 44 (each seed its own preprocessed data; seed 42's run is the
 search's) and reads test once per seed: overall, seen and novel (data.shapes.held_out).
-`all` does both, choosing the setting with the best val ranking. Runs already finished in
+`all` does both, choosing the setting with the best val ranking; `report` prints the tables of what
+is done so far. Runs already finished in
 --work are reused, so an interrupted call can be repeated. Every figure is written to
 WORK/results.json. Example-steps are counted as benchmarks/run_all.py counts them: the
 training examples of an epoch (its pick, train.negatives) times the epochs trained.
@@ -121,7 +122,7 @@ def search(work: Path, results: dict, parallel: int) -> str:
         print(f"{setting}: val accuracy {val['accuracy']:.4f}, val AUC {val['auc']:.4f}, "
               f"hard negatives {val.get('accuracy_hard_negative', float('nan')):.4f}, "
               f"{rows[setting]['example_steps']:,} example-steps", flush=True)
-    ranked = sorted(rows, key=lambda s: -(rows[s]["val_accuracy"] + rows[s]["val_auc"]) / 2)
+    ranked = sorted(rows, key=lambda s: -score({"accuracy": rows[s]["val_accuracy"], "auc": rows[s]["val_auc"]}))
     print("ranked by val (accuracy + AUC) / 2:", ", ".join(ranked))
     results["chosen"] = ranked[0]
     save(work, results)
@@ -150,9 +151,35 @@ def save(work: Path, results: dict) -> None:
     (work / "results.json").write_text(json.dumps(results, indent=2) + "\n")
 
 
+def markdown(results: dict) -> str:
+    """The figures of results.json as RESULTS.md tables: the search on val, then the chosen setting's test."""
+    lines = ["| setting (seed 42) | --set | val accuracy | val AUC | val hard-neg. acc. | example-steps |",
+             "|---|---|---|---|---|---|"]
+    for name, row in results.get("search", {}).items():
+        lines.append(f"| {'**' + name + '**' if name == results.get('chosen') else name} "
+                     f"| {' '.join(row['sets']) or '(the config as it was)'} | {row['val_accuracy']:.4f} "
+                     f"| {row['val_auc']:.4f} | {row['val_accuracy_hard_negative']:.4f} | {row['example_steps']:,} |")
+    for setting, by_seed in results.get("seeds", {}).items():
+        keys = ("accuracy", "auc", "seen/accuracy", "seen/auc", "seen/accuracy_hard_negative", "novel/accuracy",
+                "novel/auc")
+        lines += ["", f"| {setting}: seed | example-steps | " + " | ".join(f"test {k}" for k in keys) + " |",
+                  "|---" * (len(keys) + 2) + "|"]
+        for seed, row in by_seed.items():
+            lines.append(f"| {seed} | {row['example_steps']:,} | "
+                         + " | ".join(f"{row[k]:.4f}" if k in row else "–" for k in keys) + " |")
+        if len(by_seed) == len(SEEDS):
+            means = [sum(r[k] for r in by_seed.values()) / len(by_seed) if all(k in r for r in by_seed.values())
+                     else None for k in keys]
+            spreads = [f"{min(r[k] for r in by_seed.values()):.4f}–{max(r[k] for r in by_seed.values()):.4f}"
+                       if m is not None else "–" for k, m in zip(keys, means)]
+            lines.append("| mean | | " + " | ".join("–" if m is None else f"**{m:.4f}**" for m in means) + " |")
+            lines.append("| spread | | " + " | ".join(spreads) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("mode", choices=("search", "seeds", "all"))
+    parser.add_argument("mode", choices=("search", "seeds", "all", "report"))
     parser.add_argument("setting", nargs="?", help="seeds: the setting to train with every seed")
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--parallel", type=int, default=1, help="trainings at a time (default 1)")
@@ -165,6 +192,7 @@ def main() -> None:
         chosen = search(args.work, results, args.parallel)
     if args.mode in ("seeds", "all"):
         seeds(args.work, chosen, results, args.parallel)
+    print(markdown(results))
 
 
 if __name__ == "__main__":
