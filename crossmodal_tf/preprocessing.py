@@ -41,6 +41,7 @@ from crossmodal_tf.data.workers import unit_runner
 from crossmodal_tf.errors import CmxError
 from crossmodal_tf.locks import exclusive_lock, unread
 
+NOVEL_KEYS = "novel_keys.txt"  # the keys of the images that show a held-out combination (Record.novel), sorted
 FORMAT_VERSION = 4  # 4: shards by position (i mod num_shards, one count for all splits), pools by hash
 # The version of a Task.raw_references task's stored texts as written (stats.json's raw_references): a run's
 # data without it, or with an older one, is refused (Run.stats) rather than scored against ids read back.
@@ -111,6 +112,8 @@ def fingerprint(config: Config) -> str:
     for key in ("train_ratio", "train_hard_weights"):
         if key in data.get("negatives", {}) and data["negatives"][key] is None:
             del data["negatives"][key]  # unset: folders written before the key existed stay up to date
+    if not data["shapes"]["held_out"] or not source_reads_key(config.data.source, "data.shapes"):
+        del data["shapes"]["held_out"]  # none held out, or another source: folders written before the key stay up to date
     if data["image"].get("resize") == "squash":
         del data["image"]["resize"]  # the default: folders written before the key existed stay up to date
     relevant = {
@@ -378,7 +381,8 @@ def _job(config: Config, task, record, split: str, pools: dict, ids: ExampleIds,
     rng.shuffle(examples)
     rows = tuple(ids.row(caption, label, kind, target[0] if target else None)
                  for caption, label, kind, *target in examples)
-    return EncodeJob(split, record.key, record.place, record.load_image if task.uses_image else None, rows)
+    return EncodeJob(split, record.key, record.place, record.load_image if task.uses_image else None, rows,
+                     record.novel)
 
 
 def _jobs(config: Config, source, task, pools: dict, given: frozenset[str],
@@ -392,7 +396,8 @@ def _jobs(config: Config, source, task, pools: dict, given: frozenset[str],
 
 @dataclass
 class EncodePass:
-    """What pass 2 wrote: examples and images per split, examples by kind, text lengths, and the images it skipped.
+    """What pass 2 wrote: examples and images per split, examples by kind, text lengths, the images it skipped and
+    the keys of the novel ones it wrote.
 
     A part of the source encoded on its own gives one; merge adds the next part's."""
 
@@ -401,6 +406,7 @@ class EncodePass:
     kinds: dict
     lengths: Counter
     skips: SkipLog
+    novel: list = field(default_factory=list)  # (split, key)
 
     @classmethod
     def empty(cls, on_error: str) -> "EncodePass":
@@ -417,6 +423,8 @@ class EncodePass:
         self.counts[job.split] += len(encoded.serialized)
         self.lengths.update(encoded.lengths)
         self.kinds[job.split].update(kinds[row[2]] for row in job.examples)
+        if job.novel:
+            self.novel.append((job.split, job.key))
 
     def merge(self, other: "EncodePass") -> None:
         self.counts.update(other.counts)
@@ -425,6 +433,7 @@ class EncodePass:
             self.kinds[split].update(other.kinds[split])
         self.lengths.update(other.lengths)
         self.skips = _merge_skips(self.skips, other.skips)
+        self.novel += other.novel
 
 
 @dataclass(frozen=True)
@@ -516,6 +525,7 @@ def _write_processed(config: Config, out: Path, *, print_: str, quiet: bool) -> 
         "train_tokens": sum(scan.tokens.values()),
         "caption_length_histogram": {str(k): written.lengths[k] for k in sorted(written.lengths)},
         "skipped": _merge_skips(scan_skips, written.skips).to_dict(),
+        **_novelty(config, written, out),
         "task": config.task,
         **({"copy": True} if copies(config) else {}),
         **({"raw_references": RAW_REFERENCES} if task.raw_references else {}),
@@ -531,6 +541,17 @@ def _write_processed(config: Config, out: Path, *, print_: str, quiet: bool) -> 
     }
     (out / "stats.json").write_text(json.dumps(stats, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return stats
+
+
+def _novelty(config: Config, written: EncodePass, out: Path) -> dict:
+    """For a source that can hold combinations out (shapes), write NOVEL_KEYS and return the stats that say what was
+    held out and how many images of each split are novel; for another source, nothing."""
+    if not source_reads_key(config.data.source, "data.shapes"):
+        return {}
+    (out / NOVEL_KEYS).write_text("".join(f"{key}\n" for key in sorted(k for _, k in written.novel)),
+                                  encoding="utf-8")
+    novel_images = Counter(split for split, _ in written.novel)
+    return {"held_out": list(config.data.shapes.held_out), "novel_images": {s: novel_images[s] for s in SPLITS}}
 
 
 def _refuse_no_training_images(scan: TextScan, skips: SkipLog) -> None:

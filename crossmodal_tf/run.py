@@ -125,14 +125,25 @@ class Run:
         """The split that stands for unseen data: test, or val when test is empty."""
         return "test" if self.count("test") else "val"
 
-    def dataset(self, split: str):
+    def dataset(self, split: str, keys: tuple[frozenset[str], bool] | None = None):
         """A split's parsed batches (eval batch size, in file order), with the texts as written of translation
-        pairs and of a Task.raw_references task's examples."""
+        pairs and of a Task.raw_references task's examples; keys (image keys, inside) keeps only the examples of
+        those images (inside) or of the others."""
         from crossmodal_tf.data.pipeline import make_dataset
 
         size = self.config.data.image.size if self.task.uses_image else None
         return make_dataset(self.config.processed_dir, split, self.count(split), self.config.eval.batch_size, size,
-                            raw_text=self.task.target_text or self.task.raw_references)
+                            raw_text=self.task.target_text or self.task.raw_references, keys=keys)
+
+    def novel_keys(self, split: str) -> frozenset[str]:
+        """The keys of the split's images that show a held-out combination (preprocess' NOVEL_KEYS); none when the
+        split has none, or when the data holds nothing out (a folder written before held-out combinations
+        existed held nothing out: all its images count as seen)."""
+        from crossmodal_tf.preprocessing import NOVEL_KEYS
+
+        if not self.stats.get("novel_images", {}).get(split):
+            return frozenset()
+        return frozenset((self.config.processed_dir / NOVEL_KEYS).read_text(encoding="utf-8").split())
 
     def train_counts(self, text_field: str = "text") -> Counter:
         """Counts of the train split's predicted tokens of a text field (computed once), for unigram baselines."""

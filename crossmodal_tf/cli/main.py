@@ -68,11 +68,19 @@ def main_options(
 
 
 def _metrics_table(title: str, metrics: dict) -> Table:
+    def shown(value) -> str:
+        return "" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+
+    # "seen/<metric>" and "novel/<metric>" (a split with held-out combinations) become columns beside the overall one
+    subsets = [s for s in ("seen", "novel") if any(key.startswith(f"{s}/") for key in metrics)]
     table = Table(title=title)
     table.add_column("metric")
-    table.add_column("value", justify="right")
+    table.add_column("all" if subsets else "value", justify="right")
+    for subset in subsets:
+        table.add_column(subset, justify="right")
     for key, value in metrics.items():
-        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+        if "/" not in key:
+            table.add_row(key, shown(value), *(shown(metrics.get(f"{s}/{key}")) for s in subsets))
     return table
 
 

@@ -226,6 +226,9 @@ def config_from_run(run_dir: str | Path) -> Config:
     if not path.is_file():
         raise CmxError(f"{run_dir}: not a run directory (no config.yaml)")
     data, places = _read_yaml(path)
+    shapes = data.get("data", {}).get("shapes") if isinstance(data.get("data"), dict) else None
+    if isinstance(shapes, dict) and "held_out" not in shapes:
+        shapes["held_out"] = []  # a run written before the key held nothing out: not today's default
     target = target_of(data)
     # Runs written before dump_config left unread keys out hold every section: drop those keys rather than refuse
     # them, so that the run opens, and --resume compares it equal to the same config loaded today.

@@ -40,6 +40,20 @@ class ShapesConfig(Section):
     image_size: int = Field(64, ge=16, le=512, description="side of the generated images in pixels")
     two_object_fraction: float = Field(0.6, ge=0, le=1, description="share of images with two objects")
     captions_per_image: int = Field(5, ge=1, le=5, description="English paraphrases per image")
+    held_out: list[str] = Field(
+        ["red triangle"], description="combinations no train or val image shows: two or three attributes of one "
+                                      "object ('red triangle') or a relation ('circle left of square'); images "
+                                      "that show one go to the test split, whose figures are then reported on "
+                                      "seen and novel images apart; []: none")
+
+    @field_validator("held_out")
+    @classmethod
+    def _known_combinations(cls, value: list[str]) -> list[str]:
+        from crossmodal_tf.data.sources.shapes_held_out import parse_held_out
+
+        for text in value:
+            parse_held_out(text)  # a ValueError saying what is wrong with it
+        return value
 
 
 class AugmentConfig(Section):

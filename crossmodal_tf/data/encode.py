@@ -37,7 +37,7 @@ class EncodeJob:
     annotator's answer (a tuple), or None.
 
     load_image is the record's (a picklable callable), or None when the task stores no pixels;
-    split says where the parent writes the results.
+    split says where the parent writes the results; novel, that the image shows a held-out combination.
     """
 
     split: str
@@ -45,6 +45,7 @@ class EncodeJob:
     place: str
     load_image: Callable[[], Any] | None
     examples: tuple[tuple[str, int, int, str | tuple[int, ...] | None], ...]
+    novel: bool = False
 
 
 @dataclass(frozen=True)

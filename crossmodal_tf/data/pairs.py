@@ -80,7 +80,9 @@ def match_pairs(record: Record, rng: random.Random, pool: CaptionPool, negatives
     negatives = int(wanted) + (1 if rng.random() < wanted - int(wanted) else 0)
     for _ in range(negatives):
         if hard_negative is not None and rng.random() < negatives_config.hard_fraction:
-            examples.append((hard_negative(record, rng), 0, "hard_negative"))
+            caption = hard_negative(record, rng)  # None: no change avoids a held-out combination
+            if caption is not None:
+                examples.append((caption, 0, "hard_negative"))
             continue
         caption = pool.draw_other(record, rng)
         if caption is not None:

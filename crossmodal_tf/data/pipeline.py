@@ -102,8 +102,11 @@ def _holds_copy_ids(processed: Path) -> bool:
 
 def make_dataset(processed: Path, split: str, num_examples: int, batch_size: int, image_size: int | None, *,
                  shuffle: bool = False, seed: int = 0, shuffle_buffer: int = 10000, arrange=None, cache: str = "auto",
-                 length_window: int = 1, raw_text: bool = False):
+                 length_window: int = 1, raw_text: bool = False, keys: tuple[frozenset[str], bool] | None = None):
     """A batched tf.data.Dataset of one split's parsed examples (see parsed_examples), or arrange(batch).
+
+    keys (image keys, inside) keeps only the examples whose image is among the keys (inside) or is not (a split's
+    seen and novel examples, evaluate.subset_metrics).
 
     arrange is a task's function from such a batch to (inputs, targets), as model.fit
     wants them. Texts are padded to the longest caption of each batch, not to
@@ -114,12 +117,25 @@ def make_dataset(processed: Path, split: str, num_examples: int, batch_size: int
     import tensorflow as tf
 
     dataset = parsed_examples(processed, split, num_examples, image_size, cache, raw_text=raw_text)
+    if keys is not None:
+        dataset = dataset.filter(_key_filter(*keys))
     if shuffle:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     dataset = length_sorted_batches(dataset, batch_size, length_window)
     if arrange is not None:
         dataset = dataset.map(arrange)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _key_filter(keys: frozenset[str], inside: bool):
+    """A tf.data predicate: whether an example's image key is among keys (inside), or is not."""
+    import tensorflow as tf
+
+    table = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(tf.constant(sorted(keys), tf.string), tf.ones(len(keys), tf.int64)),
+        default_value=0)
+    wanted = 1 if inside else 0
+    return lambda example: tf.equal(table.lookup(example["key"]), wanted)
 
 
 def length_sorted_batches(examples, batch_size: int, window: int, seed=None):

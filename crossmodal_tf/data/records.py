@@ -51,6 +51,8 @@ class Record:
     document: a longer text of which each caption is a summary (shapes: a paragraph
         about the scene); None when the source has none or was not asked for it. The
         parallel source gives none: its pairs serve summarization as they are (source → target).
+    novel: the record shows a combination the dataset holds out of train and val (shapes: data.shapes.held_out);
+        such a record comes with split "test", and evaluation reports seen and novel test examples apart.
     """
 
     key: str
@@ -64,6 +66,7 @@ class Record:
     split: str | None = None
     questions: tuple[Question, ...] = ()
     document: str | None = None
+    novel: bool = False
 
 
 class SkipLog:

@@ -16,7 +16,7 @@ from PIL import Image
 from crossmodal_tf.data import encode as encode_module
 from crossmodal_tf.data.pairs import EXAMPLE_KINDS
 from crossmodal_tf.data.encode import AUTO_POOL_MIN_IMAGES, MAX_AUTO_WORKERS, resolve_workers
-from crossmodal_tf.preprocessing import SPLITS, TextScan, preprocess, shard_count, split_of
+from crossmodal_tf.preprocessing import NOVEL_KEYS, SPLITS, TextScan, preprocess, shard_count, split_of
 from crossmodal_tf.data.shards import auto_shard_count, shard_paths
 from crossmodal_tf.data.sources.shapes import make_record, read_records
 from crossmodal_tf.data.text import RESERVED, Vocabulary, normalize, tokenize
@@ -59,10 +59,43 @@ def test_no_image_in_two_splits(processed):
     keys = {split: {e["key"] for e in examples[split]} for split in SPLITS}
     assert keys["train"] and keys["val"] and keys["test"]
     assert not keys["train"] & keys["val"] and not keys["train"] & keys["test"] and not keys["val"] & keys["test"]
+    novel = novel_keys(config)
     for split in SPLITS:
-        for key in keys[split]:
-            assert split_of(key, config.seed, config.data.split.val, config.data.split.test) == split
+        for key in keys[split]:  # an image with a held-out combination goes to test (data.shapes.held_out)
+            expected = "test" if key in novel else split_of(key, config.seed, config.data.split.val,
+                                                            config.data.split.test)
+            assert expected == split
     assert len(keys["train"] | keys["val"] | keys["test"]) == NUM_IMAGES  # every image is used
+
+
+def novel_keys(config) -> set[str]:
+    return set((config.processed_dir / NOVEL_KEYS).read_text(encoding="utf-8").split())
+
+
+def shows_red_triangle(index: int, config) -> bool:
+    scene = make_record(index, config.seed, 32, config.data.shapes.two_object_fraction, questions=False,
+                        document=False).scene
+    return any(o.colour == "red" and o.shape == "triangle" for o in scene.objects)
+
+
+def test_novel_flag_is_set_exactly_for_test_scenes_with_a_held_out_combination(processed):
+    config, stats, examples = processed
+    assert config.data.shapes.held_out == ["red triangle"]  # the default
+    showing = {f"shapes-{i:07d}" for i in range(NUM_IMAGES) if shows_red_triangle(i, config)}
+    assert showing and novel_keys(config) == showing
+    test_keys = {e["key"] for e in examples["test"]}
+    assert showing <= test_keys and test_keys - showing  # test keeps seen images beside the novel ones
+    assert stats["held_out"] == ["red triangle"]
+    assert stats["novel_images"] == {"train": 0, "val": 0, "test": len(showing)}
+
+
+def test_train_and_val_never_show_or_name_a_held_out_combination(processed):
+    config, _, examples = processed
+    vocab = Vocabulary.load(config.processed_dir / "vocab.txt")
+    for split in ("train", "val"):
+        for example in examples[split]:
+            assert not shows_red_triangle(int(example["key"].split("-")[1]), config)
+            assert "red triangle" not in " ".join(vocab.decode(example["text"])), example
 
 
 def test_split_of_is_stable_and_follows_fractions():
@@ -151,6 +184,7 @@ def test_stored_pixels_are_the_source_pixels(processed):
 def test_negatives_ratio_and_hard_fraction(tiny_config, ratio, hard_fraction):
     """negatives = ratio x positives; a hard_fraction share of them changes one attribute."""
     config = tiny_config("data.shapes.num_images=50", "data.split.val=0", "data.split.test=0",
+                         "data.shapes.held_out=[]",  # every image in train
                          f"data.negatives.ratio={ratio}", f"data.negatives.hard_fraction={hard_fraction}")
     kinds = preprocess(config)["examples_by_kind"]["train"]
     positives = kinds["positive"]

@@ -10,13 +10,14 @@ depends only on (seed, i), so generation is deterministic and needs no state bet
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Iterable, Iterator
 
 import numpy as np
 
 from crossmodal_tf.data.records import Record
+from crossmodal_tf.data.sources.shapes_held_out import HeldOut, holds_any, parse_all
 from crossmodal_tf.data.sources.shapes_questions import scene_questions
 from crossmodal_tf.data.sources.shapes_world import COLOURS, INVERSE, RELATION_EN, RELATIONS, SHAPES, SIZES
 
@@ -25,7 +26,6 @@ from crossmodal_tf.data.sources.shapes_world import COLOURS, INVERSE, RELATION_E
 READS = ("data.shapes", "data.negatives.hard_fraction", "data.negatives.train_hard_weights")
 # what its records carry beyond texts: a paragraph summed up by its captions is a document with summaries
 GIVES = ("images", "translations", "documents", "questions")
-
 
 SHAPES_ZH = {"circle": "圆形", "square": "正方形", "triangle": "三角形"}
 COLOURS_ZH = {"red": "红色", "green": "绿色", "blue": "蓝色", "yellow": "黄色", "purple": "紫色", "orange": "橙色"}
@@ -68,10 +68,20 @@ class ShapeObject:
 
 @dataclass(frozen=True)
 class Scene:
-    """What an image shows: one object, or two with `relation` read as 'a REL b'."""
+    """What an image shows: one object, or two with `relation` read as 'a REL b'.
+
+    held_out: the combinations the dataset keeps out of train and val (data.shapes.held_out), so that what is
+    made from the scene (hard negatives, questions) names none of them unless the scene itself shows one; not
+    part of what the scene shows (equality, repr).
+    """
 
     objects: tuple[ShapeObject, ...]
     relation: str | None = None
+    held_out: tuple[HeldOut, ...] = field(default=(), compare=False, repr=False)
+
+    def novel(self) -> bool:
+        """Whether the scene shows a held-out combination."""
+        return holds_any(self, self.held_out)
 
     def canonical(self) -> str:
         """A description shared by all scenes that the same captions describe."""
@@ -287,15 +297,19 @@ def draw_image(index: int, seed: int, image_size: int, two_object_fraction: floa
 
 
 def make_record(index: int, seed: int, image_size: int = 64, two_object_fraction: float = 0.6,
-                captions_per_image: int = 5, questions: bool = True, document: bool = True) -> Record:
+                captions_per_image: int = 5, questions: bool = True, document: bool = True,
+                held_out: tuple[str, ...] = ()) -> Record:
     """Image number `index` of the shapes dataset for `seed`: a Record with lazy pixels, questions and a document.
 
     questions=False or document=False leaves those out (empty, None): writing them takes about as long as the
     rest of the record, and only vqa reads questions, only summarize documents. Each draws from its own rng,
-    so leaving one out changes nothing else of the record.
+    so leaving one out changes nothing else of the record. A scene that shows one of the held_out combinations
+    (data.shapes.held_out, see shapes_held_out) is novel: its record goes to the test split.
     """
 
     scene, _, rng = _scene_and_pixel_seed(index, seed, two_object_fraction)
+    scene = replace(scene, held_out=parse_all(tuple(held_out)))
+    novel = scene.novel()
     # questions draw from their own rng, so the images, captions and translations stay as they were
     asked = scene_questions(scene, random.Random(f"shapes:{seed}:questions:{index}")) if questions else ()
     paragraph = (scene_paragraph(scene, random.Random(f"shapes:{seed}:paragraph:{index}"))  # its own rng, likewise
@@ -310,6 +324,8 @@ def make_record(index: int, seed: int, image_size: int = 64, two_object_fraction
         place=f"shapes image {index}",
         questions=asked,
         document=paragraph,
+        split="test" if novel else None,
+        novel=novel,
     )
 
 
@@ -334,14 +350,23 @@ def records_at(data_config, seed: int, indices: Iterable[int], skips=None, needs
     documents = needs is None or "documents" in needs
     for index in indices:
         yield index, make_record(index, seed, cfg.image_size, cfg.two_object_fraction, cfg.captions_per_image,
-                                 questions, documents)
+                                 questions, documents, tuple(cfg.held_out))
 
 
-def hard_negative(record: Record, rng: random.Random, weights=None) -> str:
+HARD_NEGATIVE_TRIES = 100
+
+
+def hard_negative(record: Record, rng: random.Random, weights=None) -> str | None:
     """A hard negative: a caption of the record's scene with one attribute changed (chosen by weights: see
-    perturb_scene)."""
-    changed = perturb_scene(record.scene, rng, weights)
-    return changed.caption(rng.choice(TWO_OBJECT_TEMPLATES if changed.relation else ONE_OBJECT_TEMPLATES))
+    perturb_scene). The change never makes a held-out combination out of a scene that shows none (a train
+    caption would name it otherwise); None when no change avoids one."""
+    scene = record.scene
+    avoid = scene.held_out and not scene.novel()
+    for _ in range(HARD_NEGATIVE_TRIES if avoid else 1):
+        changed = perturb_scene(scene, rng, weights)
+        if not (avoid and changed.novel()):
+            return changed.caption(rng.choice(TWO_OBJECT_TEMPLATES if changed.relation else ONE_OBJECT_TEMPLATES))
+    return None
 
 
 def fingerprint(data_config) -> str:

@@ -135,9 +135,12 @@ def _existence_question(scene, rng: random.Random) -> Question:
         values = {a: getattr(obj, a) for a in form}
     else:
         choices = {"size": tuple(world.SIZES), "colour": tuple(world.COLOURS), "shape": world.SHAPES}
+        # a scene that shows no held-out combination is asked about none either (its questions may be train ones)
+        avoid = () if scene.novel() else scene.held_out
         while True:  # a description that fits no object (at least one of the three shapes is always absent)
             values = {a: rng.choice(choices[a]) for a in form}
-            if not any(all(getattr(o, a) == v for a, v in values.items()) for o in scene.objects):
+            if (not any(all(getattr(o, a) == v for a, v in values.items()) for o in scene.objects)
+                    and not any(combination.in_description(values) for combination in avoid)):
                 break
     text = rng.choice(TEMPLATES["existence"]).format(x=_article(_phrase(values)))
     return Question(text, "yes" if answer else "no", type="existence")
