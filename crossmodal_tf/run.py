@@ -163,8 +163,7 @@ class Run:
     def _load_best(self):
         import keras
 
-        import crossmodal_tf.models.copy  # noqa: F401  registers the custom layers for loading
-        import crossmodal_tf.models.layers  # noqa: F401  (the others)
+        register_saved_layers()
 
         if not self.paths.model.is_file():
             raise CmxError(f"{self.root}: no model.keras yet; finish training or use --checkpoint last")
@@ -195,3 +194,19 @@ def open_run(run_dir: str | Path, quiet: bool = True) -> Run:
     """The run in a directory written by cmx train; a CmxError when it is not one."""
     paths = RunDir(Path(run_dir)).require()
     return Run(paths, config_from_run(paths.root), quiet)
+
+
+def register_saved_layers() -> None:
+    """Import every module whose Keras layers a saved cmx model may hold, so that load_model finds their classes.
+
+    A text type's decoder layers are imported only when a model is built, so a fresh process that loads a model
+    (cmx test, sample, report, export) must import them first: each text type names them in layer_modules."""
+    import importlib
+
+    import crossmodal_tf.models.copy  # noqa: F401
+    import crossmodal_tf.models.layers  # noqa: F401
+    from crossmodal_tf.models.text_types import TEXT_TYPES, load_text_type
+
+    for name in TEXT_TYPES:
+        for module in load_text_type(name).layer_modules:
+            importlib.import_module(module)

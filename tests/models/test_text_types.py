@@ -71,3 +71,39 @@ def test_reading_the_text_types_imports_no_keras():
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+# a fresh process loads saved lms of every text type: with register_saved_layers (what every stage's open_run does)
+# and, to show the test can fail, without it
+LOAD_IN_FRESH_PROCESS = """
+import sys
+import keras
+if sys.argv[1] == "register":
+    from crossmodal_tf.run import register_saved_layers
+    register_saved_layers()
+for path in sys.argv[2:]:
+    try:
+        keras.models.load_model(path, compile=False, safe_mode=True)
+        print("loaded")
+    except TypeError:
+        print("not loaded")
+"""
+
+
+@pytest.mark.slow
+def test_a_saved_model_of_every_text_type_loads_in_a_fresh_process(tmp_path):
+    """cmx test, sample and report load model.keras in a process that never built a model: the text types' decoder
+    layers must be registered by then (they are imported lazily, when a model is built)."""
+    from crossmodal_tf.config import validate_config
+    from crossmodal_tf.tasks import lm
+
+    paths = []
+    for name in TEXT_TYPES:
+        paths.append(str(tmp_path / f"{name}.keras"))
+        lm.build_model(validate_config({"task": "lm", "model": {"text": {"type": name, "layers": 1}}}), 12).save(paths[-1])
+    env = {**os.environ, "PYTHONPATH": str(Path(lm.__file__).parents[2]), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    loads = {how: subprocess.run([sys.executable, "-c", LOAD_IN_FRESH_PROCESS, how, *paths], capture_output=True,
+                                 text=True, env=env, timeout=300).stdout.split()
+             for how in ("register", "bare")}
+    assert loads["register"] == ["loaded"] * len(paths)
+    assert "not" in loads["bare"]  # the layer classes are not found without it

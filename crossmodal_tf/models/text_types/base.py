@@ -35,6 +35,8 @@ class TextType:
 
     name: str
     settings: type[TextSection]  # its keys under model.text (the config merges every type's fields)
+    # the modules whose import registers its Keras layers: a saved model holding them loads only after it
+    layer_modules: tuple[str, ...] = ()
     reads_outside: tuple[str, ...] = ()  # the keys outside model.text that it reads ("model.condition")
     # (config, task) → None, or a ValueError "dotted.key: why" for settings it cannot build (checked when loading)
     check: Callable[[Any, Any], None]

@@ -65,6 +65,6 @@ def build_decoder(model_cfg, tokens, vocab_size: int, image=None, source: Encode
     return decoder([tokens, *(context[key] for key in decoder.context_names)])
 
 
-TEXT_TYPE = TextType(name="lstm", settings=LstmSettings,
+TEXT_TYPE = TextType(name="lstm", settings=LstmSettings, layer_modules=("crossmodal_tf.models.decoder",),
                      reads_outside=("model.condition", "model.attention", "model.copy"),
                      check=check, build_encoder=build_encoder, build_decoder=build_decoder)

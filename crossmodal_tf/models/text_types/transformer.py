@@ -73,5 +73,6 @@ def build_decoder(model_cfg, tokens, vocab_size: int, image=None, source: Encode
     return decoder([tokens, *(context[key] for key in decoder.context_names)])
 
 
-TEXT_TYPE = TextType(name="transformer", settings=TransformerSettings, check=check, build_encoder=build_encoder,
+TEXT_TYPE = TextType(name="transformer", settings=TransformerSettings,
+                     layer_modules=("crossmodal_tf.models.transformer",), check=check, build_encoder=build_encoder,
                      build_decoder=build_decoder)
