@@ -34,8 +34,8 @@ def require_checkpoint(checkpoint: str) -> str:
 class Run:
     """An opened run directory; the stats, the model and the datasets are made on first use."""
 
-    def __init__(self, paths: RunDir, config: Config, quiet: bool = True):
-        self.paths, self.config, self.quiet = paths, config, quiet
+    def __init__(self, paths: RunDir, config: Config):
+        self.paths, self.config = paths, config
         self.task: Task = load_task(config.task)
         self._stats: dict | None = None
         self._models: dict = {}
@@ -190,10 +190,10 @@ class Run:
         return model
 
 
-def open_run(run_dir: str | Path, quiet: bool = True) -> Run:
+def open_run(run_dir: str | Path) -> Run:
     """The run in a directory written by cmx train; a CmxError when it is not one."""
     paths = RunDir(Path(run_dir)).require()
-    return Run(paths, config_from_run(paths.root), quiet)
+    return Run(paths, config_from_run(paths.root))
 
 
 def register_saved_layers() -> None:

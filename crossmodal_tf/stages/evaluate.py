@@ -15,10 +15,10 @@ from crossmodal_tf.run import open_run, require_checkpoint
 from crossmodal_tf.run_dir import write_json
 
 
-def evaluate_run(run_dir: str | Path, split: str = "val", checkpoint: str = "best", quiet: bool = True) -> dict:
+def evaluate_run(run_dir: str | Path, split: str = "val", checkpoint: str = "best") -> dict:
     """Evaluate a run's model on a split; writes and returns the flat metrics dict."""
     require_checkpoint(checkpoint)
-    run = open_run(run_dir, quiet)
+    run = open_run(run_dir)
     run.require_split(split)
     model = run.model(checkpoint)
     metrics = run.task.evaluate(run, model, run.dataset(split))
