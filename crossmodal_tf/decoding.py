@@ -341,3 +341,11 @@ class Decoder:
         return Decoded(result.tokens.reshape(rows, num_samples, -1), result.log_probs.reshape(rows, num_samples),
                        result.scores.reshape(rows, num_samples))
 
+
+def make_decoder(generator, vocab, jit_compile: bool = True, unknown: bool = True) -> Decoder:
+    """A Decoder over a generator's step that stops at <end> and never emits <pad> or <start> (nor <unk> when
+    unknown is False: Task.writes_unknown). vocab is a data.text.Vocabulary."""
+    from crossmodal_tf.data.text import END, START, UNK
+
+    forbidden = (0, vocab.index[START]) + (() if unknown else (vocab.index[UNK],))
+    return Decoder(generator.step, end_id=vocab.index[END], forbidden_ids=forbidden, jit_compile=jit_compile)

@@ -37,11 +37,7 @@ LAYERS = [
 ]
 
 # Imports from a lower layer up to a higher one that stay for now, each with its reason.
-UPWARD = {
-    ("crossmodal_tf.serving.endpoint", "crossmodal_tf.tasks.sequence"):
-        "greedy_outputs decodes an export with make_decoder, the very decoder `cmx sample` uses; make_decoder moves "
-        "down to decoding.py once the text models are registered objects (issue 23, point 6), which rewrites it",
-}
+UPWARD: dict[tuple[str, str], str] = {}
 
 STAGES = ("preprocess", "train", "evaluate", "sample", "search", "report", "export", "runs")
 

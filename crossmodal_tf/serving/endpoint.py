@@ -52,7 +52,7 @@ def greedy_outputs(gen, graph_vocab: GraphVocabulary, max_length: int, state, fi
     copied_words: a copy model's words outside the vocabulary per row, which its extended ids read as.
     unknown False never writes <unk> (Task.writes_unknown).
     """
-    from crossmodal_tf.tasks.sequence import make_decoder
+    from crossmodal_tf.decoding import make_decoder
 
     decoder = make_decoder(gen, graph_vocab.vocab, jit_compile=False, unknown=unknown)
     tokens, log_prob = decoder.greedy_loop(max_length)(state, first)

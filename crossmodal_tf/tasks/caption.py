@@ -106,7 +106,9 @@ def evaluate(run, model, dataset) -> dict:
     level = config.data.text.level
     _, images, references = images_with_references(dataset)
     gen = generator(model, config)
-    decoder = sequence.make_decoder(gen, run.vocab, unknown=run.task.writes_unknown)
+    from crossmodal_tf.decoding import make_decoder
+
+    decoder = make_decoder(gen, run.vocab, unknown=run.task.writes_unknown)
     settings = sequence.greedy(config.data.text.max_length + 1, config.sample)  # the words and <end>
     decoded = describe(gen, decoder, run.vocab, images, settings, config.eval.batch_size)
     hypotheses = sequence.texts(decoded.tokens[:, 0], run.vocab, level, unknown=NO_MATCH)
@@ -153,7 +155,9 @@ def report_sections(run, model, split: str, dataset) -> list:
         return [Section("Captions", note(f"No images in the {split} split."))]
     gen = generator(model, run.config)
     # compiling takes longer than a few rows
-    decoder = sequence.make_decoder(gen, run.vocab, jit_compile=False, unknown=run.task.writes_unknown)
+    from crossmodal_tf.decoding import make_decoder
+
+    decoder = make_decoder(gen, run.vocab, jit_compile=False, unknown=run.task.writes_unknown)
     batch = run.config.eval.batch_size
     greedy = sequence.greedy(max_length, sample_cfg)
     columns = {"greedy": describe(gen, decoder, run.vocab, images, greedy, batch)}

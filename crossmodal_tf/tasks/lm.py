@@ -51,7 +51,9 @@ def report_sections(run, model, split: str, dataset) -> list:
 
     level, max_length, seed = run.config.data.text.level, run.config.sample.max_length, run.config.seed
     gen = generator(model, run.config)
-    decoder = sequence.make_decoder(gen, run.vocab, jit_compile=False)  # compiling takes longer than a few rows
+    from crossmodal_tf.decoding import make_decoder
+
+    decoder = make_decoder(gen, run.vocab, jit_compile=False)  # compiling takes longer than a few rows
     rows = []
     settings = [("greedy", sequence.greedy(max_length), 1)] + [
         (f"sample, T={t}", DecodeSettings("sample", temperature=t, max_length=max_length), SAMPLES)

@@ -201,7 +201,9 @@ def greedy_translations(run, model, sources: Sources, jit_compile: bool = True, 
     """Greedy translations of Sources, as text (copied words included; each <unk> as `unknown` when given)."""
     config = run.config
     gen = generator(model, config)
-    decoder = sequence.make_decoder(gen, run.target_vocab, jit_compile, run.task.writes_unknown)
+    from crossmodal_tf.decoding import make_decoder
+
+    decoder = make_decoder(gen, run.target_vocab, jit_compile, run.task.writes_unknown)
     settings = sequence.greedy(config.data.target_text.max_length + 1)  # the tokens and <end>
     decoded = decode_sources(gen, decoder, run, sources, settings)
     return sources.texts(decoded.tokens[:, 0], run.target_vocab, config.data.target_text.level, unknown)
@@ -242,7 +244,9 @@ def sample(run, request, settings, seed: int, warn) -> list[dict]:
         raise CmxError(f"--text: task {run.config.task} reads texts; give --text TEXT or --input FILE")
     sources = encode_sources(list(request.texts), run, warn)
     gen = generator(run.model(), run.config)
-    decoder = sequence.make_decoder(gen, run.target_vocab, unknown=run.task.writes_unknown or request.allow_unknown)
+    from crossmodal_tf.decoding import make_decoder
+
+    decoder = make_decoder(gen, run.target_vocab, unknown=run.task.writes_unknown or request.allow_unknown)
     result = decode_sources(gen, decoder, run, sources, sequence.decode_settings(settings), settings.num_samples,
                             seed)
     level = run.config.data.target_text.level

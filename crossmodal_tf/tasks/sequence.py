@@ -181,15 +181,6 @@ def decode_rows(gen, decoder, vocab: Vocabulary, name: str, rows: np.ndarray, se
     return Decoded(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("tokens", "log_probs", "scores")))
 
 
-def make_decoder(generator, vocab: Vocabulary, jit_compile: bool = True, unknown: bool = True):
-    """A Decoder over a generator's step that stops at <end> and never emits <pad> or <start> (nor <unk> when
-    unknown is False: Task.writes_unknown)."""
-    from crossmodal_tf.decoding import Decoder
-
-    forbidden = (0, vocab.index[START]) + (() if unknown else (vocab.index[UNK],))
-    return Decoder(generator.step, end_id=vocab.index[END], forbidden_ids=forbidden, jit_compile=jit_compile)
-
-
 def evaluate_tokens(run, model, dataset, arrange, text_field: str = "text") -> dict:
     """Teacher-forced loss, perplexity and token accuracy over a dataset, and the unigram baseline's perplexity.
 
@@ -220,6 +211,8 @@ def continue_prompts(run, gen, prompts: list[str], settings, seed: int, warn, st
         if unknown:
             warn(f"cmx: warning: --prompt {prompt!r}: not in the vocabulary, read as <unk>: {', '.join(unknown)}")
         encoded.append((prompt, ids, seen))
+    from crossmodal_tf.decoding import make_decoder
+
     decoder = make_decoder(gen, vocab, unknown=unknown)
     rows = len(labels) if start else 1
     records = []

@@ -10,8 +10,8 @@ keras = pytest.importorskip("keras")
 from crossmodal_tf.decoding import DecodeSettings  # noqa: E402
 from crossmodal_tf.tasks import caption, lm  # noqa: E402
 from crossmodal_tf.models.metrics import TokenAccuracy  # noqa: E402
-from crossmodal_tf.tasks.sequence import (generate, make_decoder,  # noqa: E402
-                                          unigram_perplexity)
+from crossmodal_tf.decoding import make_decoder  # noqa: E402
+from crossmodal_tf.tasks.sequence import generate, unigram_perplexity  # noqa: E402
 from crossmodal_tf.data.text import Vocabulary  # noqa: E402
 
 VOCAB = Vocabulary(["<pad>", "<unk>", "<start>", "<end>", *[f"w{i}" for i in range(16)]])

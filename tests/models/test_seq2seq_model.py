@@ -11,7 +11,7 @@ from crossmodal_tf.decoding import DecodeSettings  # noqa: E402
 from crossmodal_tf.data.text import Vocabulary  # noqa: E402
 from crossmodal_tf.models.cached_step import Generator, decoder_of  # noqa: E402
 from crossmodal_tf.tasks import seq2seq  # noqa: E402
-from crossmodal_tf.tasks.sequence import make_decoder  # noqa: E402
+from crossmodal_tf.decoding import make_decoder  # noqa: E402
 
 SOURCE = Vocabulary(["<pad>", "<unk>", "<start>", "<end>", *[f"s{i}" for i in range(12)]])
 TARGET = Vocabulary(["<pad>", "<unk>", "<start>", "<end>", *[f"t{i}" for i in range(9)]])

@@ -25,7 +25,8 @@ from crossmodal_tf.config.reads import refusal, target_of
 from crossmodal_tf.data.text import Vocabulary
 from crossmodal_tf.decoding import DecodeSettings
 from crossmodal_tf.tasks import lm, match
-from crossmodal_tf.tasks.sequence import generate, make_decoder
+from crossmodal_tf.decoding import make_decoder
+from crossmodal_tf.tasks.sequence import generate
 
 data = {"task": "lm", "model": {"text": {"type": "bigram", "width": 6}}}
 config = validate_config(data)

@@ -13,7 +13,8 @@ from crossmodal_tf.data.text import Vocabulary  # noqa: E402
 from crossmodal_tf.decoding import DecodeSettings, per_row  # noqa: E402
 from crossmodal_tf.errors import CmxError  # noqa: E402
 from crossmodal_tf.tasks import caption, lm, match, seq2seq  # noqa: E402
-from crossmodal_tf.tasks.sequence import generate, make_decoder  # noqa: E402
+from crossmodal_tf.decoding import make_decoder
+from crossmodal_tf.tasks.sequence import generate  # noqa: E402
 
 VOCAB = Vocabulary(["<pad>", "<unk>", "<start>", "<end>", *[f"w{i}" for i in range(16)]])
 TRANSFORMER = ("model.text.type=transformer", "model.text.dim=16", "model.text.heads=4", "model.text.ffn_dim=24",
