@@ -57,6 +57,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from crossmodal_tf.data.text import UNK
+    from crossmodal_tf.decoding import make_decoder
     from crossmodal_tf.run import open_run
     from crossmodal_tf.tasks import caption, sequence
     from crossmodal_tf.text_scores import NO_MATCH, caption_scores
@@ -71,7 +72,7 @@ def main() -> None:
     figures = {"run": str(args.run_dir), "split": args.split, "images": len(keys), "decodings": {}}
     chosen = list(decodings(config.data.text.max_length + 1).items())
     for name, (settings, unknown) in [chosen[i] for i in args.only] if args.only else chosen:
-        decoder = sequence.make_decoder(gen, run.vocab, unknown=unknown)
+        decoder = make_decoder(gen, run.vocab, unknown=unknown)
         decoded = caption.describe(gen, decoder, run.vocab, images, settings, config.eval.batch_size)
         shown = sequence.texts(decoded.tokens[:, 0], run.vocab, level)
         scored = sequence.texts(decoded.tokens[:, 0], run.vocab, level, unknown=NO_MATCH)

@@ -251,10 +251,10 @@ class Decoder:
 
         return loop
 
-    def greedy_loop(self, max_length: int) -> Callable:
-        """The greedy loop, uncompiled, for building into another graph (cmx export):
+    def greedy_loop(self, settings: DecodeSettings) -> Callable:
+        """The greedy loop with the settings' bans, uncompiled, for building into another graph (cmx export):
         (state, first tokens) → (tokens [batch, max_length], summed log-probabilities [batch])."""
-        loop = self._sampling_loop(DecodeSettings("greedy", max_length=max_length), greedy=True)
+        loop = self._sampling_loop(settings, greedy=True)
         return lambda state, first: loop(state, first, 1.0, 1.0, 0)  # temperature, top-p, seed: unused by greedy
 
     # --- beam search ----------------------------------------------------------------------

@@ -3,7 +3,7 @@
 Each task's export_endpoint hook returns an Endpoint: the function, its input
 signature and the lookup tables it uses (which the export must track). Generative
 tasks decode greedily with the same loop as `cmx sample --strategy greedy`
-(decoding.Decoder.greedy_loop) and the run's sample.max_length.
+(decoding.Decoder.greedy_loop), the run's sample.max_length and its bans.
 """
 
 from __future__ import annotations
@@ -45,17 +45,19 @@ def text_input(vocab, text_cfg):
     return encode, graph_vocab.resources[0]
 
 
-def greedy_outputs(gen, graph_vocab: GraphVocabulary, max_length: int, state, first, prompt_ids=None,
+def greedy_outputs(gen, graph_vocab: GraphVocabulary, settings, state, first, prompt_ids=None,
                    copied_words=None, unknown: bool = True) -> dict:
     """Greedy decoding from a start state, as {"text", "tokens", "log_prob"}; a prompt's ids lead the text.
 
+    settings: greedy DecodeSettings with the run's sample.max_length and its bans (min_length,
+    no_repeat_ngram_size), as `cmx sample --strategy greedy` decodes.
     copied_words: a copy model's words outside the vocabulary per row, which its extended ids read as.
     unknown False never writes <unk> (Task.writes_unknown).
     """
     from crossmodal_tf.decoding import make_decoder
 
     decoder = make_decoder(gen, graph_vocab.vocab, jit_compile=False, unknown=unknown)
-    tokens, log_prob = decoder.greedy_loop(max_length)(state, first)
+    tokens, log_prob = decoder.greedy_loop(settings)(state, first)
     ids = readable_ids(tokens, graph_vocab.tokens)
     if prompt_ids is not None:
         ids = tf.concat([prompt_ids, ids], axis=1)  # as cmx sample prints a continued prompt

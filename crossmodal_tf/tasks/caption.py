@@ -186,7 +186,8 @@ def export_endpoint(run, model):
     def serve(image):
         images = decode_images(image, config.data.image)
         first = tf.fill([tf.shape(images)[0]], vocab.index[START])
-        return greedy_outputs(gen, graph_vocab, config.sample.max_length, gen.start({"image": images}), first,
+        settings = sequence.greedy(config.sample.max_length, config.sample)
+        return greedy_outputs(gen, graph_vocab, settings, gen.start({"image": images}), first,
                               unknown=run.task.writes_unknown)
 
     return Endpoint(serve, [IMAGE], graph_vocab.resources)

@@ -84,7 +84,8 @@ def export_endpoint(run, model):
         ids = framed.to_tensor(0)
         state = prefill(gen.step, gen.start(None, batch), ids, lengths)
         first = tf.gather(ids, lengths - 1, batch_dims=1)
-        return greedy_outputs(gen, graph_vocab, run.config.sample.max_length, state, first, prompt_ids)
+        settings = sequence.greedy(run.config.sample.max_length, run.config.sample)
+        return greedy_outputs(gen, graph_vocab, settings, state, first, prompt_ids)
 
     return Endpoint(serve, [PROMPT], graph_vocab.resources)
 

@@ -311,7 +311,8 @@ def export_endpoint(run, model):
             inputs[COPY_INPUT], copied_words = source_copy_ids(tokens, target_table, len(target_vocab),
                                                                text_cfg.max_length)
         first = tf.fill([tf.shape(text)[0]], target_vocab.index[START])
-        return greedy_outputs(gen, target, config.sample.max_length, gen.start(inputs), first,
+        settings = sequence.greedy(config.sample.max_length, config.sample)
+        return greedy_outputs(gen, target, settings, gen.start(inputs), first,
                               copied_words=copied_words, unknown=run.task.writes_unknown)
 
     return Endpoint(serve, [TEXT], source.resources + target.resources + ([target_table] if target_table else []))

@@ -158,7 +158,8 @@ def _greedy_samples(*args: str) -> list[str]:
 
 
 def test_exported_captioner_equals_cmx_sample_greedy(runs):
-    """Encoded PNGs in, in a process with TensorFlow alone: the captions of `cmx sample --strategy greedy`."""
+    """Encoded PNGs in, in a process with TensorFlow alone: the captions of `cmx sample --strategy greedy`, with
+    the run's bans (tiny_caption.yaml: no word twice, which a one-epoch captioner breaks when not banned)."""
     from fresh_process import serve_in_fresh_process
 
     invoke("export", str(runs.caption), "--out", "exported/caption")
@@ -171,6 +172,7 @@ def test_exported_captioner_equals_cmx_sample_greedy(runs):
     served = serve_in_fresh_process(runs.root / "exported/caption", {"image": [p.read_bytes() for p in paths]})
     expected = _greedy_samples(str(runs.caption), *(arg for p in paths for arg in ("--image", str(p))))
     assert served["text"] == expected
+    assert all(len(set(text.split())) == len(text.split()) for text in served["text"])
 
 
 def test_exported_language_model_equals_cmx_sample_greedy(runs):

@@ -117,3 +117,16 @@ def pair_batches(rows: list[tuple[str, str]], size: int, vocab: Vocabulary = VOC
 def first_source_token(inputs):
     """A ScriptedGenerator's code for a translator: the source's first token id."""
     return inputs["source"][:, 0]
+
+
+def pair_config(max_length: int, batch_size: int) -> SimpleNamespace:
+    """What seq2seq's and summarize's evaluate hooks read of a config: word-level source and target texts."""
+    text = SimpleNamespace(level="word", max_length=max_length)
+    return SimpleNamespace(data=SimpleNamespace(text=text, target_text=text), eval=SimpleNamespace(batch_size=batch_size),
+                           model=SimpleNamespace(copy=False))
+
+
+def scripted_translator(scripts: dict[int, str]):
+    """A stand-in for seq2seq.generator: the generator writes scripts[the source's first token id]."""
+    return lambda model, config: ScriptedGenerator({code: ids(text) for code, text in scripts.items()},
+                                                   first_source_token)

@@ -134,6 +134,7 @@ def test_captions_never_write_unknown_unless_asked():
     --allow-unknown (unknown=True) gives <unk> back."""
     tf = pytest.importorskip("tensorflow")
     from crossmodal_tf.data.text import RESERVED, Vocabulary
+    from crossmodal_tf.decoding import make_decoder
     from crossmodal_tf.tasks import sequence
     from crossmodal_tf.tasks.caption import TASK
 
@@ -150,10 +151,10 @@ def test_captions_never_write_unknown_unless_asked():
 
     settings = sequence.greedy(4)
     assert TASK.writes_unknown is False
-    never = sequence.generate(Fixed(), sequence.make_decoder(Fixed(), vocab, False, TASK.writes_unknown), vocab,
+    never = sequence.generate(Fixed(), make_decoder(Fixed(), vocab, False, TASK.writes_unknown), vocab,
                               None, 1, settings)
     assert sequence.texts(never.tokens[:, 0], vocab, "word") == ["a a a a"]
-    allowed = sequence.generate(Fixed(), sequence.make_decoder(Fixed(), vocab, False, True), vocab, None, 1,
+    allowed = sequence.generate(Fixed(), make_decoder(Fixed(), vocab, False, True), vocab, None, 1,
                                 settings)
     assert sequence.texts(allowed.tokens[:, 0], vocab, "word") == ["<unk> <unk> <unk> <unk>"]
     assert sequence.texts(allowed.tokens[:, 0], vocab, "word", unknown=NO_MATCH) == [" ".join([NO_MATCH] * 4)]
@@ -166,6 +167,7 @@ def test_flickr_captions_repeat_no_bigram_on_a_looping_step():
     tf = pytest.importorskip("tensorflow")
     from crossmodal_tf.config import load_config
     from crossmodal_tf.data.text import RESERVED, Vocabulary
+    from crossmodal_tf.decoding import make_decoder
     from crossmodal_tf.tasks import sequence
 
     config = load_config(Path(__file__).resolve().parents[2] / "configs" / "flickr8k_caption_mobilenet.yaml")
@@ -192,7 +194,7 @@ def test_flickr_captions_repeat_no_bigram_on_a_looping_step():
         def start(self, inputs, batch):
             return {"previous": tf.zeros([batch], tf.int32)}
 
-    decoder = sequence.make_decoder(Looping(), vocab, jit_compile=False)
+    decoder = make_decoder(Looping(), vocab, jit_compile=False)
     free = sequence.generate(Looping(), decoder, vocab, None, 1, sequence.greedy(16))
     assert sequence.texts(free.tokens[:, 0], vocab, "word")[0].startswith(
         "a woman in a red shirt and a woman in a red shirt and")

@@ -7,12 +7,11 @@ The decoder is a ScriptedGenerator: the translation of a source is SCRIPTS[its f
 from __future__ import annotations
 
 from collections import Counter
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from scripted_models import (VOCAB, BigramModel, ScriptedGenerator, bigram_table, fake_run, first_source_token, ids,
-                             pair_batches)
+from scripted_models import (VOCAB, BigramModel, bigram_table, fake_run, ids, pair_batches, pair_config,
+                             scripted_translator)
 
 from crossmodal_tf.tasks import load_task, seq2seq
 from crossmodal_tf.text_scores import translation_scores
@@ -27,14 +26,10 @@ REFERENCES = [["a red circle is big"], ["a blue square is small"], ["a big circl
 
 
 def config(batch_size: int):
-    text = SimpleNamespace(level="word", max_length=6)
-    return SimpleNamespace(data=SimpleNamespace(text=text, target_text=text), eval=SimpleNamespace(batch_size=batch_size),
-                           model=SimpleNamespace(copy=False))
+    return pair_config(6, batch_size)
 
 
-def scripted(model, config):
-    """seq2seq.generator's stand-in: the scripted translations, chosen by each source's first token."""
-    return ScriptedGenerator({c: ids(t) for c, t in SCRIPTS.items()}, first_source_token)
+scripted = scripted_translator(SCRIPTS)  # seq2seq.generator's stand-in (summarize decodes with seq2seq's)
 
 
 def run_with(batch_size: int):

@@ -7,11 +7,10 @@ The decoder is a ScriptedGenerator: the summary of a document is SCRIPTS[its fir
 from __future__ import annotations
 
 from collections import Counter
-from types import SimpleNamespace
 
 import pytest
-from scripted_models import (VOCAB, BigramModel, ScriptedGenerator, bigram_table, fake_run, first_source_token, ids,
-                             pair_batches)
+from scripted_models import (VOCAB, BigramModel, bigram_table, fake_run, pair_batches, pair_config,
+                             scripted_translator)
 
 from crossmodal_tf.tasks import load_task, seq2seq, summarize
 
@@ -25,14 +24,10 @@ TRAIN = [("red circle", "red circle is big"), ("blue square", "blue square is sm
 
 
 def config(batch_size: int):
-    text = SimpleNamespace(level="word", max_length=10)
-    return SimpleNamespace(data=SimpleNamespace(text=text, target_text=text), eval=SimpleNamespace(batch_size=batch_size),
-                           model=SimpleNamespace(copy=False))
+    return pair_config(10, batch_size)
 
 
-def scripted(model, config):
-    """seq2seq.generator's stand-in (summarize decodes with seq2seq's): the scripted summaries."""
-    return ScriptedGenerator({c: ids(t) for c, t in SCRIPTS.items()}, first_source_token)
+scripted = scripted_translator(SCRIPTS)  # seq2seq.generator's stand-in (summarize decodes with seq2seq's)
 
 
 @pytest.mark.parametrize("rows, size, batch_size", [(ROWS, 2, 2), (ROWS[::-1], 1, 1)])
