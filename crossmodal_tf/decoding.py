@@ -342,6 +342,16 @@ class Decoder:
                        result.scores.reshape(rows, num_samples))
 
 
+# XLA-compiling a decode loop takes seconds on a CPU, while greedily decoding a few dozen rows takes a tenth of a
+# second compiled or not: only a split of many rows pays the compile back.
+COMPILE_MIN_ROWS = 512
+
+
+def worth_compiling(rows: int) -> bool:
+    """Whether XLA-compiling a decode loop pays back its compile time over this many rows."""
+    return rows >= COMPILE_MIN_ROWS
+
+
 def make_decoder(generator, vocab, jit_compile: bool = True, unknown: bool = True) -> Decoder:
     """A Decoder over a generator's step that stops at <end> and never emits <pad> or <start> (nor <unk> when
     unknown is False: Task.writes_unknown). vocab is a data.text.Vocabulary."""

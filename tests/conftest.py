@@ -18,6 +18,27 @@ except ImportError:
     pass
 
 TESTS = Path(__file__).resolve().parent
+
+
+def _shared_parameters(item) -> str:
+    """The parameters of the module- or session-scoped fixtures an item uses, as "[name=index,…]"."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return ""
+    definitions = item._fixtureinfo.name2fixturedefs
+    shared = [f"{name}={callspec.indices[name]}" for name in sorted(callspec.params)
+              if name in definitions and definitions[name][-1].scope in ("module", "package", "session")]
+    return f"[{','.join(shared)}]" if shared else ""
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (`make test` runs one worker per core, --dist loadgroup), keep each module's tests on
+    one worker, so a module-scoped fixture (a trained run) is built once; a module whose shared fixture is
+    parametrized (the task contract's runs) is split by that fixture's parameter, one group per run."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(item.module.__name__ + _shared_parameters(item)))
 TINY_CONFIG = TESTS / "configs" / "tiny_match.yaml"
 
 

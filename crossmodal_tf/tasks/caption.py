@@ -99,6 +99,7 @@ def evaluate(run, model, dataset) -> dict:
     """Token metrics with teacher forcing, then BLEU-1…4, CIDEr-D and the unique-caption share (score_captions)
     of the greedy captions of each distinct image, decoded with the sample section's bans (no_repeat_ngram_size,
     min_length) and without <unk> as `cmx sample` writes them."""
+    from crossmodal_tf.decoding import make_decoder, worth_compiling
     from crossmodal_tf.text_scores import NO_MATCH
 
     config = run.config
@@ -106,9 +107,7 @@ def evaluate(run, model, dataset) -> dict:
     level = config.data.text.level
     _, images, references = images_with_references(dataset)
     gen = generator(model, config)
-    from crossmodal_tf.decoding import make_decoder
-
-    decoder = make_decoder(gen, run.vocab, unknown=run.task.writes_unknown)
+    decoder = make_decoder(gen, run.vocab, worth_compiling(len(images)), run.task.writes_unknown)
     settings = sequence.greedy(config.data.text.max_length + 1, config.sample)  # the words and <end>
     decoded = describe(gen, decoder, run.vocab, images, settings, config.eval.batch_size)
     hypotheses = sequence.texts(decoded.tokens[:, 0], run.vocab, level, unknown=NO_MATCH)
@@ -145,6 +144,7 @@ def report_sections(run, model, split: str, dataset) -> list:
     from dataclasses import replace
 
     from crossmodal_tf import figures
+    from crossmodal_tf.decoding import make_decoder
     from crossmodal_tf.report_page import Section, escape, example, note, table
 
     sample_cfg = run.config.sample
@@ -154,10 +154,7 @@ def report_sections(run, model, split: str, dataset) -> list:
     if not keys:
         return [Section("Captions", note(f"No images in the {split} split."))]
     gen = generator(model, run.config)
-    # compiling takes longer than a few rows
-    from crossmodal_tf.decoding import make_decoder
-
-    decoder = make_decoder(gen, run.vocab, jit_compile=False, unknown=run.task.writes_unknown)
+    decoder = make_decoder(gen, run.vocab, jit_compile=False, unknown=run.task.writes_unknown)  # a few rows
     batch = run.config.eval.batch_size
     greedy = sequence.greedy(max_length, sample_cfg)
     columns = {"greedy": describe(gen, decoder, run.vocab, images, greedy, batch)}

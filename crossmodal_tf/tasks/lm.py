@@ -46,13 +46,11 @@ def sample(run, request, settings, seed: int, warn) -> list[dict]:
 
 def report_sections(run, model, split: str, dataset) -> list:
     """Texts the language model generates from nothing: greedy, then samples at two temperatures."""
-    from crossmodal_tf.decoding import DecodeSettings
+    from crossmodal_tf.decoding import DecodeSettings, make_decoder
     from crossmodal_tf.report_page import Section, table
 
     level, max_length, seed = run.config.data.text.level, run.config.sample.max_length, run.config.seed
     gen = generator(model, run.config)
-    from crossmodal_tf.decoding import make_decoder
-
     decoder = make_decoder(gen, run.vocab, jit_compile=False)  # compiling takes longer than a few rows
     rows = []
     settings = [("greedy", sequence.greedy(max_length), 1)] + [

@@ -196,13 +196,16 @@ def sources_with_references(dataset, target_vocab, level: str) -> tuple[Sources,
     return sources, list(references.values())
 
 
-def greedy_translations(run, model, sources: Sources, jit_compile: bool = True, unknown: str | None = None
+def greedy_translations(run, model, sources: Sources, jit_compile: bool | None = None, unknown: str | None = None
                         ) -> list[str]:
-    """Greedy translations of Sources, as text (copied words included; each <unk> as `unknown` when given)."""
+    """Greedy translations of Sources, as text (copied words included; each <unk> as `unknown` when given).
+
+    jit_compile None compiles the decode loop when there are enough sources to pay it back."""
+    from crossmodal_tf.decoding import make_decoder, worth_compiling
+
     config = run.config
     gen = generator(model, config)
-    from crossmodal_tf.decoding import make_decoder
-
+    jit_compile = worth_compiling(len(sources)) if jit_compile is None else jit_compile
     decoder = make_decoder(gen, run.target_vocab, jit_compile, run.task.writes_unknown)
     settings = sequence.greedy(config.data.target_text.max_length + 1)  # the tokens and <end>
     decoded = decode_sources(gen, decoder, run, sources, settings)
@@ -242,11 +245,12 @@ def sample(run, request, settings, seed: int, warn) -> list[dict]:
     """Translations of the request's sentences, num_samples each."""
     if not request.texts:
         raise CmxError(f"--text: task {run.config.task} reads texts; give --text TEXT or --input FILE")
+    from crossmodal_tf.decoding import make_decoder, worth_compiling
+
     sources = encode_sources(list(request.texts), run, warn)
     gen = generator(run.model(), run.config)
-    from crossmodal_tf.decoding import make_decoder
-
-    decoder = make_decoder(gen, run.target_vocab, unknown=run.task.writes_unknown or request.allow_unknown)
+    decoder = make_decoder(gen, run.target_vocab, worth_compiling(len(sources) * settings.num_samples),
+                           run.task.writes_unknown or request.allow_unknown)
     result = decode_sources(gen, decoder, run, sources, sequence.decode_settings(settings), settings.num_samples,
                             seed)
     level = run.config.data.target_text.level

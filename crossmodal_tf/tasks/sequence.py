@@ -204,17 +204,17 @@ def continue_prompts(run, gen, prompts: list[str], settings, seed: int, warn, st
     start holds the start inputs of a conditioned decoder ({"image": batch}) with one
     label per row; without it one unconditioned row is decoded. unknown False: no <unk> is generated.
     """
+    from crossmodal_tf.decoding import make_decoder, worth_compiling
+
     vocab, level = run.vocab, run.config.data.text.level
     encoded = []
     for prompt in prompts or [""]:
-        ids, seen, unknown = encode_prompt(prompt, vocab, run.config.data.text)
-        if unknown:
-            warn(f"cmx: warning: --prompt {prompt!r}: not in the vocabulary, read as <unk>: {', '.join(unknown)}")
+        ids, seen, unseen = encode_prompt(prompt, vocab, run.config.data.text)
+        if unseen:
+            warn(f"cmx: warning: --prompt {prompt!r}: not in the vocabulary, read as <unk>: {', '.join(unseen)}")
         encoded.append((prompt, ids, seen))
-    from crossmodal_tf.decoding import make_decoder
-
-    decoder = make_decoder(gen, vocab, unknown=unknown)
     rows = len(labels) if start else 1
+    decoder = make_decoder(gen, vocab, worth_compiling(rows * settings.num_samples), unknown)
     records = []
     for prompt, ids, seen in encoded:
         result = generate(gen, decoder, vocab, start, rows, decode_settings(settings), settings.num_samples, seed,

@@ -52,7 +52,7 @@ def lead_length(run) -> int:
     return summary_length(run.dataset("train"), run.target_vocab, run.config.data.target_text.level)
 
 
-def _summaries(run, model, dataset, limit: int | None = None, jit_compile: bool = True):
+def _summaries(run, model, dataset, limit: int | None = None, jit_compile: bool | None = None):
     """(documents as text, references, greedy summaries) of a dataset's distinct documents (the first `limit`).
 
     The documents are their stored ids read back: cut at data.text.max_length, so the lead baseline copies
