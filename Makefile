@@ -54,12 +54,14 @@ demo-vqa: $(STAMP)
 	$(BIN)/cmx test runs/shapes-vqa
 	$(BIN)/cmx sample runs/shapes-vqa --top-k 3
 
+# one pytest-xdist worker per core; each test module stays on one worker (tests/conftest.py), so its trained
+# fixtures are built once
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadgroup
 
 # the fast tier for the edit-test loop (kept under 2 minutes on 2 CPU cores): skips the tests marked slow
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" -n auto --dist loadgroup
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_spine.py

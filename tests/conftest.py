@@ -31,6 +31,7 @@ def _shared_parameters(item) -> str:
     return f"[{','.join(shared)}]" if shared else ""
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist (`make test` runs one worker per core, --dist loadgroup), keep each module's tests on
     one worker, so a module-scoped fixture (a trained run) is built once; a module whose shared fixture is

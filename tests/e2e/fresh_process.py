@@ -39,3 +39,14 @@ def serve_in_fresh_process(path: Path, inputs: dict[str, list], timeout: float =
     if done.returncode != 0:
         raise AssertionError(f"the fresh process failed: {done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def serve_in_this_process(path: Path, inputs: dict[str, list]) -> dict:
+    """serve_in_fresh_process's outputs, with the SavedModel loaded in this process: for a test whose export
+    another test already serves in a fresh process (each task's own end-to-end module does)."""
+    import tensorflow as tf
+
+    served = tf.saved_model.load(str(path)).signatures["serving_default"](
+        **{name: tf.constant([v if isinstance(v, bytes) else v.encode() for v in values])
+           for name, values in inputs.items()})
+    return {k: [x.decode() if isinstance(x, bytes) else x for x in v.numpy().tolist()] for k, v in served.items()}

@@ -98,14 +98,16 @@ def test_the_report_has_the_task_sections(trained):
     assert all(f"<h2>{section.title.split(' (')[0]}" in page for section in sections)
 
 
-def test_the_export_serves_raw_inputs_in_a_fresh_process(trained):
-    from fresh_process import serve_in_fresh_process
+def test_the_export_serves_raw_inputs(trained):
+    """The export takes raw inputs; served in this process, since each task's own end-to-end module serves its
+    export in a fresh process that imports TensorFlow alone."""
+    from fresh_process import serve_in_this_process
 
     printed = invoke("export", str(trained.run), "--out", "exported").output
     names = printed.split("serve(")[1].split(")")[0].replace(": string", "").split(", ")
     pixels = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
     inputs = {name: png_bytes(pixels) if name == "image" else INPUTS[name] for name in names}
-    served = serve_in_fresh_process(trained.root / "exported", inputs)
+    served = serve_in_this_process(trained.root / "exported", inputs)
     assert served and all(len(values) == 2 for values in served.values())
 
 
