@@ -21,25 +21,33 @@ TESTS = Path(__file__).resolve().parent
 
 
 def _shared_parameters(item) -> str:
-    """The parameters of the module- or session-scoped fixtures an item uses, as "[name=index,…]"."""
+    """The parameters of the module- or session-scoped fixtures an item uses, as "/name=index/…" (no "]": xdist
+    reads an id whose last "]" follows its "@" as one without a group)."""
     callspec = getattr(item, "callspec", None)
     if callspec is None:
         return ""
     definitions = item._fixtureinfo.name2fixturedefs
     shared = [f"{name}={callspec.indices[name]}" for name in sorted(callspec.params)
               if name in definitions and definitions[name][-1].scope in ("module", "package", "session")]
-    return f"[{','.join(shared)}]" if shared else ""
+    return "".join(f"/{part}" for part in shared)
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist (`make test` runs one worker per core, --dist loadgroup), keep each module's tests on
     one worker, so a module-scoped fixture (a trained run) is built once; a module whose shared fixture is
-    parametrized (the task contract's runs) is split by that fixture's parameter, one group per run."""
-    if not config.pluginmanager.hasplugin("xdist"):
+    parametrized (the task contract's runs) is split by that fixture's parameter, one group per run.
+
+    The group goes into each test's id as "@group", which is what loadgroup reads. pytest-xdist 3.8 writes it to
+    `item._nodeid`, which pytest 9.2 no longer reads (it keeps the id in `item._id`), so it is written here."""
+    if not hasattr(config, "workerinput"):  # only an xdist worker reports the ids the scheduler groups
         return
+    from _pytest.nodeid import coerce_node_id
+
     for item in items:
-        item.add_marker(pytest.mark.xdist_group(item.module.__name__ + _shared_parameters(item)))
+        group = item.module.__name__ + _shared_parameters(item)
+        if "@" not in item.nodeid:
+            item._id = coerce_node_id(f"{item.nodeid}@{group}")
 TINY_CONFIG = TESTS / "configs" / "tiny_match.yaml"
 
 
