@@ -160,6 +160,38 @@ def test_captions_never_write_unknown_unless_asked():
     assert sequence.texts(allowed.tokens[:, 0], vocab, "word", unknown=NO_MATCH) == [" ".join([NO_MATCH] * 4)]
 
 
+def test_a_prompt_with_unknown_words_does_not_turn_on_unknown_outputs():
+    """cmx sample's prompt continuations keep the caller's <unk> choice whatever the prompt holds: a prompt with a
+    word outside the vocabulary once switched <unk> on (its list of unknown words was read as the flag)."""
+    tf = pytest.importorskip("tensorflow")
+    from types import SimpleNamespace
+
+    from crossmodal_tf.data.text import RESERVED, Vocabulary
+    from crossmodal_tf.tasks import sequence
+
+    vocab = Vocabulary([*RESERVED, "a", "dog"])
+    table = tf.constant([[-9.0, 5.0, -9.0, 0.0, 3.0, 1.0]] * len(vocab))  # <unk> likeliest, then "a"
+
+    class Fixed:
+        def step(self, tokens, state):
+            return tf.gather(table, tokens), state
+
+        def start(self, inputs, batch):
+            return {"steps": tf.zeros([batch, 1])}
+
+    text = SimpleNamespace(level="word", lowercase=True, max_length=8)
+    run = SimpleNamespace(vocab=vocab, config=SimpleNamespace(data=SimpleNamespace(text=text)))
+    settings = SimpleNamespace(strategy="greedy", temperature=1.0, top_k=0, top_p=1.0, beam_width=2,
+                               length_penalty=0.0, max_length=3, min_length=0, no_repeat_ngram_size=0, num_samples=1)
+    warnings = []
+    # the prompt is shown as the model read it ("zebra" as <unk>), the continuation as decoded
+    for unknown, expected in ((False, "a <unk> a a a"), (True, "a <unk> <unk> <unk> <unk>")):
+        records = sequence.continue_prompts(run, Fixed(), ["a zebra"], settings, 0, warnings.append,
+                                            unknown=unknown)
+        assert [record["text"] for record in records] == [expected]
+    assert "zebra" in warnings[0]
+
+
 def test_flickr_captions_repeat_no_bigram_on_a_looping_step():
     """The flickr8k caption configs' sample section bans repeated bigrams, and cmx test decodes with it
     (sequence.greedy with the sample section): a step function that loops "a woman in a red shirt and a woman in
