@@ -36,7 +36,9 @@ def _shared_parameters(item) -> str:
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist (`make test` runs one worker per core, --dist loadgroup), keep each module's tests on
     one worker, so a module-scoped fixture (a trained run) is built once; a module whose shared fixture is
-    parametrized (the task contract's runs) is split by that fixture's parameter, one group per run.
+    parametrized (the task contract's runs) is split by that fixture's parameter, one group per run. A module
+    that sets SPREAD_OVER_WORKERS = True gets a group per test function (its module fixtures are built on every
+    worker that needs them).
 
     The group goes into each test's id as "@group", which is what loadgroup reads. pytest-xdist 3.8 writes it to
     `item._nodeid`, which pytest 9.2 no longer reads (it keeps the id in `item._id`), so it is written here."""
@@ -46,6 +48,8 @@ def pytest_collection_modifyitems(config, items):
 
     for item in items:
         group = item.module.__name__ + _shared_parameters(item)
+        if getattr(item.module, "SPREAD_OVER_WORKERS", False):  # long, independent tests: a group per function
+            group += f"/{item.originalname}"
         if "@" not in item.nodeid:
             item._id = coerce_node_id(f"{item.nodeid}@{group}")
 TINY_CONFIG = TESTS / "configs" / "tiny_match.yaml"

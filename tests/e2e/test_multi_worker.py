@@ -21,6 +21,8 @@ from crossmodal_tf.distribute import local_tf_configs
 
 # every test trains two-worker or one-process runs in subprocesses
 pytestmark = pytest.mark.slow
+# two long, independent tests: an xdist group each (tests/conftest.py)
+SPREAD_OVER_WORKERS = True
 
 TESTS = Path(__file__).resolve().parents[1]
 CMX = Path(sys.executable).parent / "cmx"

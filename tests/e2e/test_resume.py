@@ -21,6 +21,9 @@ import pytest
 
 # every test trains (and kills and resumes) runs in subprocesses
 pytestmark = pytest.mark.slow
+# the kill-and-resume tests are long and independent: an xdist group each (tests/conftest.py), so that both
+# workers share them; the reference run is then trained on each worker
+SPREAD_OVER_WORKERS = True
 
 TESTS = Path(__file__).resolve().parents[1]
 CMX = Path(sys.executable).parent / "cmx"
