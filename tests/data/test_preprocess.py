@@ -257,6 +257,7 @@ def small_manifest(folder: Path, images: int = 40) -> Path:
     return folder
 
 
+@pytest.mark.slow  # starts worker processes: ~10 s each
 @pytest.mark.parametrize("source", ["shapes", "manifest"])
 def test_workers_write_the_same_shards(tmp_path, tiny_loader, monkeypatch, source):
     """1, 2 and 3 workers write byte-identical shards, vocabularies and stats, for both random-access sources (the

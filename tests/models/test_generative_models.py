@@ -64,6 +64,7 @@ def test_lm_generator_matches_the_teacher_forced_model_after_a_prompt(tiny_confi
     assert result.log_probs[0, 0] == pytest.approx(full - prefix, abs=1e-3)
 
 
+@pytest.mark.slow  # trains, saves and reloads a caption run: ~15 s
 def test_a_saved_caption_model_loads_in_safe_mode_and_generates_the_same(tiny_config, tmp_path):
     config = tiny_config("task=caption", "model.condition=both")
     model = caption.build_model(config, len(VOCAB))

@@ -48,6 +48,7 @@ print("scores:", tuple(scores.shape))
 """
 
 
+@pytest.mark.slow  # builds and decodes with a new text type in a fresh process (TensorFlow imported again): ~20 s
 def test_a_third_text_type_is_one_module_and_one_registry_line():
     done = subprocess.run([sys.executable, "-c", THIRD_TYPE], capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": f"{HERE}:{HERE.parents[1]}", "TF_CPP_MIN_LOG_LEVEL": "3"})
