@@ -18,6 +18,7 @@ except ImportError:
     pass
 
 TESTS = Path(__file__).resolve().parent
+TINY_CONFIG = TESTS / "configs" / "tiny_match.yaml"
 
 
 def _shared_parameters(item) -> str:
@@ -52,7 +53,6 @@ def pytest_collection_modifyitems(config, items):
             group += f"/{item.originalname}"
         if "@" not in item.nodeid:
             item._id = coerce_node_id(f"{item.nodeid}@{group}")
-TINY_CONFIG = TESTS / "configs" / "tiny_match.yaml"
 
 
 def load_tiny(root: Path, *sets: str):
