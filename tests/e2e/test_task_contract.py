@@ -99,8 +99,9 @@ def test_the_report_has_the_task_sections(trained):
 
 
 def test_the_export_serves_raw_inputs(trained):
-    """The export takes raw inputs; served in this process, since each task's own end-to-end module serves its
-    export in a fresh process that imports TensorFlow alone."""
+    """The export takes raw inputs. Served in this process to save a TensorFlow import per run: each task's own
+    end-to-end module serves its LSTM run's export in a fresh process that imports TensorFlow alone, and
+    test_subword_cli a Transformer translator's; the other Transformer exports are served here only."""
     from fresh_process import serve_in_this_process
 
     printed = invoke("export", str(trained.run), "--out", "exported").output
